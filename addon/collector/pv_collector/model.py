@@ -1,0 +1,155 @@
+"""The collector's typed model of devices: points, profiles and read blocks.
+
+A profile (a YAML data file, see docs/profiles.md) becomes a `Profile` holding `Point`s. The planner
+turns points into `ReadBlock`s; the decoder turns the registers of a block into values. Everything here is
+plain data: no I/O, no Home Assistant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, Protocol
+
+type Value = float | int | str | bool
+
+
+class Function(StrEnum):
+    """Modbus register table a point lives in."""
+
+    HOLDING = "holding"  # FC3 read, FC6/FC16 write
+    INPUT = "input"  # FC4 read, never writable
+
+
+class DataType(StrEnum):
+    """Register encodings a point can have."""
+
+    U16 = "u16"
+    S16 = "s16"
+    U32 = "u32"
+    S32 = "s32"
+    U64 = "u64"
+    S64 = "s64"
+    F32 = "f32"
+    F64 = "f64"
+    STRING = "string"
+    BITFIELD16 = "bitfield16"
+    BITFIELD32 = "bitfield32"
+    SUNSSF = "sunssf"  # SunSpec scale factor: s16 exponent, 0x8000 = not implemented
+    ACC32 = "acc32"  # SunSpec accumulator: u32, 0 = not implemented
+
+    @property
+    def words(self) -> int:
+        """Registers taken by one value (strings use `Point.count`)."""
+        return _WORDS[self]
+
+
+_WORDS: dict[DataType, int] = {
+    DataType.U16: 1,
+    DataType.S16: 1,
+    DataType.U32: 2,
+    DataType.S32: 2,
+    DataType.U64: 4,
+    DataType.S64: 4,
+    DataType.F32: 2,
+    DataType.F64: 4,
+    DataType.STRING: 1,
+    DataType.BITFIELD16: 1,
+    DataType.BITFIELD32: 2,
+    DataType.SUNSSF: 1,
+    DataType.ACC32: 2,
+}
+
+type Order = Literal["big", "little"]
+type PointKind = Literal["number", "enum", "text", "bitfield", "bool", "action"]
+type DeviceKind = Literal["inverter", "meter", "battery", "environment", "other"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Writable:
+    """What a profile allows to be written to a point."""
+
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Point:
+    """One value of a device: where it lives on the wire and what it means."""
+
+    key: str
+    name: str
+    address: int
+    function: Function = Function.HOLDING
+    type: DataType = DataType.U16
+    count: int = 1  # registers, for strings
+    word_order: Order = "big"
+    byte_order: Order = "big"
+    scale: float = 1.0  # multiplier applied after decoding (and after a scale factor)
+    offset: float = 0.0  # added after scaling
+    sf: str | None = None  # key of the point holding this point's SunSpec scale factor
+    unit: str | None = None
+    device_class: str | None = None
+    state_class: str | None = None
+    precision: int | None = None
+    category: Literal["diagnostic", "config"] | None = None
+    role: str | None = None
+    options: dict[int, str] | None = None  # raw value -> option name (enum points)
+    bits: dict[int, str] | None = None  # bit number -> condition name (bitfield points)
+    kind: PointKind = "number"
+    writable: Writable | None = None
+    on_value: int = 1  # bool points: raw value meaning true
+    off_value: int = 0
+    press_value: int = 1  # action points: raw value written on press
+    range: tuple[float, float] | None = None  # plausible physical range (decoded units)
+    max_rate: float | None = None  # counters: largest plausible increase per hour (decoded units)
+    invalid: tuple[int, ...] = ()  # raw values meaning "not available" (e.g. 0xFFFF)
+    hidden: bool = False  # read (e.g. scale factors, device info) but not published
+    info: Literal["manufacturer", "model", "serial", "firmware"] | None = None
+
+    @property
+    def words(self) -> int:
+        """Registers this point occupies."""
+        return self.count if self.type is DataType.STRING else self.type.words
+
+    @property
+    def end(self) -> int:
+        """First register after this point."""
+        return self.address + self.words
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    """A device type: its register map and its reading limits."""
+
+    id: str
+    name: str
+    manufacturer: str | None = None
+    model: str | None = None
+    kind: DeviceKind = "other"
+    points: tuple[Point, ...] = ()
+    max_block: int = 125  # registers per read the device accepts (<= 125)
+    max_gap: int = 10  # unused registers the planner may read to join two blocks
+    sunspec_base: int | None = None  # SunSpec profiles: where to look for "SunS" (points are found by scanning)
+    sunspec_models: tuple[int, ...] = ()  # SunSpec profiles: models to use when found
+    sleeps_at_night: bool = False
+    source: str = ""  # file the profile came from
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBlock:
+    """One Modbus read request covering one or more points."""
+
+    function: Function
+    address: int
+    count: int
+    points: tuple[Point, ...] = field(default=())
+
+
+class RegisterReader(Protocol):
+    """Anything that can read registers of one device (a bus client bound to a unit id)."""
+
+    async def read(self, function: Function, address: int, count: int) -> list[int]:
+        """Return `count` registers from `address`; raise `ModbusError` subclasses on failure."""
+        ...
