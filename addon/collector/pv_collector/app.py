@@ -1,0 +1,180 @@
+"""The collector: buses, one poller per device, the MQTT publisher, commands, metrics and statistics.
+
+`await Collector(config).run()` runs until cancelled; on the way out it publishes `offline` on the status
+topic (the Last Will covers a crash), closes the buses and the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any
+
+from pv_collector import __version__
+from pv_collector.commands import CommandHandler
+from pv_collector.config import Config
+from pv_collector.metrics import Metrics
+from pv_collector.outbox import Outbox
+from pv_collector.poller import DevicePoller
+from pv_collector.profile import load_profile
+from pv_collector.publisher import Publisher
+from pv_collector.transport import Bus
+
+_LOGGER = logging.getLogger(__name__)
+
+CONTRACT_VERSION = 1
+QUEUE_EXPIRY_INTERVAL = 60.0
+STARTUP_CONNECT_WAIT = 2.0  # seconds the first poll waits for the broker
+
+
+class Collector:
+    """One collector process."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.instance = secrets.token_hex(6)
+        self.metrics = Metrics()
+        self.outbox: Outbox | None = None
+        self.buses: dict[str, Bus] = {}
+        self.pollers: dict[str, DevicePoller] = {}
+        self.publisher: Publisher | None = None
+        self.commands = CommandHandler(self.pollers, self.event)
+        self.metrics_port: int | None = None
+        self._announce_pending = False
+
+    # ------------------------------------------------------------------ DeviceSink
+
+    def state(self, device_id: str, message: dict[str, Any]) -> None:
+        """Queue a state message."""
+        assert self.publisher is not None
+        self.publisher.enqueue_state(device_id, message)
+
+    def availability(self, device_id: str, availability: str) -> None:
+        """Publish a device's availability."""
+        assert self.publisher is not None
+        self.publisher.set_availability(device_id, availability)
+
+    def event(self, device_id: str, event: dict[str, Any]) -> None:
+        """Publish a device event."""
+        if self.publisher is not None:
+            self.publisher.event(device_id, event)
+
+    def announcement_changed(self) -> None:
+        """Re-announce soon (coalesces the changes of several devices)."""
+        if self._announce_pending:
+            return
+        self._announce_pending = True
+        asyncio.get_running_loop().call_later(0.05, self._announce)
+
+    def _announce(self) -> None:
+        self._announce_pending = False
+        if self.publisher is not None:
+            self.publisher.announce()
+
+    # ------------------------------------------------------------------ announcement
+
+    def announcement(self) -> dict[str, Any]:
+        """The retained announcement (contract `announcement.schema.json`)."""
+        return {
+            "contract": CONTRACT_VERSION,
+            "collector": {
+                "id": self.config.collector.id,
+                "name": self.config.collector.name,
+                "version": __version__,
+                "instance": self.instance,
+            },
+            "devices": [poller.announcement() for poller in self.pollers.values()],
+        }
+
+    # ------------------------------------------------------------------ running
+
+    def _build(self) -> None:
+        config = self.config
+        self.outbox = Outbox(
+            config.data_dir, max_messages=config.queue.max_messages, max_age=config.queue.max_age
+        )
+        self.outbox.expire()
+        for bus_config in config.buses:
+            bus = Bus(bus_config, metrics=self.metrics)
+            self.buses[bus_config.name] = bus
+            for device in bus_config.devices:
+                profile = load_profile(device.profile, config.profile_dirs)
+                self.pollers[device.id] = DevicePoller(
+                    device,
+                    bus_config,
+                    bus,
+                    profile,
+                    sink=self,
+                    metrics=self.metrics,
+                    publish=config.publish,
+                    profile_dirs=config.profile_dirs,
+                )
+        self.publisher = Publisher(
+            config, self.outbox, self.metrics, announcement=self.announcement, on_command=self.commands.handle
+        )
+        self.metrics.queue(len(self.outbox))
+
+    async def run(self) -> None:
+        """Run until cancelled, then shut down cleanly."""
+        config = self.config
+        self._build()
+        assert self.publisher is not None
+        if config.metrics.enabled:
+            self.metrics_port = await asyncio.to_thread(
+                self.metrics.serve, config.metrics.host, config.metrics.port
+            )
+            url = f"http://{config.metrics.host}:{self.metrics_port}/metrics"
+            _LOGGER.info("metrics served", extra={"url": url})
+        _LOGGER.info(
+            "collector starting",
+            extra={
+                "collector": config.collector.id,
+                "version": __version__,
+                "devices": len(self.pollers),
+                "buses": len(self.buses),
+                "queued": len(self.outbox or ()),
+            },
+        )
+        self.publisher.start()
+        with contextlib.suppress(TimeoutError):  # first readings go out live, not as "buffered"
+            async with asyncio.timeout(STARTUP_CONNECT_WAIT):
+                await self.publisher.wait_connected()
+        tasks = [asyncio.create_task(p.run(), name=f"poll {p.id}") for p in self.pollers.values()]
+        tasks.append(asyncio.create_task(self._housekeeping(), name="stats"))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # a poller died of a bug: surface it
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._shutdown()
+
+    async def _housekeeping(self) -> None:
+        assert self.publisher is not None
+        interval = self.config.publish.stats_interval
+        since_expiry = 0.0
+        while True:
+            await asyncio.sleep(interval)
+            self.publisher.stats(self.metrics.stats())
+            since_expiry += interval
+            if since_expiry >= QUEUE_EXPIRY_INTERVAL:
+                since_expiry = 0.0
+                self.publisher.expire_queue()
+
+    async def _shutdown(self) -> None:
+        if self.publisher is not None:
+            try:
+                await self.publisher.stop()
+            except Exception:
+                _LOGGER.exception("MQTT shutdown failed")
+        for bus in self.buses.values():
+            with contextlib.suppress(Exception):
+                await bus.close()
+        if self.outbox is not None:
+            self.outbox.close()
+        self.metrics.stop()
+        _LOGGER.info("collector stopped", extra={"collector": self.config.collector.id})

@@ -1,0 +1,270 @@
+"""Registers to values and back.
+
+`decode` turns the registers of one point into the value published in the state message (a number, an
+option name, a string, a bitfield integer or a bool), or `None` when the device says "not available".
+`encode` is its inverse for writes. `decode_block`/`decode_reads` decode whole read blocks, taking SunSpec
+scale factors from the same reads.
+
+Numbers are `raw * 10^sf * scale + offset`, rounded to `precision + 2` decimals (6 when the point has no
+precision) so that the JSON stays compact without hiding what the device measured.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
+
+from .errors import CommandError
+from .model import DataType, Order, Point, ReadBlock, Value
+
+_SIGNED = frozenset({DataType.S16, DataType.S32, DataType.S64, DataType.SUNSSF})
+_FLOATS = frozenset({DataType.F32, DataType.F64})
+_BITFIELDS = frozenset({DataType.BITFIELD16, DataType.BITFIELD32})
+INTEGER_TYPES = frozenset(
+    {
+        DataType.U16,
+        DataType.S16,
+        DataType.U32,
+        DataType.S32,
+        DataType.U64,
+        DataType.S64,
+        DataType.ACC32,
+        DataType.SUNSSF,
+        DataType.BITFIELD16,
+        DataType.BITFIELD32,
+    }
+)
+SUNSSF_LIMIT = 10  # SunSpec scale factors are -10..10; anything else is garbage
+_DEFAULT_DECIMALS = 6
+
+
+def _swap_bytes(word: int) -> int:
+    return ((word & 0xFF) << 8) | (word >> 8)
+
+
+def registers_to_int(registers: Sequence[int], word_order: Order = "big", byte_order: Order = "big") -> int:
+    """Unsigned integer from registers (first register most significant with big word order)."""
+    words = [_swap_bytes(w) for w in registers] if byte_order == "little" else list(registers)
+    if word_order == "little":
+        words.reverse()
+    value = 0
+    for word in words:
+        value = (value << 16) | word
+    return value
+
+
+def int_to_registers(
+    value: int, words: int, word_order: Order = "big", byte_order: Order = "big"
+) -> list[int]:
+    """Inverse of `registers_to_int` for a non-negative `value` below 2^(16·words)."""
+    regs = [(value >> (16 * (words - 1 - i))) & 0xFFFF for i in range(words)]
+    if word_order == "little":
+        regs.reverse()
+    if byte_order == "little":
+        regs = [_swap_bytes(w) for w in regs]
+    return regs
+
+
+def _check_registers(point: Point, registers: Sequence[int]) -> None:
+    if len(registers) != point.words:
+        raise ValueError(f"{point.key}: expected {point.words} registers, got {len(registers)}")
+    for word in registers:
+        if not 0 <= word <= 0xFFFF:
+            raise ValueError(f"{point.key}: register value {word} is not 0..65535")
+
+
+def _to_signed(raw: int, bits: int) -> int:
+    return raw - (1 << bits) if raw & (1 << (bits - 1)) else raw
+
+
+def _decimals(point: Point) -> int:
+    return point.precision + 2 if point.precision is not None else _DEFAULT_DECIMALS
+
+
+def raw_value(point: Point, registers: Sequence[int]) -> int | float | str:
+    """The undecoded value: an integer (signed for signed types), a float, or the string."""
+    _check_registers(point, registers)
+    if point.type is DataType.STRING:
+        words = [_swap_bytes(w) for w in registers] if point.byte_order == "little" else registers
+        data = b"".join(w.to_bytes(2, "big") for w in words)
+        return data.decode("utf-8", errors="replace").strip("\x00 \t\r\n")
+    raw = registers_to_int(registers, point.word_order, point.byte_order)
+    bits = 16 * len(registers)
+    if point.type in _FLOATS:
+        fmt = ">f" if point.type is DataType.F32 else ">d"
+        return float(struct.unpack(fmt, raw.to_bytes(bits // 8, "big"))[0])
+    if point.type in _SIGNED:
+        return _to_signed(raw, bits)
+    return raw
+
+
+def is_invalid(point: Point, registers: Sequence[int]) -> bool:
+    """True when the registers hold one of the point's "not available" raw values."""
+    if not point.invalid or point.type is DataType.STRING:
+        return False
+    raw = registers_to_int(registers, point.word_order, point.byte_order)
+    if raw in point.invalid:
+        return True
+    bits = 16 * len(registers)
+    return point.type in _SIGNED and _to_signed(raw, bits) in point.invalid
+
+
+def scale_number(point: Point, raw: float, scale_factor: int | None) -> float | int:
+    """Apply scale factor, scale and offset; keep integers integral when nothing fractional applies."""
+    sf = scale_factor or 0
+    integral = (
+        isinstance(raw, int)
+        and sf >= 0
+        and float(point.scale).is_integer()
+        and float(point.offset).is_integer()
+    )
+    if integral:
+        return int(raw) * int(10**sf) * int(point.scale) + int(point.offset)
+    value: float = raw / 10 ** (-sf) if sf < 0 else raw * 10**sf
+    value = value * point.scale + point.offset
+    return round(value, _decimals(point))
+
+
+def decode(point: Point, registers: Sequence[int], scale_factor: int | None = None) -> Value | None:
+    """Decode one point's registers; `None` when not available (invalid raw value, NaN, unknown option).
+
+    `scale_factor` is the value of the point's SunSpec scale factor (`point.sf`); a point that has one
+    but gets `None` cannot be scaled and is not available either.
+    """
+    if point.kind == "action":
+        return None
+    raw = raw_value(point, registers)
+    if isinstance(raw, str):
+        return raw or None
+    if is_invalid(point, registers):
+        return None
+    if isinstance(raw, float):
+        if not math.isfinite(raw):
+            return None
+    elif point.type is DataType.SUNSSF:
+        return raw if -SUNSSF_LIMIT <= raw <= SUNSSF_LIMIT else None
+    if point.kind == "enum":
+        return point.options.get(int(raw)) if point.options and isinstance(raw, int) else None
+    if point.kind == "bool":
+        if raw == point.on_value:
+            return True
+        return False if raw == point.off_value else None
+    if point.kind == "bitfield":
+        return int(raw)
+    if point.sf is not None and scale_factor is None:
+        return None
+    return scale_number(point, raw, scale_factor)
+
+
+def decode_block(
+    block: ReadBlock, registers: Sequence[int], sf_values: Mapping[str, int | None] | None = None
+) -> dict[str, Value]:
+    """Decode every point of a read block; scale factors come from `sf_values` or the block itself.
+
+    The result holds hidden points too (scale factors, device info); points that are not available
+    are absent.
+    """
+    if len(registers) != block.count:
+        raise ValueError(f"block at {block.address}: expected {block.count} registers, got {len(registers)}")
+    scale_factors: dict[str, int | None] = dict(sf_values or {})
+    values: dict[str, Value] = {}
+    ordered = sorted(block.points, key=lambda p: p.type is not DataType.SUNSSF)
+    for point in ordered:
+        start = point.address - block.address
+        regs = registers[start : start + point.words]
+        value = decode(point, regs, scale_factors.get(point.sf) if point.sf else None)
+        if point.type is DataType.SUNSSF:
+            scale_factors[point.key] = value if isinstance(value, int) else None
+        if value is not None:
+            values[point.key] = value
+    return values
+
+
+def decode_reads(reads: Iterable[tuple[ReadBlock, Sequence[int]]]) -> dict[str, Value]:
+    """Decode the registers of a whole poll cycle; a scale factor may live in another block."""
+    reads = list(reads)
+    scale_factors: dict[str, int | None] = {}
+    for block, registers in reads:
+        for point in block.points:
+            if point.type is DataType.SUNSSF:
+                start = point.address - block.address
+                sf = decode(point, registers[start : start + point.words])
+                scale_factors[point.key] = sf if isinstance(sf, int) else None
+    values: dict[str, Value] = {}
+    for block, registers in reads:
+        values.update(decode_block(block, registers, scale_factors))
+    return values
+
+
+def _encode_integer(point: Point, raw: int) -> list[int]:
+    bits = 16 * point.words
+    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if point.type in _SIGNED else (0, (1 << bits) - 1)
+    if not low <= raw <= high:
+        raise CommandError(
+            "out_of_range", f"{point.key}: raw value {raw} does not fit a {point.type.value} register"
+        )
+    return int_to_registers(raw & ((1 << bits) - 1), point.words, point.word_order, point.byte_order)
+
+
+def _as_number(point: Point, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CommandError("invalid_value", f"{point.key}: {value!r} is not a number")
+    return float(value)
+
+
+def encode(point: Point, value: object, scale_factor: int | None = None) -> list[int]:
+    """Registers to write for `value` (inverse of `decode`); the caller checks min/max/options first.
+
+    Enum points take an option name (or a raw value among the options), bool points a bool, action
+    points anything (their `press_value` is written), strings a str, numbers a number in decoded units.
+    Raises `CommandError` (`invalid_value`, `out_of_range`) when the value cannot be represented.
+    """
+    if point.kind == "action":
+        return _encode_integer(point, point.press_value)
+    if point.kind == "bool":
+        if not isinstance(value, bool):
+            raise CommandError("invalid_value", f"{point.key}: {value!r} is not true or false")
+        return _encode_integer(point, point.on_value if value else point.off_value)
+    if point.kind == "enum":
+        options = point.options or {}
+        for raw, name in options.items():
+            if value == name or (isinstance(value, int) and not isinstance(value, bool) and value == raw):
+                return _encode_integer(point, raw)
+        raise CommandError(
+            "invalid_value", f"{point.key}: {value!r} is not one of {', '.join(options.values())}"
+        )
+    if point.type is DataType.STRING:
+        if not isinstance(value, str):
+            raise CommandError("invalid_value", f"{point.key}: {value!r} is not a string")
+        data = value.encode("utf-8")
+        if len(data) > 2 * point.count:
+            raise CommandError("out_of_range", f"{point.key}: text longer than {2 * point.count} bytes")
+        data = data.ljust(2 * point.count, b"\x00")
+        regs = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+        return [_swap_bytes(w) for w in regs] if point.byte_order == "little" else regs
+    if point.kind == "bitfield" or point.type is DataType.SUNSSF:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CommandError("invalid_value", f"{point.key}: {value!r} is not an integer")
+        return _encode_integer(point, value)
+    number = _as_number(point, value)
+    exact = isinstance(value, int) and point.scale == 1 and point.offset == 0 and point.sf is None
+    if exact and point.type not in _FLOATS:
+        return _encode_integer(point, int(cast("int", value)))  # no float rounding for 64-bit values
+    if point.sf is not None and scale_factor is None:
+        raise CommandError("write_failed", f"{point.key}: scale factor {point.sf} is not known yet")
+    sf = scale_factor or 0
+    unscaled = (number - point.offset) / point.scale
+    raw = unscaled * 10 ** (-sf) if sf < 0 else unscaled / 10**sf
+    if point.type in _FLOATS:
+        fmt = ">f" if point.type is DataType.F32 else ">d"
+        try:
+            packed = struct.pack(fmt, raw)
+        except OverflowError as err:
+            raise CommandError(
+                "out_of_range", f"{point.key}: {value!r} does not fit {point.type.value}"
+            ) from err
+        as_int = int.from_bytes(packed, "big")
+        return int_to_registers(as_int, point.words, point.word_order, point.byte_order)
+    return _encode_integer(point, math.floor(raw + 0.5))

@@ -1,0 +1,621 @@
+"""Device profiles: YAML data files (docs/profiles.md) loaded and validated into `model.Profile`.
+
+Every problem found in a file is reported in one `ProfileError` whose lines name the file, the point
+(index and key) and the field, e.g. `sdm630.yaml: points[3] (voltage_l1).writable: only holding points can
+be writable`. SunSpec model definitions (`profiles/sunspec/model_<N>.yaml`) use the same point format,
+with `address` meaning the offset from the first register after the model's ID and length.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+
+import voluptuous as vol
+import yaml
+
+from .errors import ProfileError
+from .model import DataType, DeviceKind, Function, Point, Profile, Writable
+
+SHIPPED_DIR = Path(__file__).parent / "profiles"
+SUNSPEC_DIRNAME = "sunspec"
+PROFILE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+OPTION_RE = re.compile(r"^[a-z0-9_]{1,64}$")
+DEVICE_CLASS_RE = re.compile(r"^[a-z_]{1,40}$")
+DEVICE_KINDS = ("inverter", "meter", "battery", "environment", "other")
+STATE_CLASSES = ("measurement", "total", "total_increasing")
+INFO_FIELDS = ("manufacturer", "model", "serial", "firmware")
+ORDERS = ("big", "little")
+
+# SunSpec "not implemented" values per register type (SunSpec Information Model Specification).
+SUNSPEC_SENTINELS: dict[DataType, tuple[int, ...]] = {
+    DataType.U16: (0xFFFF,),
+    DataType.S16: (0x8000,),
+    DataType.U32: (0xFFFFFFFF,),
+    DataType.S32: (0x80000000,),
+    DataType.U64: (0xFFFFFFFFFFFFFFFF,),
+    DataType.S64: (0x8000000000000000,),
+    DataType.F32: (0x7FC00000,),
+    DataType.BITFIELD16: (0xFFFF,),
+    DataType.BITFIELD32: (0xFFFFFFFF,),
+    DataType.SUNSSF: (0x8000,),
+    DataType.ACC32: (0,),
+}
+# Types that only exist in SunSpec: they get their sentinels in every profile.
+SUNSPEC_ONLY_TYPES = frozenset({DataType.SUNSSF, DataType.ACC32})
+_INTEGER_TYPES = frozenset(
+    {DataType.U16, DataType.S16, DataType.U32, DataType.S32, DataType.U64, DataType.S64, DataType.ACC32}
+)
+_BITFIELD_BITS = {DataType.BITFIELD16: 16, DataType.BITFIELD32: 32}
+
+
+def _contract_roles() -> tuple[str, ...]:
+    """Point roles, read from the MQTT contract's announcement schema (the one owner of that list)."""
+    schema_file = Path(__file__).parent / "contract" / "announcement.schema.json"
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    return tuple(schema["$defs"]["point"]["properties"]["role"]["enum"])
+
+
+ROLES = _contract_roles()
+
+
+# --- voluptuous building blocks -------------------------------------------------------------------
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise vol.Invalid(f"expected an integer, got {value!r}")
+    return value
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise vol.Invalid(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise vol.Invalid(f"expected true or false, got {value!r}")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise vol.Invalid(f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> Callable[[Any], str]:
+    def validate(value: Any) -> str:
+        if isinstance(value, bool):
+            raise vol.Invalid(
+                f"{value!r} is not a valid {what}: YAML reads unquoted on/off/yes/no as true/false, "
+                "quote the name"
+            )
+        if not isinstance(value, str) or not pattern.match(value):
+            raise vol.Invalid(f"{value!r} is not a valid {what} ({pattern.pattern})")
+        return value
+
+    return validate
+
+
+def _one_of(choices: Sequence[str]) -> Callable[[Any], str]:
+    def validate(value: Any) -> str:
+        if value not in choices:
+            raise vol.Invalid(f"{value!r} is not one of {', '.join(choices)}")
+        return cast("str", value)
+
+    return validate
+
+
+def _in_range(low: float, high: float) -> Callable[[Any], Any]:
+    def validate(value: Any) -> Any:
+        if not low <= value <= high:
+            raise vol.Invalid(f"{value} is outside {low:g}..{high:g}")
+        return value
+
+    return validate
+
+
+def _nonzero(value: float) -> float:
+    if value == 0:
+        raise vol.Invalid("must not be 0")
+    return value
+
+
+def _int_keyed(
+    value_check: Callable[[Any], Any], key_range: tuple[int, int]
+) -> Callable[[Any], dict[int, Any]]:
+    def validate(value: Any) -> dict[int, Any]:
+        if not isinstance(value, dict) or not value:
+            raise vol.Invalid("expected a non-empty map")
+        result: dict[int, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, bool) or not isinstance(key, int):
+                raise vol.Invalid(f"key {key!r} is not an integer", path=[key])
+            if not key_range[0] <= key <= key_range[1]:
+                raise vol.Invalid(f"key {key} is outside {key_range[0]}..{key_range[1]}", path=[key])
+            try:
+                result[key] = value_check(item)
+            except vol.Invalid as err:
+                raise vol.Invalid(err.msg, path=[key]) from err
+        names = list(result.values())
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise vol.Invalid(f"names used twice: {', '.join(duplicates)}")
+        return result
+
+    return validate
+
+
+def _pair(value: Any) -> tuple[float, float]:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise vol.Invalid(f"expected [min, max], got {value!r}")
+    low, high = _number(value[0]), _number(value[1])
+    if low > high:
+        raise vol.Invalid(f"min {low:g} is greater than max {high:g}")
+    return low, high
+
+
+def _writable(value: Any) -> Any:
+    if value is True or value == {}:
+        return True
+    if isinstance(value, dict):
+        return vol.Schema(
+            {
+                vol.Optional("min"): _number,
+                vol.Optional("max"): _number,
+                vol.Optional("step"): vol.All(_number, _in_range(1e-12, float("inf"))),
+            }
+        )(value)
+    raise vol.Invalid(f"expected true or {{min, max, step}}, got {value!r}")
+
+
+_TYPE_NAMES = [t.value for t in DataType]
+_ORDER_FIELDS: dict[Any, Any] = {
+    vol.Optional("function"): _one_of([f.value for f in Function]),
+    vol.Optional("type"): _one_of(_TYPE_NAMES),
+    vol.Optional("word_order"): _one_of(ORDERS),
+    vol.Optional("byte_order"): _one_of(ORDERS),
+}
+_POINT_SCHEMA = vol.Schema(
+    {
+        vol.Required("key"): _matching(KEY_RE, "point key"),
+        vol.Required("name"): vol.All(_text, vol.Length(max=100)),
+        vol.Required("address"): vol.All(_integer, _in_range(0, 0xFFFF)),
+        **_ORDER_FIELDS,
+        vol.Optional("count"): vol.All(_integer, _in_range(1, 125)),
+        vol.Optional("scale"): vol.All(_number, _nonzero),
+        vol.Optional("offset"): _number,
+        vol.Optional("sf"): _matching(KEY_RE, "point key"),
+        vol.Optional("unit"): vol.All(_text, vol.Length(max=20)),
+        vol.Optional("device_class"): _matching(DEVICE_CLASS_RE, "device class"),
+        vol.Optional("state_class"): _one_of(STATE_CLASSES),
+        vol.Optional("precision"): vol.All(_integer, _in_range(0, 10)),
+        vol.Optional("category"): _one_of(("diagnostic", "config")),
+        vol.Optional("role"): _one_of(ROLES),
+        vol.Optional("options"): _int_keyed(_matching(OPTION_RE, "option name"), (-(2**63), 2**64 - 1)),
+        vol.Optional("bits"): _int_keyed(_matching(OPTION_RE, "bit name"), (0, 63)),
+        vol.Optional("kind"): _one_of(("bool", "action")),
+        vol.Optional("writable"): _writable,
+        vol.Optional("on_value"): _integer,
+        vol.Optional("off_value"): _integer,
+        vol.Optional("press_value"): _integer,
+        vol.Optional("range"): _pair,
+        vol.Optional("max_rate"): vol.All(_number, _in_range(1e-12, float("inf"))),
+        vol.Optional("invalid"): [_integer],
+        vol.Optional("hidden"): _boolean,
+        vol.Optional("info"): _one_of(INFO_FIELDS),
+    }
+)
+_LIMITS_SCHEMA = vol.Schema(
+    {
+        vol.Optional("max_block"): vol.All(_integer, _in_range(1, 125)),
+        vol.Optional("max_gap"): vol.All(_integer, _in_range(0, 125)),
+    }
+)
+_PROFILE_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): _matching(PROFILE_ID_RE, "profile id"),
+        vol.Required("name"): vol.All(_text, vol.Length(max=100)),
+        vol.Optional("manufacturer"): vol.All(_text, vol.Length(max=100)),
+        vol.Optional("model"): vol.All(_text, vol.Length(max=100)),
+        vol.Optional("kind"): _one_of(DEVICE_KINDS),
+        vol.Optional("sleeps_at_night"): _boolean,
+        vol.Optional("limits"): _LIMITS_SCHEMA,
+        vol.Optional("defaults"): vol.Schema(_ORDER_FIELDS),
+        vol.Optional("sunspec"): vol.Schema(
+            {
+                vol.Optional("base"): vol.All(_integer, _in_range(0, 0xFFFF)),
+                vol.Required("models"): vol.All([vol.All(_integer, _in_range(1, 0xFFFE))], vol.Length(min=1)),
+            }
+        ),
+        vol.Optional("points"): vol.Any(None, [dict]),
+    }
+)
+_MODEL_SCHEMA = vol.Schema(
+    {
+        vol.Required("model"): vol.All(_integer, _in_range(1, 0xFFFE)),
+        vol.Required("name"): vol.All(_text, vol.Length(max=100)),
+        vol.Optional("kind"): _one_of(DEVICE_KINDS),
+        vol.Optional("length"): vol.All(_integer, _in_range(0, 0xFFFF)),
+        vol.Optional("defaults"): vol.Schema(_ORDER_FIELDS),
+        vol.Required("points"): [dict],
+    }
+)
+
+
+# --- error formatting -----------------------------------------------------------------------------
+
+
+def _where(path: Sequence[Any], doc: Mapping[str, Any]) -> str:
+    """`points[3] (voltage_l1).writable.min` for a voluptuous path into the document."""
+    parts: list[str] = []
+    node: Any = doc
+    for step in path:
+        if isinstance(step, int) and isinstance(node, list):
+            label = f"[{step}]"
+            item = node[step] if step < len(node) else None
+            if isinstance(item, dict) and isinstance(item.get("key"), str):
+                label += f" ({item['key']})"
+            parts.append(label)
+            node = item
+        else:
+            parts.append(f".{step}")
+            node = node.get(step) if isinstance(node, dict) else None
+    return "".join(parts).lstrip(".")
+
+
+def _message(err: vol.Invalid) -> str:
+    msg = str(err.msg)
+    if msg == "extra keys not allowed":
+        return "unknown field"
+    if msg == "required key not provided":
+        return "missing (required)"
+    return msg
+
+
+def _errors(err: vol.Invalid, doc: Mapping[str, Any], prefix: Sequence[Any] = ()) -> list[str]:
+    errors = err.errors if isinstance(err, vol.MultipleInvalid) else [err]
+    return [f"{_where([*prefix, *e.path], doc)}: {_message(e)}" for e in errors]
+
+
+# --- points ---------------------------------------------------------------------------------------
+
+
+def _derive_kind(data: Mapping[str, Any], dtype: DataType) -> str:
+    if "kind" in data:
+        return str(data["kind"])
+    if "options" in data:
+        return "enum"
+    if dtype is DataType.STRING:
+        return "text"
+    if dtype in _BITFIELD_BITS:
+        return "bitfield"
+    return "number"
+
+
+def _point_problems(data: Mapping[str, Any], dtype: DataType, kind: str, function: Function) -> list[str]:
+    """Rules across fields of one point, each problem as "field: message"."""
+    problems: list[str] = []
+    writable = data.get("writable")
+    if writable is not None and function is not Function.HOLDING:
+        problems.append(f"writable: only holding points can be writable (this one is {function.value})")
+    if kind == "number" and isinstance(writable, dict):
+        if "min" not in writable or "max" not in writable:
+            problems.append("writable: writable numbers need min and max")
+        elif writable["min"] > writable["max"]:
+            problems.append(f"writable: min {writable['min']:g} is greater than max {writable['max']:g}")
+    if kind == "number" and writable is True:
+        problems.append("writable: writable numbers need {min, max, step}, not true")
+    if kind in ("enum", "bool", "action") and isinstance(writable, dict):
+        problems.append(f"writable: {kind} points take writable: true")
+    if kind == "action" and function is not Function.HOLDING:
+        problems.append("kind: action points must be holding registers")
+    if kind in ("enum", "bool", "action") and dtype not in _INTEGER_TYPES:
+        problems.append(f"type: {kind} points need an integer type, not {dtype.value}")
+    if "options" in data and kind != "enum":
+        problems.append(f"options: not allowed on {kind} points")
+    if "bits" in data and dtype not in _BITFIELD_BITS:
+        problems.append(f"bits: only bitfield16/bitfield32 points have bits, not {dtype.value}")
+    if dtype in _BITFIELD_BITS:
+        if "bits" not in data:
+            problems.append(f"bits: {dtype.value} points need bits (bit number: condition name)")
+        else:
+            too_high = [b for b in data["bits"] if b >= _BITFIELD_BITS[dtype]]
+            if too_high:
+                problems.append(f"bits: bit {too_high[0]} does not exist in {dtype.value}")
+    if "count" in data and dtype is not DataType.STRING:
+        problems.append(f"count: only string points take count (type is {dtype.value})")
+    if "sf" in data and dtype not in _INTEGER_TYPES:
+        problems.append(f"sf: scale factors apply to integer points, not {dtype.value}")
+    if ("on_value" in data or "off_value" in data) and kind != "bool":
+        problems.append("on_value: only bool points take on_value/off_value")
+    if "press_value" in data and kind != "action":
+        problems.append("press_value: only action points take press_value")
+    if "max_rate" in data and kind != "number":
+        problems.append("max_rate: only number points take max_rate")
+    if "range" in data and kind != "number":
+        problems.append("range: only number points take range")
+    address = int(data["address"])
+    words = int(data.get("count", 1)) if dtype is DataType.STRING else dtype.words
+    if address + words > 0x10000:
+        problems.append(f"address: {words} registers from {address} run past 65535")
+    return problems
+
+
+def _build_point(
+    data: Mapping[str, Any], defaults: Mapping[str, Any], sunspec: bool
+) -> tuple[Point | None, list[str]]:
+    merged = {**defaults, **data}
+    dtype = DataType(merged.get("type", DataType.U16.value))
+    function = Function(merged.get("function", Function.HOLDING.value))
+    kind = _derive_kind(merged, dtype)
+    problems = _point_problems(merged, dtype, kind, function)
+    if problems:
+        return None, problems
+    writable_data = merged.get("writable")
+    writable: Writable | None = None
+    if isinstance(writable_data, dict):
+        writable = Writable(
+            min=writable_data.get("min"), max=writable_data.get("max"), step=writable_data.get("step")
+        )
+    elif writable_data is True or kind == "action":
+        writable = Writable()
+    if "invalid" in merged:
+        invalid = tuple(merged["invalid"])
+    elif sunspec or dtype in SUNSPEC_ONLY_TYPES:
+        invalid = SUNSPEC_SENTINELS.get(dtype, ())
+    else:
+        invalid = ()
+    hidden_default = dtype is DataType.SUNSSF or "info" in merged
+    point = Point(
+        key=merged["key"],
+        name=merged["name"],
+        address=merged["address"],
+        function=function,
+        type=dtype,
+        count=merged.get("count", 1),
+        word_order=merged.get("word_order", "big"),
+        byte_order=merged.get("byte_order", "big"),
+        scale=merged.get("scale", 1.0),
+        offset=merged.get("offset", 0.0),
+        sf=merged.get("sf"),
+        unit=merged.get("unit"),
+        device_class=merged.get("device_class"),
+        state_class=merged.get("state_class"),
+        precision=merged.get("precision"),
+        category=merged.get("category"),
+        role=merged.get("role"),
+        options=merged.get("options"),
+        bits=merged.get("bits"),
+        kind=cast("Any", kind),
+        writable=writable,
+        on_value=merged.get("on_value", 1),
+        off_value=merged.get("off_value", 0),
+        press_value=merged.get("press_value", 1),
+        range=merged.get("range"),
+        max_rate=merged.get("max_rate"),
+        invalid=invalid,
+        hidden=merged.get("hidden", hidden_default),
+        info=merged.get("info"),
+    )
+    return point, []
+
+
+def _build_points(
+    raw_points: Sequence[Any], defaults: Mapping[str, Any], doc: Mapping[str, Any], sunspec: bool
+) -> tuple[list[Point], list[str]]:
+    points: list[Point] = []
+    errors: list[str] = []
+    first_index: dict[str, int] = {}
+    for index, raw in enumerate(raw_points):
+        try:
+            data = _POINT_SCHEMA(raw)
+        except vol.Invalid as err:
+            errors.extend(_errors(err, doc, ["points", index]))
+            continue
+        where = _where(["points", index], doc)
+        key = data["key"]
+        if key in first_index:
+            errors.append(f"{where}.key: duplicate key (first used by points[{first_index[key]}])")
+            continue
+        first_index[key] = index
+        point, problems = _build_point(data, defaults, sunspec)
+        errors.extend(f"{where}.{problem}" for problem in problems)
+        if point is not None:
+            points.append(point)
+    by_key = {p.key: p for p in points}
+    for point in points:
+        if point.sf is None:
+            continue
+        where = _where(["points", first_index[point.key]], doc)
+        target = by_key.get(point.sf)
+        if target is None and point.sf not in first_index:
+            errors.append(f"{where}.sf: no point has the key '{point.sf}'")
+        elif target is not None and target.type is not DataType.SUNSSF:
+            errors.append(f"{where}.sf: point '{point.sf}' is not a sunssf point")
+    return points, errors
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ProfileError(f"{path}: cannot read the profile: {err.strerror or err}") from err
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ProfileError(f"{path}: not valid YAML{where}: {problem}") from err
+    if not isinstance(doc, dict):
+        raise ProfileError(
+            f"{path}: a profile is a YAML mapping (id, name, points, ...), not {type(doc).__name__}"
+        )
+    return doc
+
+
+def _fail(path: Path, errors: list[str]) -> ProfileError:
+    return ProfileError("\n".join(f"{path.name}: {line}" for line in errors))
+
+
+def parse_profile(doc: Mapping[str, Any], path: Path) -> Profile:
+    """Validate a profile document (already parsed YAML) read from `path`."""
+    try:
+        top = _PROFILE_SCHEMA(dict(doc))
+    except vol.Invalid as err:
+        raise _fail(path, _errors(err, doc)) from err
+    errors: list[str] = []
+    if top["id"] != path.stem:
+        errors.append(f"id: '{top['id']}' must equal the file name '{path.stem}'")
+    raw_points = top.get("points") or []
+    if not raw_points and "sunspec" not in top:
+        errors.append("points: a profile needs points (or a sunspec section)")
+    points, point_errors = _build_points(raw_points, top.get("defaults", {}), doc, sunspec=False)
+    errors.extend(point_errors)
+    limits = top.get("limits", {})
+    max_block = limits.get("max_block", 125)
+    for index, point in enumerate(points):
+        if point.words > max_block:
+            errors.append(
+                f"{_where(['points', index], doc)}.count: {point.words} registers exceed "
+                f"limits.max_block {max_block}"
+            )
+    if errors:
+        raise _fail(path, errors)
+    sunspec = top.get("sunspec")
+    return Profile(
+        id=top["id"],
+        name=top["name"],
+        manufacturer=top.get("manufacturer"),
+        model=top.get("model"),
+        kind=cast("DeviceKind", top.get("kind", "other")),
+        points=tuple(points),
+        max_block=max_block,
+        max_gap=limits.get("max_gap", 10),
+        sunspec_base=sunspec.get("base", 40000) if sunspec else None,
+        sunspec_models=tuple(sunspec["models"]) if sunspec else (),
+        sleeps_at_night=top.get("sleeps_at_night", False),
+        source=str(path),
+    )
+
+
+def load_profile_file(path: Path) -> Profile:
+    """Load and validate one profile file."""
+    return parse_profile(_read_yaml(path), path)
+
+
+def _search_dirs(extra_dirs: Sequence[Path]) -> list[Path]:
+    return [*(Path(d) for d in extra_dirs), SHIPPED_DIR]
+
+
+def load_profile(ref: str, extra_dirs: Sequence[Path] = ()) -> Profile:
+    """Load a profile by id (user folders first, then the shipped profiles) or by path to a YAML file."""
+    if ref.endswith((".yaml", ".yml")) or "/" in ref or "\\" in ref:
+        path = Path(ref).expanduser()
+        if not path.is_file():
+            raise ProfileError(f"profile file {ref} does not exist")
+        return load_profile_file(path)
+    if not PROFILE_ID_RE.match(ref):
+        raise ProfileError(
+            f"'{ref}' is neither a profile id ({PROFILE_ID_RE.pattern}) nor a path to a .yaml file"
+        )
+    for directory in _search_dirs(extra_dirs):
+        candidate = directory / f"{ref}.yaml"
+        if candidate.is_file():
+            return load_profile_file(candidate)
+    known = ", ".join(list_profiles(extra_dirs))
+    raise ProfileError(f"unknown profile '{ref}' (known profiles: {known})")
+
+
+def list_profiles(extra_dirs: Sequence[Path] = ()) -> list[str]:
+    """Ids of every profile available: shipped ones and those in the user's folders."""
+    ids: set[str] = set()
+    for directory in _search_dirs(extra_dirs):
+        if directory.is_dir():
+            ids.update(p.stem for p in directory.glob("*.yaml") if PROFILE_ID_RE.match(p.stem))
+    return sorted(ids)
+
+
+# --- SunSpec model definitions --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SunSpecModelDef:
+    """The points of one SunSpec model; `Point.address` is the offset after the model's ID and length."""
+
+    model: int
+    name: str
+    kind: DeviceKind | None = None
+    length: int | None = None  # the model's standard length (registers after ID and L)
+    points: tuple[Point, ...] = ()
+    source: str = ""
+
+
+def parse_sunspec_model(doc: Mapping[str, Any], path: Path) -> SunSpecModelDef:
+    """Validate a SunSpec model definition document."""
+    try:
+        top = _MODEL_SCHEMA(dict(doc))
+    except vol.Invalid as err:
+        raise _fail(path, _errors(err, doc)) from err
+    errors: list[str] = []
+    if path.stem != f"model_{top['model']}":
+        errors.append(f"model: {top['model']} does not match the file name '{path.stem}'")
+    points, point_errors = _build_points(top["points"], top.get("defaults", {}), doc, sunspec=True)
+    errors.extend(point_errors)
+    length = top.get("length")
+    if length is not None:
+        errors.extend(
+            f"{_where(['points', i], doc)}.address: offset {p.address} + {p.words} registers "
+            f"exceed length {length}"
+            for i, p in enumerate(points)
+            if p.end > length
+        )
+    if errors:
+        raise _fail(path, errors)
+    return SunSpecModelDef(
+        model=top["model"],
+        name=top["name"],
+        kind=cast("DeviceKind | None", top.get("kind")),
+        length=length,
+        points=tuple(points),
+        source=str(path),
+    )
+
+
+@cache
+def _load_model_cached(path: Path, mtime_ns: int) -> SunSpecModelDef:
+    del mtime_ns  # part of the cache key only: an edited file is read again
+    return parse_sunspec_model(_read_yaml(path), path)
+
+
+def load_sunspec_model(model: int, extra_dirs: Sequence[Path] = ()) -> SunSpecModelDef | None:
+    """The definition of SunSpec model `model` (user folders' `sunspec/` first), or None if unknown."""
+    for directory in _search_dirs(extra_dirs):
+        path = directory / SUNSPEC_DIRNAME / f"model_{model}.yaml"
+        if path.is_file():
+            return _load_model_cached(path, path.stat().st_mtime_ns)
+    return None
+
+
+def list_sunspec_models(extra_dirs: Sequence[Path] = ()) -> list[int]:
+    """Model numbers that have a definition file."""
+    found: set[int] = set()
+    for directory in _search_dirs(extra_dirs):
+        for path in (directory / SUNSPEC_DIRNAME).glob("model_*.yaml"):
+            suffix = path.stem.removeprefix("model_")
+            if suffix.isdigit():
+                found.add(int(suffix))
+    return sorted(found)

@@ -1,0 +1,408 @@
+"""MQTT publishing (paho-mqtt 2.x) following docs/mqtt-contract.md.
+
+paho's network loop runs in its own thread (`loop_start`); it connects, reconnects with backoff and
+calls back in that thread. Every callback is handed to the asyncio loop with `call_soon_threadsafe`, so
+all collector state is touched from the event loop only. `Client.publish` is thread-safe and is called
+from the event loop.
+
+State messages go through the persisted `Outbox`: a message is deleted only after paho reports it sent
+(QoS 0: written to the connection; QoS 1/2: acknowledged by the broker). Messages produced before the
+current connection was established are delivered with `"buffered": true`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+from pv_collector.config import Config
+from pv_collector.metrics import Metrics
+from pv_collector.outbox import Outbox, QueuedMessage
+
+_LOGGER = logging.getLogger(__name__)
+
+RECONNECT_MIN_DELAY = 0.5
+RECONNECT_MAX_DELAY = 30.0
+WINDOW = 200  # queued state messages handed to paho and not yet confirmed
+HA_STATUS_TOPIC = "homeassistant/status"
+STOP_TIMEOUT = 3.0
+
+type CommandCallback = Callable[[str, str, bytes], Coroutine[Any, Any, None]]
+
+
+def dumps(message: dict[str, Any]) -> str:
+    """Compact JSON as the contract wants it."""
+    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(slots=True)
+class _InFlight:
+    message: QueuedMessage
+
+
+class Publisher:
+    """The collector's MQTT side: status, announcement, availability, states, events, stats, commands."""
+
+    def __init__(
+        self,
+        config: Config,
+        outbox: Outbox,
+        metrics: Metrics,
+        *,
+        announcement: Callable[[], dict[str, Any]],
+        on_command: CommandCallback,
+    ) -> None:
+        self.config = config
+        self.mqtt_config = config.mqtt
+        self.outbox = outbox
+        self.metrics = metrics
+        self.base = f"{config.mqtt.base_topic}/{config.collector.id}"
+        self.status_topic = f"{self.base}/status"
+        self._announcement = announcement
+        self._on_command = on_command
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: mqtt.Client | None = None
+        self._connected = False
+        self._connected_since = 0.0  # wall clock of the current connection's CONNACK
+        self._ever_connected = False
+        self._refused_logged = False
+        self._availability: dict[str, str] = {}
+        self._last_state: dict[str, str] = {}  # last state payload the broker got, per device
+        self._inflight: dict[int, _InFlight] = {}  # paho mid -> queued message
+        self._cursor = 0  # highest outbox id handed to paho
+        self._wake = asyncio.Event()
+        self._connected_event = asyncio.Event()
+        self._drain_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._mids_done: dict[int, asyncio.Future[None]] = {}
+
+    # ------------------------------------------------------------------ topics
+
+    def device_topic(self, device_id: str, leaf: str) -> str:
+        """`<base>/<cid>/<did>/<leaf>`."""
+        return f"{self.base}/{device_id}/{leaf}"
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker connection is up (as seen from the event loop)."""
+        return self._connected
+
+    async def wait_connected(self) -> None:
+        """Wait until connected (use with `asyncio.timeout`)."""
+        await self._connected_event.wait()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Create the client (Last Will first), start paho's thread and connect in the background."""
+        self._loop = asyncio.get_running_loop()
+        cfg = self.mqtt_config
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.config.client_id,
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+            reconnect_on_failure=True,
+        )
+        client.will_set(self.status_topic, "offline", qos=cfg.qos.status, retain=True)
+        if cfg.username is not None:
+            client.username_pw_set(cfg.username, cfg.password)
+        if cfg.use_tls:
+            client.tls_set(
+                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
+                certfile=str(cfg.client_cert) if cfg.client_cert else None,
+                keyfile=str(cfg.client_key) if cfg.client_key else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        client.reconnect_delay_set(RECONNECT_MIN_DELAY, RECONNECT_MAX_DELAY)  # type: ignore[arg-type]
+        client.max_queued_messages_set(0)
+        client.on_connect = self._paho_connect
+        client.on_disconnect = self._paho_disconnect
+        client.on_message = self._paho_message
+        client.on_publish = self._paho_publish
+        self._client = client
+        client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive)
+        client.loop_start()
+        self._drain_task = asyncio.create_task(self._drain(), name="mqtt outbox")
+
+    async def stop(self) -> None:
+        """Publish `offline` on the status topic, wait for it, disconnect and stop paho's thread."""
+        if self._drain_task is not None:
+            self._drain_task.cancel()
+            await asyncio.gather(self._drain_task, return_exceptions=True)
+            self._drain_task = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        client = self._client
+        if client is None:
+            return
+        if self._connected:
+            done = self._publish_tracked(self.status_topic, "offline", self.mqtt_config.qos.status, True)
+            if done is not None:
+                try:
+                    await asyncio.wait_for(done, STOP_TIMEOUT)
+                except TimeoutError:
+                    _LOGGER.warning("status offline not confirmed by the broker")
+        client.disconnect()
+        await asyncio.to_thread(client.loop_stop)
+        self._client = None
+        self._connected = False
+
+    # ------------------------------------------------------------------ publishing API
+
+    def announce(self) -> None:
+        """(Re)publish the retained announcement."""
+        if self._connected:
+            self._publish(
+                f"{self.base}/config",
+                dumps(self._announcement()),
+                self.mqtt_config.qos.discovery,
+                True,
+                "config",
+            )
+
+    def set_availability(self, device_id: str, availability: str) -> None:
+        """Record and publish a device's availability (`online`, `offline`, `asleep`)."""
+        if self._availability.get(device_id) == availability:
+            return
+        self._availability[device_id] = availability
+        if self._connected:
+            self._publish(
+                self.device_topic(device_id, "availability"),
+                availability,
+                self.mqtt_config.qos.status,
+                True,
+                "availability",
+            )
+
+    def enqueue_state(self, device_id: str, message: dict[str, Any]) -> QueuedMessage:
+        """Queue a state message (gets its `seq` here) and wake the sender."""
+        queued = self.outbox.put(
+            device_id, self.device_topic(device_id, "state"), message, qos=self.mqtt_config.qos.state
+        )
+        self.metrics.queue(len(self.outbox), self._take_dropped())
+        self._wake.set()
+        return queued
+
+    def event(self, device_id: str, event: dict[str, Any]) -> None:
+        """Publish a device event (not retained; lost while the broker is away)."""
+        if self._connected:
+            self._publish(
+                self.device_topic(device_id, "event"),
+                dumps(event),
+                self.mqtt_config.qos.commands,
+                False,
+                "event",
+            )
+
+    def stats(self, stats: dict[str, Any]) -> None:
+        """Publish the collector statistics (retained)."""
+        if self._connected:
+            self._publish(f"{self.base}/stats", dumps(stats), self.mqtt_config.qos.state, True, "stats")
+
+    def expire_queue(self) -> None:
+        """Drop queued messages older than the queue's max_age."""
+        if self.outbox.expire():
+            self.metrics.queue(len(self.outbox), self._take_dropped())
+
+    # ------------------------------------------------------------------ internals: publishing
+
+    _reported_dropped = 0
+
+    def _take_dropped(self) -> int:
+        new = self.outbox.dropped - self._reported_dropped
+        self._reported_dropped = self.outbox.dropped
+        return new
+
+    def _publish(
+        self, topic: str, payload: str, qos: int, retain: bool, kind: str
+    ) -> mqtt.MQTTMessageInfo | None:
+        client = self._client
+        if client is None:
+            return None
+        try:
+            info = client.publish(topic, payload, qos=qos, retain=retain)
+        except (ValueError, RuntimeError) as err:
+            self.metrics.error("publish")
+            _LOGGER.error("publish refused", extra={"topic": topic, "error": str(err)})
+            return None
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self.metrics.error("publish")
+            return None
+        self.metrics.published(kind)
+        return info
+
+    def _publish_tracked(
+        self, topic: str, payload: str, qos: int, retain: bool
+    ) -> asyncio.Future[None] | None:
+        assert self._loop is not None
+        info = self._publish(topic, payload, qos, retain, "status")
+        if info is None:
+            return None
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._mids_done[info.mid] = future
+        if info.is_published():
+            self._mids_done.pop(info.mid, None)
+            future.set_result(None)
+        return future
+
+    async def _drain(self) -> None:
+        """Hand queued state messages to paho, oldest first, at most WINDOW unconfirmed."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._connected and len(self._inflight) < WINDOW:
+                busy = {entry.message.id for entry in self._inflight.values()}
+                batch = [
+                    message
+                    for message in self.outbox.pending(self._cursor, WINDOW - len(self._inflight))
+                    if message.id not in busy
+                ]
+                if not batch:
+                    break
+                if not self._send_batch(batch):
+                    break
+
+    def _send_batch(self, batch: list[QueuedMessage]) -> bool:
+        client = self._client
+        assert client is not None
+        for message in batch:
+            payload = message.payload
+            if message.created < self._connected_since:
+                payload = payload[:-1] + ',"buffered":true}'
+            try:
+                info = client.publish(message.topic, payload, qos=message.qos, retain=message.retain)
+            except ValueError as err:  # cannot happen with our topics; never block the queue on it
+                _LOGGER.error("queued message refused", extra={"topic": message.topic, "error": str(err)})
+                self.outbox.ack(message.id)
+                continue
+            if message.qos == 0 and info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return False  # not connected: stays queued, sent again after the next connect
+            self._inflight[info.mid] = _InFlight(message)
+            self._cursor = message.id
+        return True
+
+    def _published(self, mid: int) -> None:
+        entry = self._inflight.pop(mid, None)
+        if entry is not None:
+            self.outbox.ack(entry.message.id)
+            self._last_state[entry.message.device] = entry.message.payload
+            self.metrics.published("state")
+            self.metrics.queue(len(self.outbox))
+            self._wake.set()
+            return
+        future = self._mids_done.pop(mid, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _on_connected(self) -> None:
+        self._connected = True
+        self._connected_since = time.time()
+        self._connected_event.set()
+        if not self._ever_connected:
+            _LOGGER.info(
+                "connected to the MQTT broker",
+                extra={"broker": f"{self.mqtt_config.host}:{self.mqtt_config.port}"},
+            )
+        else:
+            _LOGGER.info("reconnected to the MQTT broker", extra={"queued": len(self.outbox)})
+        self._ever_connected = True
+        self._refused_logged = False
+        qos = self.mqtt_config.qos
+        self._publish(self.status_topic, "online", qos.status, True, "status")
+        self.announce()
+        queued = self.outbox.queued_devices()
+        for device_id, availability in self._availability.items():
+            self._publish(
+                self.device_topic(device_id, "availability"), availability, qos.status, True, "availability"
+            )
+            last = self._last_state.get(device_id)
+            if last is not None and device_id not in queued:
+                self._publish(self.device_topic(device_id, "state"), last, qos.state, True, "state")
+        self._wake.set()
+
+    def _on_disconnected(self, reason: str) -> None:
+        was_connected = self._connected
+        self._connected = False
+        self._connected_event.clear()
+        # QoS 0 messages not yet written are gone from paho: send them again after reconnecting.
+        # QoS 1/2 messages stay in paho's session and are resent by paho itself.
+        lost = [mid for mid, entry in self._inflight.items() if entry.message.qos == 0]
+        if lost:
+            self._cursor = min(self._inflight[mid].message.id for mid in lost) - 1
+            for mid in lost:
+                del self._inflight[mid]
+        if was_connected:
+            _LOGGER.warning("lost the MQTT broker", extra={"reason": reason, "queued": len(self.outbox)})
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic == HA_STATUS_TOPIC:
+            if payload.strip() == b"online":
+                _LOGGER.info("Home Assistant started: announcing again")
+                self.announce()
+            return
+        prefix = f"{self.base}/"
+        if not topic.startswith(prefix):
+            return
+        parts = topic[len(prefix) :].split("/")
+        if len(parts) != 3 or parts[1] != "set":  # <did>/set/<point>
+            return
+        task = asyncio.create_task(self._on_command(parts[0], parts[2], payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ paho thread callbacks
+
+    def _call(self, callback: Callable[..., None], *args: Any) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(callback, *args)
+
+    def _paho_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
+        if reason.is_failure:
+            if not self._refused_logged:
+                self._refused_logged = True
+                _LOGGER.error("the MQTT broker refused the connection", extra={"reason": str(reason)})
+            return
+        qos = self.mqtt_config.qos.commands
+        client.subscribe([(f"{self.base}/+/set/+", qos), (HA_STATUS_TOPIC, 1)])
+        self._call(self._on_connected)
+
+    def _paho_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
+        self._call(self._on_disconnected, str(reason))
+
+    def _paho_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._call(self._on_message, message.topic, bytes(message.payload))
+
+    def _paho_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Any
+    ) -> None:
+        self._call(self._published, mid)

@@ -1,0 +1,154 @@
+"""SunSpec discovery: find "SunS", walk the model chain and place the points of every known model.
+
+A SunSpec device starts its register map with the marker "SunS" (0x5375 0x6E53) at a base address
+(40000, 50000 or 0), followed by models, each an ID register, a length register L and L registers of
+data, until the end marker ID 0xFFFF. The points of model N come from `profiles/sunspec/model_N.yaml`
+(offsets after ID and L) and are placed at `model start + 2 + offset`. Points beyond the length the
+device reports (a shorter model version, fewer MPPT modules) are left out.
+
+Keys are unique across the device: the second instance of a model gets `_2` on every key (third `_3`,
+...), and a key already used by another model gets `_m<model id>`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .errors import ModbusExceptionResponse, ProfileError
+from .model import DeviceKind, Function, Point, Profile, RegisterReader
+from .profile import SunSpecModelDef, load_sunspec_model
+
+_LOGGER = logging.getLogger(__name__)
+
+SUNS_MARKER = (0x5375, 0x6E53)  # "SunS"
+END_MODEL_ID = 0xFFFF
+BASE_ADDRESSES = (40000, 50000, 0)
+MAX_MODELS = 100  # a guard against devices whose chain never ends
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SunSpecModel:
+    """One model found on the device."""
+
+    id: int
+    address: int  # register of the model's ID
+    length: int  # L as the device reports it
+    instance: int  # 1 for the first model with this id, 2 for the second, ...
+    known: bool  # a definition was found and its points placed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SunSpecDevice:
+    """What discovery found: where, which models, the absolute points, and the device kind they imply."""
+
+    base: int
+    models: tuple[SunSpecModel, ...]
+    points: tuple[Point, ...]
+    kind: DeviceKind
+
+
+def kind_of_models(model_ids: Sequence[int], default: DeviceKind = "other") -> DeviceKind:
+    """Device kind from the models present: inverter (1xx) > battery (8xx) > meter (2xx)."""
+    if any(100 <= m < 200 for m in model_ids):
+        return "inverter"
+    if any(800 <= m < 900 for m in model_ids):
+        return "battery"
+    if any(200 <= m < 300 for m in model_ids):
+        return "meter"
+    return default
+
+
+def _bases(profile: Profile) -> list[int]:
+    bases = [profile.sunspec_base] if profile.sunspec_base is not None else []
+    return list(dict.fromkeys([*bases, *BASE_ADDRESSES]))
+
+
+async def find_base(reader: RegisterReader, profile: Profile) -> int:
+    """The base address holding "SunS"; exception responses mean "not here", timeouts propagate."""
+    for base in _bases(profile):
+        try:
+            marker = await reader.read(Function.HOLDING, base, 2)
+        except ModbusExceptionResponse:
+            continue
+        if tuple(marker) == SUNS_MARKER:
+            return base
+    tried = ", ".join(str(b) for b in _bases(profile))
+    raise ProfileError(f"profile {profile.id}: no SunSpec marker 'SunS' at {tried}")
+
+
+def place_model(
+    definition: SunSpecModelDef, address: int, length: int, instance: int, taken: set[str]
+) -> list[Point]:
+    """Absolute points of one model instance whose ID register is at `address`."""
+    inside = [p for p in definition.points if p.end <= length]
+    kept_keys = {p.key for p in inside}
+    inside = [p for p in inside if p.sf is None or p.sf in kept_keys]
+    renamed: dict[str, str] = {}
+    for point in inside:
+        key = point.key if instance == 1 else f"{point.key}_{instance}"
+        if key in taken:
+            key = f"{key}_m{definition.model}"
+        renamed[point.key] = key
+    placed: list[Point] = []
+    for point in inside:
+        name = point.name if instance == 1 else f"{point.name} ({instance})"
+        placed.append(
+            replace(
+                point,
+                key=renamed[point.key],
+                name=name,
+                address=address + 2 + point.address,
+                sf=renamed[point.sf] if point.sf is not None else None,
+            )
+        )
+    taken.update(renamed.values())
+    return placed
+
+
+async def scan(reader: RegisterReader, profile: Profile, extra_dirs: Sequence[Path] = ()) -> SunSpecDevice:
+    """Find the SunSpec map of a device and place the points of the models the profile understands."""
+    base = await find_base(reader, profile)
+    wanted = set(profile.sunspec_models)
+    models: list[SunSpecModel] = []
+    points: list[Point] = []
+    taken: set[str] = set()
+    instances: dict[int, int] = {}
+    address = base + 2
+    for _ in range(MAX_MODELS):
+        if address + 2 > 0x10000:
+            break
+        try:
+            model_id, length = await reader.read(Function.HOLDING, address, 2)
+        except ModbusExceptionResponse as err:
+            _LOGGER.warning("SunSpec chain ends at %d without end marker (%s)", address, err)
+            break
+        if model_id == END_MODEL_ID:
+            break
+        instance = instances.get(model_id, 0) + 1
+        instances[model_id] = instance
+        definition = load_sunspec_model(model_id, extra_dirs) if not wanted or model_id in wanted else None
+        if definition is not None:
+            points.extend(place_model(definition, address, length, instance, taken))
+        else:
+            _LOGGER.debug("SunSpec model %d at %d (length %d) is not used", model_id, address, length)
+        models.append(
+            SunSpecModel(
+                id=model_id, address=address, length=length, instance=instance, known=definition is not None
+            )
+        )
+        address += 2 + length
+    else:
+        _LOGGER.warning("SunSpec chain longer than %d models; stopped at %d", MAX_MODELS, address)
+    points.sort(key=lambda p: (p.address, p.key))
+    kind = kind_of_models([m.id for m in models if m.known], profile.kind)
+    return SunSpecDevice(base=base, models=tuple(models), points=tuple(points), kind=kind)
+
+
+async def discover(
+    reader: RegisterReader, profile: Profile, extra_dirs: Sequence[Path] = ()
+) -> tuple[Point, ...]:
+    """The absolute points of a SunSpec device (see `scan` for the models and kind as well)."""
+    return (await scan(reader, profile, extra_dirs)).points

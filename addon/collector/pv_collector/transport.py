@@ -1,0 +1,275 @@
+"""Modbus buses: one pymodbus async client per configured bus, one lock per bus.
+
+A `Bus` serialises every request on its line (an RS-485 line or a gateway connection has one master and
+one outstanding request), applies the per-request timeout, retries with backoff, reconnects with backoff,
+and maps pymodbus' results and exceptions onto the collector's `ModbusError` tree.
+
+Stale replies: with Modbus TCP framing pymodbus matches every reply to its request by transaction id and
+drops frames with another id, so a reply that arrives after its request timed out is never taken as the
+answer to a later one. RTU frames (serial lines, RTU over TCP) carry no transaction id, so after a timeout
+the bus closes its connection, which discards whatever the slow device still sends; the next request
+opens it again. Replies are also checked for the register count asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.framer import FramerType
+
+from pv_collector.config import BusConfig
+from pv_collector.errors import ModbusConnectionError, ModbusError, ModbusExceptionResponse, ModbusTimeout
+from pv_collector.metrics import Metrics
+from pv_collector.model import Function
+
+_LOGGER = logging.getLogger(__name__)
+
+RETRY_BACKOFF = 0.05  # seconds before the first retry; doubles per retry
+RETRY_BACKOFF_MAX = 1.0
+RECONNECT_MIN = 0.5  # seconds between connection attempts; doubles while they fail
+RECONNECT_MAX = 30.0
+BUSY_CODES = frozenset({5, 6})  # acknowledge, server busy: worth a retry
+GATEWAY_CODES = frozenset({10, 11})  # gateway path unavailable, target device failed to respond
+TIMEOUTS_BEFORE_RECONNECT = 3  # consecutive timeouts on a TCP bus before its connection is renewed
+
+type ModbusClient = AsyncModbusSerialClient | AsyncModbusTcpClient
+
+
+class UnitReader:
+    """A `RegisterReader` for one unit id on a bus."""
+
+    def __init__(self, bus: Bus, unit_id: int) -> None:
+        self.bus = bus
+        self.unit_id = unit_id
+
+    async def read(self, function: Function, address: int, count: int) -> list[int]:
+        """Read `count` registers (FC3 holding / FC4 input) with the bus's retries."""
+        return await self.bus.read(self.unit_id, function, address, count)
+
+    async def read_once(self, function: Function, address: int, count: int) -> list[int]:
+        """Read without retries (probing a device known to be away)."""
+        return await self.bus.read(self.unit_id, function, address, count, retries=0)
+
+    async def write(self, address: int, values: list[int]) -> None:
+        """Write registers (FC6 for one, FC16 for more)."""
+        await self.bus.write_registers(self.unit_id, address, values)
+
+
+class Bus:
+    """One serial line, TCP connection or RTU-over-TCP gateway."""
+
+    def __init__(
+        self,
+        config: BusConfig,
+        *,
+        metrics: Metrics | None = None,
+        client_factory: Callable[[BusConfig], ModbusClient] | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.metrics = metrics
+        self.requests = 0  # every request sent on the wire, retries included
+        self.writes = 0  # write requests (FC6/FC16) sent
+        self._client_factory = client_factory or make_client
+        self._client: ModbusClient | None = None
+        self._lock = asyncio.Lock()
+        self._next_connect = 0.0
+        self._connect_delay = RECONNECT_MIN
+        self._consecutive_timeouts = 0
+        self._closed = False
+        self._was_connected = False
+
+    # ------------------------------------------------------------------ public API
+
+    def reader(self, unit_id: int) -> UnitReader:
+        """A reader bound to one device of this bus."""
+        return UnitReader(self, unit_id)
+
+    async def read(
+        self, unit_id: int, function: Function, address: int, count: int, *, retries: int | None = None
+    ) -> list[int]:
+        """Read registers; raises `ModbusTimeout`, `ModbusExceptionResponse` or `ModbusConnectionError`."""
+
+        async def call(client: ModbusClient) -> Any:
+            if function is Function.INPUT:
+                return await client.read_input_registers(address, count=count, device_id=unit_id)
+            return await client.read_holding_registers(address, count=count, device_id=unit_id)
+
+        what = f"read {function.value} {address}+{count} unit {unit_id}"
+        response = await self._request(call, retries, what)
+        registers = list(getattr(response, "registers", []) or [])
+        if len(registers) < count:
+            raise ModbusError(f"unit {unit_id} answered {len(registers)} registers of {count} at {address}")
+        return registers[:count]
+
+    async def write_registers(self, unit_id: int, address: int, values: list[int]) -> None:
+        """Write one register (FC6) or several (FC16). Writes are never retried after a timeout."""
+        if not values:
+            raise ValueError("nothing to write")
+
+        async def call(client: ModbusClient) -> Any:
+            self.writes += 1
+            if len(values) == 1:
+                return await client.write_register(address, values[0], device_id=unit_id)
+            return await client.write_registers(address, values, device_id=unit_id)
+
+        await self._request(call, 0, f"write {address}+{len(values)} unit {unit_id}")
+
+    async def close(self) -> None:
+        """Close the connection; the bus can not be used afterwards."""
+        self._closed = True
+        async with self._lock:
+            self._drop_client()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the underlying client holds an open connection."""
+        return self._client is not None and bool(self._client.connected)
+
+    # ------------------------------------------------------------------ internals
+
+    async def _request(
+        self, call: Callable[[ModbusClient], Awaitable[Any]], retries: int | None, what: str
+    ) -> Any:
+        attempts = 1 + (self.config.retries if retries is None else retries)
+        delay = RETRY_BACKOFF
+        last: ModbusError | None = None
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(delay)  # lock released: other devices use the bus meanwhile
+                delay = min(delay * 2, RETRY_BACKOFF_MAX)
+            try:
+                async with self._lock:
+                    return await self._once(call)
+            except ModbusExceptionResponse as err:
+                if err.code not in BUSY_CODES:
+                    raise
+                last = err
+            except ModbusTimeout as err:
+                last = err
+            except ModbusConnectionError as err:
+                last = err
+                if self._next_connect > time.monotonic():
+                    break  # waiting for the reconnect backoff: retrying now would not help
+        assert last is not None
+        _LOGGER.debug("request failed", extra={"bus": self.name, "request": what, "error": str(last)})
+        raise last
+
+    async def _once(self, call: Callable[[ModbusClient], Awaitable[Any]]) -> Any:
+        if self._closed:
+            raise ModbusConnectionError(f"bus {self.name} is closed")
+        client = await self._connected_client()
+        started = time.monotonic()
+        self.requests += 1
+        outcome = "ok"
+        try:
+            try:
+                # pymodbus applies the timeout itself; the outer guard only protects against a hang.
+                response = await asyncio.wait_for(call(client), timeout=self.config.timeout * 2 + 1)
+            except (TimeoutError, ModbusIOException) as err:
+                outcome = "timeout"
+                self._after_timeout()
+                raise ModbusTimeout(f"bus {self.name}: no answer within {self.config.timeout:g} s") from err
+            except ConnectionException as err:
+                outcome = "connection"
+                self._drop_client()
+                raise ModbusConnectionError(f"bus {self.name}: {err}") from err
+            except ModbusException as err:
+                outcome = "exception"
+                raise ModbusError(f"bus {self.name}: {err}") from err
+            if response.isError():
+                code = int(getattr(response, "exception_code", 0) or 0)
+                outcome = "exception"
+                if code in GATEWAY_CODES:
+                    raise ModbusTimeout(f"bus {self.name}: gateway reports the device unreachable ({code})")
+                raise ModbusExceptionResponse(code)
+            self._consecutive_timeouts = 0
+            return response
+        finally:
+            if self.metrics is not None:
+                self.metrics.request(self.name, time.monotonic() - started, outcome)
+                if outcome != "ok":
+                    self.metrics.error("modbus_exception" if outcome == "exception" else outcome)
+
+    def _after_timeout(self) -> None:
+        self._consecutive_timeouts += 1
+        if self.config.rtu_framing:
+            # No transaction id: discard anything the slow device may still send.
+            self._drop_client(reconnect_now=True)
+        elif self._consecutive_timeouts >= TIMEOUTS_BEFORE_RECONNECT:
+            self._drop_client(reconnect_now=True)
+            self._consecutive_timeouts = 0
+
+    async def _connected_client(self) -> ModbusClient:
+        if self._client is not None and self._client.connected:
+            return self._client
+        now = time.monotonic()
+        if now < self._next_connect:
+            raise ModbusConnectionError(
+                f"bus {self.name}: {self.config.endpoint} unreachable, next attempt in "
+                f"{self._next_connect - now:.1f} s"
+            )
+        self._drop_client()
+        client = self._client_factory(self.config)
+        try:
+            ok = await client.connect()
+        except (OSError, ModbusException) as err:
+            ok = False
+            _LOGGER.debug("connect failed", extra={"bus": self.name, "error": str(err)})
+        if not ok:
+            client.close()
+            self._next_connect = time.monotonic() + self._connect_delay
+            self._connect_delay = min(self._connect_delay * 2, RECONNECT_MAX)
+            if self.metrics is not None:
+                self.metrics.error("connection")
+            if self._was_connected:
+                _LOGGER.debug("bus connection failed", extra={"bus": self.name})
+            raise ModbusConnectionError(f"bus {self.name}: cannot connect to {self.config.endpoint}")
+        if not self._was_connected:
+            _LOGGER.info("bus connected", extra={"bus": self.name, "endpoint": self.config.endpoint})
+        self._was_connected = True
+        self._connect_delay = RECONNECT_MIN
+        self._client = client
+        return client
+
+    def _drop_client(self, *, reconnect_now: bool = False) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if reconnect_now:
+            self._next_connect = 0.0
+
+
+def make_client(config: BusConfig) -> ModbusClient:
+    """The pymodbus client for a bus; pymodbus' own retries and reconnects are off (the bus does them)."""
+    if config.type == "serial":
+        client: ModbusClient = AsyncModbusSerialClient(
+            str(config.port),
+            framer=FramerType.RTU,
+            baudrate=config.baudrate,
+            bytesize=config.bytesize,
+            parity=config.parity,
+            stopbits=config.stopbits,
+            timeout=config.timeout,
+            retries=0,
+            reconnect_delay=0,
+            name=config.name,
+        )
+    else:
+        client = AsyncModbusTcpClient(
+            config.host or "127.0.0.1",
+            port=int(config.port),
+            framer=FramerType.RTU if config.type == "rtu_over_tcp" else FramerType.SOCKET,
+            timeout=config.timeout,
+            retries=0,
+            reconnect_delay=0,
+            name=config.name,
+        )
+    client.set_max_no_responses(1_000_000)  # the bus decides when to reconnect
+    return client

@@ -1,0 +1,127 @@
+"""Binary sensors: the alerts (device class problem) and read-only bool points."""
+
+from __future__ import annotations
+
+from typing import Any, override
+
+from homeassistant.components.binary_sensor import BinarySensorEntity, BinarySensorEntityDescription
+from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .alerts import AlertType, device_alerts
+from .catalogue import alert_unique_id, point_platform, point_unique_id
+from .const import BINARY_SENSOR_KEYS, signal_new_entities
+from .contract import DeviceDef, PointDef
+from .entity import PvMonitorEntity, PvMonitorPointEntity, point_description_fields
+from .hub import PvMonitorConfigEntry, PvMonitorHub
+
+PARALLEL_UPDATES = 0
+
+ALERT_DESCRIPTIONS: dict[AlertType, BinarySensorEntityDescription] = {
+    alert: BinarySensorEntityDescription(
+        key=str(alert), translation_key=str(alert), device_class=BinarySensorDeviceClass.PROBLEM
+    )
+    for alert in AlertType
+}
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PvMonitorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add alerts and bool points whenever the announcement brings new ones."""
+    hub = entry.runtime_data
+
+    @callback
+    def _async_add_new() -> None:
+        announcement = hub.announcement
+        if announcement is None:
+            return
+        cid = hub.collector_id
+        entities: list[Entity] = []
+        if hub.claim(Platform.BINARY_SENSOR, alert_unique_id(cid, None, AlertType.COLLECTOR_OFFLINE)):
+            entities.append(PvMonitorAlertSensor(hub, None, AlertType.COLLECTOR_OFFLINE))
+        for device in announcement.devices:
+            entities.extend(
+                PvMonitorAlertSensor(hub, device.id, alert)
+                for alert in device_alerts(device, announcement)
+                if hub.claim(Platform.BINARY_SENSOR, alert_unique_id(cid, device.id, alert))
+            )
+            entities.extend(
+                _bool_sensor(hub, device, point)
+                for point in device.points
+                if point_platform(point) is Platform.BINARY_SENSOR
+                and hub.claim(Platform.BINARY_SENSOR, point_unique_id(cid, device.id, point.key))
+            )
+        if entities:
+            async_add_entities(entities)
+
+    entry.async_on_unload(
+        async_dispatcher_connect(
+            hass, signal_new_entities(entry.entry_id, Platform.BINARY_SENSOR), _async_add_new
+        )
+    )
+
+
+def _bool_sensor(hub: PvMonitorHub, device: DeviceDef, point: PointDef) -> PvMonitorBoolSensor:
+    description = BinarySensorEntityDescription(**point_description_fields(point, BINARY_SENSOR_KEYS))
+    return PvMonitorBoolSensor(hub, device, point, description)
+
+
+class PvMonitorBoolSensor(PvMonitorPointEntity, BinarySensorEntity):
+    """A read-only bool point."""
+
+    _platform_domain = Platform.BINARY_SENSOR
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        """The point's value."""
+        value = self.point_value
+        return value if isinstance(value, bool) else None
+
+
+class PvMonitorAlertSensor(PvMonitorEntity, BinarySensorEntity):
+    """One alert of a device (or of the collector); its attributes say why."""
+
+    _platform_domain = Platform.BINARY_SENSOR
+    _unrecorded_attributes = frozenset(
+        {"message", "value", "readings", "expected", "percent", "power", "soc"}
+    )
+
+    def __init__(self, hub: PvMonitorHub, device_id: str | None, alert: AlertType) -> None:
+        """One per alert and device."""
+        super().__init__(hub, device_id, alert_unique_id(hub.collector_id, device_id, alert))
+        self.alert = alert
+        self.entity_description = ALERT_DESCRIPTIONS[alert]
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Collector offline: always shown. Device offline: shown while the collector is online."""
+        if self.alert is AlertType.COLLECTOR_OFFLINE:
+            return self.hub.usable
+        if self.alert is AlertType.DEVICE_OFFLINE:
+            return self.hub.usable and self.hub.collector_online is True
+        return super().available
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        """Active, inactive, or None while not known."""
+        state = self.hub.alerts.get((self.device_key, self.alert))
+        return None if state is None else state.active
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Why: a stable reason code, the value and the details of the rule."""
+        state = self.hub.alerts.get((self.device_key, self.alert))
+        if state is None:
+            return None
+        return {"reason": state.reason, "message": state.message, "value": state.value, **state.details}

@@ -1,0 +1,259 @@
+"""Config flow: MQTT discovery, a user step listing the announced collectors, reconfigure, options."""
+
+from __future__ import annotations
+
+from typing import Any, override
+
+import probatio as vol
+from homeassistant.components import mqtt
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+)
+from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
+
+from .const import (
+    CONF_ARRAY_PEAK_POWER,
+    CONF_BASE_TOPIC,
+    CONF_BATTERY_LOW_SOC,
+    CONF_COLLECTOR_ID,
+    CONF_COMMAND_QOS,
+    CONF_GRID_FREQUENCY_MAX,
+    CONF_GRID_FREQUENCY_MIN,
+    CONF_GRID_VOLTAGE_MAX,
+    CONF_GRID_VOLTAGE_MIN,
+    CONF_OFFLINE_GRACE,
+    CONF_PRODUCTION_BELOW_EXPECTED,
+    DEFAULT_BASE_TOPIC,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+)
+from .contract import (
+    ID_PATTERN,
+    Announcement,
+    InvalidPayload,
+    collector_id_from_config_topic,
+    parse_announcement,
+)
+from .discovery import async_scan_collectors
+
+
+def _valid_base_topic(base_topic: str) -> bool:
+    if not base_topic or any(c in base_topic for c in "+#") or base_topic != base_topic.strip("/ "):
+        return False
+    try:
+        mqtt.valid_subscribe_topic(f"{base_topic}/+/config")
+    except vol.Invalid:
+        return False
+    return True
+
+
+def _number(minimum: float, maximum: float, step: float, unit: str) -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=minimum, max=maximum, step=step, unit_of_measurement=unit, mode=NumberSelectorMode.BOX
+        )
+    )
+
+
+OPTIONS_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_GRID_VOLTAGE_MIN): _number(0, 1000, 0.1, "V"),
+        vol.Required(CONF_GRID_VOLTAGE_MAX): _number(0, 1000, 0.1, "V"),
+        vol.Required(CONF_GRID_FREQUENCY_MIN): _number(0, 100, 0.01, "Hz"),
+        vol.Required(CONF_GRID_FREQUENCY_MAX): _number(0, 100, 0.01, "Hz"),
+        vol.Required(CONF_BATTERY_LOW_SOC): _number(0, 100, 1, "%"),
+        vol.Required(CONF_PRODUCTION_BELOW_EXPECTED): _number(0, 100, 1, "%"),
+        vol.Required(CONF_ARRAY_PEAK_POWER): _number(0, 10_000_000, 1, "W"),
+        vol.Required(CONF_OFFLINE_GRACE): _number(0, 86400, 1, "s"),
+        vol.Required(CONF_COMMAND_QOS): SelectSelector(
+            SelectSelectorConfig(
+                options=["0", "1", "2"], mode=SelectSelectorMode.LIST, translation_key=CONF_COMMAND_QOS
+            )
+        ),
+    }
+)
+
+
+class PvMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
+    """One config entry per collector; unique id = collector id."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Nothing found yet."""
+        self._base_topic = DEFAULT_BASE_TOPIC
+        self._announcement: Announcement | None = None
+        self._found: dict[str, Announcement] = {}
+
+    @staticmethod
+    @callback
+    @override
+    def async_get_options_flow(config_entry: Any) -> PvMonitorOptionsFlow:
+        """Alert thresholds and command QoS."""
+        return PvMonitorOptionsFlow()
+
+    @override
+    async def async_step_mqtt(self, discovery_info: MqttServiceInfo) -> ConfigFlowResult:
+        """A collector's retained announcement arrived on `pv_monitor/<cid>/config`."""
+        parsed = collector_id_from_config_topic(discovery_info.topic)
+        if parsed is None or not discovery_info.payload:
+            return self.async_abort(reason="invalid_discovery_info")
+        base_topic, collector_id = parsed
+        try:
+            announcement = parse_announcement(discovery_info.payload)
+        except InvalidPayload:
+            return self.async_abort(reason="invalid_discovery_info")
+        if announcement.collector.id != collector_id:
+            return self.async_abort(reason="invalid_discovery_info")
+        await self.async_set_unique_id(collector_id)
+        self._abort_if_unique_id_configured(updates={CONF_BASE_TOPIC: base_topic})
+        self._base_topic = base_topic
+        self._announcement = announcement
+        self.context["title_placeholders"] = {"name": announcement.collector.name}
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask before adding a discovered collector."""
+        assert self._announcement is not None
+        if user_input is not None:
+            return self._create_entry(self._announcement)
+        self._set_confirm_only()
+        return self.async_show_form(
+            step_id="confirm",
+            description_placeholders={
+                "name": self._announcement.collector.name,
+                "collector_id": self._announcement.collector.id,
+                "devices": str(len(self._announcement.devices)),
+            },
+        )
+
+    @override
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the base topic, then list the collectors announced under it."""
+        if not await mqtt.async_wait_for_mqtt_client(self.hass):
+            return self.async_abort(reason="mqtt_not_setup")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            base_topic = user_input[CONF_BASE_TOPIC].strip()
+            if not _valid_base_topic(base_topic):
+                errors[CONF_BASE_TOPIC] = "invalid_base_topic"
+            else:
+                found = await async_scan_collectors(self.hass, base_topic)
+                configured = self._async_current_ids(include_ignore=False)
+                new = {cid: announcement for cid, announcement in found.items() if cid not in configured}
+                if not found:
+                    errors["base"] = "no_collectors"
+                elif not new:
+                    return self.async_abort(reason="no_new_collectors")
+                else:
+                    self._base_topic = base_topic
+                    self._found = new
+                    return await self.async_step_pick()
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema({vol.Required(CONF_BASE_TOPIC): TextSelector()}),
+                user_input or {CONF_BASE_TOPIC: DEFAULT_BASE_TOPIC},
+            ),
+            errors=errors,
+        )
+
+    async def async_step_pick(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Pick one of the announced collectors."""
+        if user_input is not None:
+            announcement = self._found[user_input[CONF_COLLECTOR_ID]]
+            await self.async_set_unique_id(announcement.collector.id, raise_on_progress=False)
+            self._abort_if_unique_id_configured()
+            return self._create_entry(announcement)
+        options = [
+            SelectOptionDict(value=cid, label=f"{announcement.collector.name} ({cid})")
+            for cid, announcement in sorted(self._found.items())
+        ]
+        return self.async_show_form(
+            step_id="pick",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_COLLECTOR_ID): SelectSelector(
+                        SelectSelectorConfig(options=options, mode=SelectSelectorMode.LIST)
+                    )
+                }
+            ),
+        )
+
+    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Change the base topic or the collector this entry follows."""
+        entry = self._get_reconfigure_entry()
+        if not await mqtt.async_wait_for_mqtt_client(self.hass):
+            return self.async_abort(reason="mqtt_not_setup")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            base_topic = user_input[CONF_BASE_TOPIC].strip()
+            collector_id = user_input[CONF_COLLECTOR_ID].strip()
+            if not _valid_base_topic(base_topic):
+                errors[CONF_BASE_TOPIC] = "invalid_base_topic"
+            elif not ID_PATTERN.match(collector_id):
+                errors[CONF_COLLECTOR_ID] = "invalid_collector_id"
+            elif (
+                announcement := (await async_scan_collectors(self.hass, base_topic)).get(collector_id)
+            ) is None:
+                errors["base"] = "collector_not_found"
+            else:
+                await self.async_set_unique_id(collector_id, raise_on_progress=False)
+                if collector_id != entry.unique_id:
+                    self._abort_if_unique_id_configured()
+                return self.async_update_reload_and_abort(
+                    entry,
+                    unique_id=collector_id,
+                    title=announcement.collector.name,
+                    data_updates={CONF_BASE_TOPIC: base_topic, CONF_COLLECTOR_ID: collector_id},
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(
+                    {
+                        vol.Required(CONF_BASE_TOPIC): TextSelector(),
+                        vol.Required(CONF_COLLECTOR_ID): TextSelector(),
+                    }
+                ),
+                user_input or dict(entry.data),
+            ),
+            errors=errors,
+        )
+
+    def _create_entry(self, announcement: Announcement) -> ConfigFlowResult:
+        return self.async_create_entry(
+            title=announcement.collector.name,
+            data={CONF_BASE_TOPIC: self._base_topic, CONF_COLLECTOR_ID: announcement.collector.id},
+        )
+
+
+class PvMonitorOptionsFlow(OptionsFlow):
+    """Alert thresholds; applied at once, no reload."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """One form with every threshold."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if user_input[CONF_GRID_VOLTAGE_MIN] >= user_input[CONF_GRID_VOLTAGE_MAX]:
+                errors[CONF_GRID_VOLTAGE_MAX] = "max_not_above_min"
+            if user_input[CONF_GRID_FREQUENCY_MIN] >= user_input[CONF_GRID_FREQUENCY_MAX]:
+                errors[CONF_GRID_FREQUENCY_MAX] = "max_not_above_min"
+            if not errors:
+                return self.async_create_entry(data=user_input)
+        current = {**DEFAULT_OPTIONS, **self.config_entry.options, **(user_input or {})}
+        current[CONF_COMMAND_QOS] = str(current[CONF_COMMAND_QOS])
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, current),
+            errors=errors,
+        )

@@ -1,0 +1,103 @@
+"""Constants of the PV Monitor integration."""
+
+from typing import Final
+
+from homeassistant.const import Platform
+
+DOMAIN: Final = "pv_monitor"
+
+DEFAULT_BASE_TOPIC: Final = "pv_monitor"
+
+CONF_BASE_TOPIC: Final = "base_topic"
+CONF_COLLECTOR_ID: Final = "collector_id"
+
+# Options (alert thresholds and command behaviour).
+CONF_GRID_VOLTAGE_MIN: Final = "grid_voltage_min"
+CONF_GRID_VOLTAGE_MAX: Final = "grid_voltage_max"
+CONF_GRID_FREQUENCY_MIN: Final = "grid_frequency_min"
+CONF_GRID_FREQUENCY_MAX: Final = "grid_frequency_max"
+CONF_BATTERY_LOW_SOC: Final = "battery_low_soc"
+CONF_PRODUCTION_BELOW_EXPECTED: Final = "production_below_expected"
+CONF_ARRAY_PEAK_POWER: Final = "array_peak_power"
+CONF_OFFLINE_GRACE: Final = "offline_grace"
+CONF_COMMAND_QOS: Final = "command_qos"
+
+DEFAULT_OPTIONS: Final[dict[str, float | int]] = {
+    CONF_GRID_VOLTAGE_MIN: 207.0,
+    CONF_GRID_VOLTAGE_MAX: 253.0,
+    CONF_GRID_FREQUENCY_MIN: 49.8,
+    CONF_GRID_FREQUENCY_MAX: 50.2,
+    CONF_BATTERY_LOW_SOC: 10.0,
+    CONF_PRODUCTION_BELOW_EXPECTED: 50.0,
+    CONF_ARRAY_PEAK_POWER: 0.0,
+    CONF_OFFLINE_GRACE: 60,
+    CONF_COMMAND_QOS: 1,
+}
+
+# Seconds an actuator waits for the collector's command_result event.
+COMMAND_TIMEOUT: Final = 10.0
+# Seconds the user/reconfigure steps listen for retained announcements.
+SCAN_SECONDS: Final = 2.0
+
+EVENT_ALERT: Final = "pv_monitor_alert"
+
+PLATFORMS: Final = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.NUMBER,
+    Platform.SELECT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+
+# Repair issue ids (suffixed with the collector id where one collector is concerned).
+ISSUE_MQTT_NOT_SETUP: Final = "mqtt_not_setup"
+ISSUE_UNSUPPORTED_CONTRACT: Final = "unsupported_contract"
+
+
+def signal_new_entities(entry_id: str, platform: Platform) -> str:
+    """Dispatcher signal telling one platform of an entry that the announcement changed."""
+    return f"{DOMAIN}_{entry_id}_new_{platform}"
+
+
+# Point keys of the common vocabulary (docs/profiles.md) that carry a translated name, per platform
+# their points usually land on. A vocabulary key on another platform falls back to the announced name.
+_PV_STRINGS = range(1, 9)
+PV_STRING_KEYS: Final = {
+    f"pv{n}_{quantity}": (f"pv_{quantity}", str(n))
+    for n in _PV_STRINGS
+    for quantity in ("voltage", "current", "power")
+}
+
+SENSOR_KEYS: Final = frozenset(
+    {
+        # inverter
+        "ac_power", "energy_total", "energy_today", "ac_current", "ac_current_l1", "ac_current_l2",
+        "ac_current_l3", "ac_voltage_l1", "ac_voltage_l2", "ac_voltage_l3", "ac_voltage_l1_l2",
+        "ac_voltage_l2_l3", "ac_voltage_l3_l1", "ac_frequency", "ac_apparent_power", "ac_reactive_power",
+        "power_factor", "dc_current", "dc_voltage", "dc_power", "temperature_cabinet",
+        "temperature_heatsink", "temperature_transformer", "temperature_other", "status", "status_vendor",
+        "events", "power_limit",
+        # meter
+        "power", "power_l1", "power_l2", "power_l3", "voltage_l1", "voltage_l2", "voltage_l3", "current_l1",
+        "current_l2", "current_l3", "frequency", "energy_import", "energy_export", "apparent_power",
+        "reactive_power",
+        # battery
+        "soc", "soh", "battery_power", "battery_voltage", "battery_current", "battery_temperature",
+        "energy_charged", "energy_discharged", "battery_mode", "charge_power_limit", "discharge_power_limit",
+        # environment
+        "irradiance", "module_temperature", "ambient_temperature", "wind_speed",
+    }
+)  # fmt: skip
+NUMBER_KEYS: Final = frozenset({"power_limit", "charge_power_limit", "discharge_power_limit"})
+SELECT_KEYS: Final = frozenset({"battery_mode"})
+SWITCH_KEYS: Final = frozenset({"power_limit_enabled"})
+BINARY_SENSOR_KEYS: Final = frozenset({"power_limit_enabled"})
+BUTTON_KEYS: Final = frozenset[str]()
+
+# Enum points whose states are translated (platform sensor/select -> key -> options).
+TRANSLATED_STATES: Final = {
+    "status": frozenset(
+        {"off", "sleeping", "starting", "mppt", "throttled", "shutting_down", "fault", "standby"}
+    ),
+}

@@ -1,0 +1,731 @@
+"""The hub of one config entry: follows one collector over MQTT and keeps its devices' state.
+
+It never owns an MQTT client: it subscribes and publishes through `homeassistant.components.mqtt`.
+It parses every message with `contract`, keeps the latest announcement, availability, values and
+statistics, keeps the device registry in step with the announcement, evaluates the alerts (and fires
+`pv_monitor_alert` on every transition) and sends commands, waiting for their results.
+Entities register listeners per device and read from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+from uuid import uuid4
+
+from homeassistant.components import mqtt
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import (
+    device_registry as dr,
+)
+from homeassistant.helpers import (
+    entity_registry as er,
+)
+from homeassistant.helpers import (
+    issue_registry as ir,
+)
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_call_later
+
+from .alerts import (
+    FREQUENCY_HYSTERESIS,
+    VOLTAGE_HYSTERESIS,
+    AlertState,
+    AlertType,
+    Thresholds,
+    device_alerts,
+    evaluate_battery_low,
+    evaluate_fault,
+    evaluate_production,
+    evaluate_range,
+    irradiance_source,
+)
+from .catalogue import collector_identifier, device_identifier, expected_entities
+from .const import (
+    COMMAND_TIMEOUT,
+    CONF_BASE_TOPIC,
+    CONF_COLLECTOR_ID,
+    CONF_COMMAND_QOS,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+    EVENT_ALERT,
+    ISSUE_UNSUPPORTED_CONTRACT,
+    PLATFORMS,
+    signal_new_entities,
+)
+from .contract import (
+    CONTRACT_VERSION,
+    MAX_PAYLOAD_BYTES,
+    Announcement,
+    Availability,
+    DeviceDef,
+    EventMessage,
+    InvalidPayload,
+    Stats,
+    Topics,
+    Value,
+    command_payload,
+    parse_announcement,
+    parse_availability,
+    parse_event,
+    parse_state,
+    parse_stats,
+    parse_status,
+)
+
+_LOGGER = logging.getLogger(__package__)
+
+SUBSCRIBE_QOS = 1
+
+type PvMonitorConfigEntry = ConfigEntry[PvMonitorHub]
+
+
+@dataclass(slots=True)
+class DeviceRuntime:
+    """What the hub knows about one announced device."""
+
+    definition: DeviceDef
+    availability: Availability | None = None
+    values: dict[str, Value] = field(default_factory=dict)
+    inferred: frozenset[str] = frozenset()
+    last_seq: int = 0
+    last_ts: float | None = None
+
+
+class PvMonitorHub:
+    """Follows one collector: `<base>/<cid>/...`."""
+
+    def __init__(self, hass: HomeAssistant, entry: PvMonitorConfigEntry) -> None:
+        """Prepare; nothing is subscribed before `async_start`."""
+        self.hass = hass
+        self.entry = entry
+        self.topics = Topics(entry.data[CONF_BASE_TOPIC], entry.data[CONF_COLLECTOR_ID])
+        self.announcement: Announcement | None = None
+        self.unsupported_contract: int | None = None
+        self.collector_online: bool | None = None
+        self.devices: dict[str, DeviceRuntime] = {}
+        self.stats: Stats | None = None
+        self.alerts: dict[tuple[str | None, AlertType], AlertState] = {}
+        self.thresholds = Thresholds.from_options(entry.options)
+        self._listeners: dict[str | None, list[Callable[[], None]]] = {}
+        self._pending: dict[str, asyncio.Future[EventMessage]] = {}
+        self._offline_timers: dict[str | None, CALLBACK_TYPE] = {}
+        self._early_states: dict[str, str | bytes | bytearray] = {}
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+        self._claimed: set[tuple[Platform, str]] = set()
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    @property
+    def collector_id(self) -> str:
+        """The collector this hub follows."""
+        return self.topics.collector_id
+
+    @property
+    def collector_name(self) -> str:
+        """The collector's announced name (the entry title until announced)."""
+        return self.announcement.collector.name if self.announcement else self.entry.title
+
+    async def async_start(self) -> None:
+        """Subscribe to the collector's topics; retained messages then bring everything in."""
+        subscriptions: list[tuple[str, Callable[[mqtt.ReceiveMessage], None]]] = [
+            (self.topics.config, self._on_config),
+            (self.topics.status, self._on_status),
+            (self.topics.availability_wildcard, self._on_availability),
+            (self.topics.state_wildcard, self._on_state),
+            (self.topics.event_wildcard, self._on_event),
+            (self.topics.stats, self._on_stats),
+        ]
+        for topic, handler in subscriptions:
+            self._unsubscribe.append(await mqtt.async_subscribe(self.hass, topic, handler, SUBSCRIBE_QOS))
+
+    @callback
+    def async_stop(self) -> None:
+        """Unsubscribe, stop timers and abandon pending commands."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        for cancel in self._offline_timers.values():
+            cancel()
+        self._offline_timers.clear()
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+
+    @callback
+    def async_update_options(self) -> None:
+        """New thresholds: evaluate every alert again."""
+        self.thresholds = Thresholds.from_options(self.entry.options)
+        for device_id in self.devices:
+            self._evaluate_values(device_id)
+        self._notify_all()
+
+    # ------------------------------------------------------------------------------------ listeners
+
+    @callback
+    def async_add_listener(self, device_id: str | None, update: Callable[[], None]) -> CALLBACK_TYPE:
+        """Call `update` when something of a device (None: the collector) changes."""
+        listeners = self._listeners.setdefault(device_id, [])
+        listeners.append(update)
+
+        @callback
+        def remove() -> None:
+            listeners.remove(update)
+
+        return remove
+
+    @callback
+    def _notify(self, device_id: str | None) -> None:
+        for update in list(self._listeners.get(device_id, ())):
+            update()
+
+    @callback
+    def _notify_all(self) -> None:
+        for device_id in list(self._listeners):
+            self._notify(device_id)
+
+    @callback
+    def claim(self, platform: Platform, unique_id: str) -> bool:
+        """True the first time a platform asks for a unique id (entities are created once)."""
+        if (platform, unique_id) in self._claimed:
+            return False
+        self._claimed.add((platform, unique_id))
+        return True
+
+    @callback
+    def release(self, platform: Platform, unique_id: str) -> None:
+        """An entity went away; it may be created again."""
+        self._claimed.discard((platform, unique_id))
+
+    # ------------------------------------------------------------------------------------ queries
+
+    @property
+    def usable(self) -> bool:
+        """False while the collector speaks a contract version this integration does not support."""
+        return self.unsupported_contract is None and self.announcement is not None
+
+    def device_available(self, device_id: str) -> bool:
+        """The collector is online and the device is not offline."""
+        runtime = self.devices.get(device_id)
+        return (
+            self.usable
+            and self.collector_online is True
+            and runtime is not None
+            and runtime.availability != "offline"
+        )
+
+    def connection(self, device_id: str) -> Availability | None:
+        """The device's connection as a user should see it (collector offline -> offline)."""
+        runtime = self.devices.get(device_id)
+        if runtime is None or self.collector_online is None:
+            return None
+        if not self.collector_online:
+            return "offline"
+        return runtime.availability
+
+    def alerts_for(self, device_id: str | None) -> tuple[AlertType, ...]:
+        """The alerts of a device (None: the collector)."""
+        if device_id is None:
+            return (AlertType.COLLECTOR_OFFLINE,)
+        runtime = self.devices.get(device_id)
+        if runtime is None or self.announcement is None:
+            return ()
+        return device_alerts(runtime.definition, self.announcement)
+
+    def ha_device_id(self, device_id: str | None) -> str | None:
+        """The device registry id of a device (None: the collector)."""
+        identifier = (
+            collector_identifier(self.collector_id)
+            if device_id is None
+            else device_identifier(self.collector_id, device_id)
+        )
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, identifier), self.entry.entry_id
+        )
+        return device.id if device else None
+
+    # ------------------------------------------------------------------------------------ messages
+
+    def _warn(self, msg: mqtt.ReceiveMessage, problem: str) -> None:
+        _LOGGER.warning("Ignoring message on %s from collector %s: %s", msg.topic, self.collector_id, problem)
+
+    @callback
+    def _on_config(self, msg: mqtt.ReceiveMessage) -> None:
+        if not msg.payload:
+            _LOGGER.info("Collector %s withdrew its announcement", self.collector_id)
+            return
+        try:
+            announcement = parse_announcement(msg.payload)
+        except InvalidPayload as err:
+            self._warn(msg, str(err))
+            return
+        if announcement.collector.id != self.collector_id:
+            self._warn(msg, f"it announces collector '{announcement.collector.id}'")
+            return
+        issue_id = f"{ISSUE_UNSUPPORTED_CONTRACT}_{self.collector_id}"
+        if not announcement.supported:
+            if self.unsupported_contract != announcement.contract:
+                _LOGGER.error(
+                    "Collector %s speaks MQTT contract version %s, this integration supports version %s;"
+                    " its entities stay unavailable until both agree",
+                    self.collector_id,
+                    announcement.contract,
+                    CONTRACT_VERSION,
+                )
+            self.unsupported_contract = announcement.contract
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_UNSUPPORTED_CONTRACT,
+                translation_placeholders={
+                    "collector": announcement.collector.name,
+                    "version": str(announcement.contract),
+                    "supported": str(CONTRACT_VERSION),
+                },
+            )
+            self._notify_all()
+            return
+        if self.unsupported_contract is not None:
+            self.unsupported_contract = None
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        if announcement.problems:
+            self._warn(msg, "left out of the announcement: " + "; ".join(announcement.problems))
+        self._apply_announcement(announcement)
+
+    def _apply_announcement(self, announcement: Announcement) -> None:
+        previous = self.announcement
+        if previous is not None and _definitions_changed(previous, announcement):
+            # Entities keep their point definition; a changed one is rebuilt by a reload.
+            _LOGGER.info("Collector %s changed its point definitions; reloading", self.collector_id)
+            self.announcement = announcement
+            self.hass.config_entries.async_schedule_reload(self.entry.entry_id)
+            return
+        if previous is not None and previous.collector.instance != announcement.collector.instance:
+            for runtime in self.devices.values():
+                runtime.last_seq = 0  # a restarted collector may have lost its sequence numbers
+        self.announcement = announcement
+        self._sync_registries(announcement)
+        announced = {device.id: device for device in announcement.devices}
+        for device_id in set(self.devices) - set(announced):
+            if device_id not in announcement.incomplete:
+                del self.devices[device_id]
+                for key in [key for key in self.alerts if key[0] == device_id]:
+                    del self.alerts[key]
+                self._cancel_offline_timer(device_id)
+        for device_id, definition in announced.items():
+            if (known := self.devices.get(device_id)) is None:
+                self.devices[device_id] = DeviceRuntime(definition=definition)
+            else:
+                known.definition = definition
+                keys = {point.key for point in definition.points}
+                known.values = {k: v for k, v in known.values.items() if k in keys}
+        for platform in PLATFORMS:
+            async_dispatcher_send(self.hass, signal_new_entities(self.entry.entry_id, platform))
+        for device_id in announced:
+            if (payload := self._early_states.pop(device_id, None)) is not None:
+                self._apply_state(device_id, payload)
+            self._evaluate_values(device_id)
+        self._notify_all()
+
+    def _sync_registries(self, announcement: Announcement) -> None:
+        """Devices and entities in the registries follow the announcement."""
+        device_registry = dr.async_get(self.hass)
+        entry_id = self.entry.entry_id
+        cid = self.collector_id
+        collector = device_registry.async_get_or_create(
+            config_entry_id=entry_id,
+            identifiers={(DOMAIN, collector_identifier(cid))},
+            manufacturer="PV Monitor",
+            model="Collector",
+            name=announcement.collector.name,
+            sw_version=announcement.collector.version,
+        )
+        keep = {collector.id}
+        for device in announcement.devices:
+            entry = device_registry.async_get_or_create(
+                config_entry_id=entry_id,
+                identifiers={(DOMAIN, device_identifier(cid, device.id))},
+                manufacturer=device.manufacturer,
+                model=device.model,
+                name=device.name,
+                serial_number=device.serial,
+                sw_version=device.firmware,
+                via_device=(DOMAIN, collector_identifier(cid)),
+            )
+            keep.add(entry.id)
+        keep_identifiers = {(DOMAIN, device_identifier(cid, did)) for did in announcement.incomplete}
+        for stale in dr.async_entries_for_config_entry(device_registry, entry_id):
+            if stale.id not in keep and not stale.identifiers & keep_identifiers:
+                _LOGGER.info("Removing device %s: collector %s no longer announces it", stale.name, cid)
+                device_registry.async_update_device(stale.id, remove_config_entry_id=entry_id)
+        entity_registry = er.async_get(self.hass)
+        expected = expected_entities(announcement)
+        incomplete_devices = {
+            registered.id
+            for did in announcement.incomplete
+            if (
+                registered := device_registry.async_get_device_by_identifier(
+                    (DOMAIN, device_identifier(cid, did)), entry_id
+                )
+            )
+        }
+        for entity in er.async_entries_for_config_entry(entity_registry, entry_id):
+            if (
+                Platform(entity.domain),
+                entity.unique_id,
+            ) in expected or entity.device_id in incomplete_devices:
+                continue
+            _LOGGER.info("Removing %s: collector %s no longer announces it", entity.entity_id, cid)
+            entity_registry.async_remove(entity.entity_id)
+
+    @callback
+    def _on_status(self, msg: mqtt.ReceiveMessage) -> None:
+        try:
+            online = parse_status(msg.payload)
+        except InvalidPayload as err:
+            self._warn(msg, str(err))
+            return
+        previous = self.collector_online
+        self.collector_online = online
+        if online and previous is False:
+            _LOGGER.info("Collector %s is back online", self.collector_id)
+        elif not online and previous is not False:
+            _LOGGER.info("Collector %s is offline; its entities are unavailable", self.collector_id)
+        self._availability_alert(None, AlertType.COLLECTOR_OFFLINE, offline=not online)
+        if not online:
+            self._fail_pending()
+        self._notify_all()
+
+    @callback
+    def _on_availability(self, msg: mqtt.ReceiveMessage) -> None:
+        device_id = self.topics.device_of(msg.topic)
+        if device_id is None:
+            return
+        try:
+            availability = parse_availability(msg.payload)
+        except InvalidPayload as err:
+            self._warn(msg, str(err))
+            return
+        runtime = self.devices.get(device_id)
+        if runtime is None:
+            _LOGGER.debug("Availability of unannounced device %s on %s", device_id, msg.topic)
+            return
+        previous = runtime.availability
+        runtime.availability = availability
+        if availability == "offline" and previous != "offline":
+            _LOGGER.info("Device %s of collector %s is offline", device_id, self.collector_id)
+        elif previous == "offline" and availability != "offline":
+            _LOGGER.info("Device %s of collector %s is %s again", device_id, self.collector_id, availability)
+        self._availability_alert(device_id, AlertType.DEVICE_OFFLINE, offline=availability == "offline")
+        self._evaluate_values(device_id)
+        self._notify(device_id)
+
+    @callback
+    def _on_state(self, msg: mqtt.ReceiveMessage) -> None:
+        device_id = self.topics.device_of(msg.topic)
+        if device_id is None:
+            return
+        if device_id not in self.devices:
+            # A state can overtake the announcement: keep the latest until the device is announced.
+            if len(msg.payload) <= MAX_PAYLOAD_BYTES and len(self._early_states) < 500:
+                self._early_states[device_id] = msg.payload
+            return
+        if self._apply_state(device_id, msg.payload, msg.topic):
+            self._evaluate_values(device_id)
+            if self._is_irradiance_source(device_id):
+                for other in self.devices:
+                    if other != device_id:
+                        self._evaluate_values(other)
+                        self._notify(other)
+            self._notify(device_id)
+
+    def _apply_state(self, device_id: str, payload: str | bytes | bytearray, topic: str = "") -> bool:
+        runtime = self.devices[device_id]
+        try:
+            state = parse_state(payload)
+        except InvalidPayload as err:
+            _LOGGER.warning(
+                "Ignoring message on %s from collector %s: %s", topic or device_id, self.collector_id, err
+            )
+            return False
+        if state.seq <= runtime.last_seq:
+            _LOGGER.debug("Dropping state %s of %s: already seen %s", state.seq, device_id, runtime.last_seq)
+            return False
+        definition = runtime.definition
+        accepted: dict[str, Value] = {}
+        wrong: list[str] = []
+        for key, value in state.values.items():
+            point = definition.point(key)
+            if point is None:
+                continue  # unknown keys are ignored (a newer collector may send more)
+            if point.accepts(value):
+                accepted[key] = value
+            else:
+                wrong.append(f"{key}={value!r}")
+        if wrong:
+            _LOGGER.warning(
+                "Ignoring values on %s from collector %s that do not fit their points: %s",
+                topic or device_id,
+                self.collector_id,
+                ", ".join(wrong),
+            )
+        runtime.values.update(accepted)
+        runtime.inferred = state.inferred & accepted.keys()
+        runtime.last_seq = state.seq
+        runtime.last_ts = state.ts
+        return True
+
+    @callback
+    def _on_event(self, msg: mqtt.ReceiveMessage) -> None:
+        device_id = self.topics.device_of(msg.topic)
+        if device_id is None:
+            return
+        try:
+            event = parse_event(msg.payload)
+        except InvalidPayload as err:
+            self._warn(msg, str(err))
+            return
+        if event.type == "point_rejected":
+            _LOGGER.debug("Collector %s rejected a reading of %s: %s", self.collector_id, device_id, event)
+            return
+        if event.type != "command_result":
+            return
+        runtime = self.devices.get(device_id)
+        if event.ok and runtime is not None and event.value is not None:
+            point = runtime.definition.point(event.point)
+            if point is not None and point.accepts(event.value):
+                runtime.values[event.point] = event.value
+                self._notify(device_id)
+        if event.id is not None and (future := self._pending.get(event.id)) and not future.done():
+            future.set_result(event)
+
+    @callback
+    def _on_stats(self, msg: mqtt.ReceiveMessage) -> None:
+        try:
+            self.stats = parse_stats(msg.payload)
+        except InvalidPayload as err:
+            self._warn(msg, str(err))
+            return
+        self._notify(None)
+
+    # ------------------------------------------------------------------------------------ alerts
+
+    def _is_irradiance_source(self, device_id: str) -> bool:
+        if self.announcement is None:
+            return False
+        source = irradiance_source(self.announcement)
+        return source is not None and source[0].id == device_id
+
+    def _availability_alert(self, device_id: str | None, alert: AlertType, *, offline: bool) -> None:
+        """Offline alerts go on after the grace time and off at once."""
+        key = (device_id, alert)
+        if not offline:
+            self._cancel_offline_timer(device_id)
+            name = self.collector_name if device_id is None else self.devices[device_id].definition.name
+            self._set_alert(
+                device_id, alert, AlertState(active=False, reason="online", message=f"{name} is online")
+            )
+            return
+        current = self.alerts.get(key)
+        if (current is not None and current.active) or device_id in self._offline_timers:
+            return
+        grace = self.thresholds.offline_grace
+        if grace <= 0:
+            self._offline_elapsed(device_id, alert, None)
+            return
+        self._offline_timers[device_id] = async_call_later(
+            self.hass, grace, partial(self._offline_elapsed, device_id, alert)
+        )
+
+    @callback
+    def _offline_elapsed(self, device_id: str | None, alert: AlertType, _now: Any) -> None:
+        self._offline_timers.pop(device_id, None)
+        name = self.collector_name if device_id is None else self.devices[device_id].definition.name
+        grace = self.thresholds.offline_grace
+        self._set_alert(
+            device_id,
+            alert,
+            AlertState(
+                active=True,
+                reason="offline",
+                message=f"{name} has been offline for {grace:g} s",
+                details={"grace_time": grace},
+            ),
+        )
+        self._notify(device_id)
+
+    def _cancel_offline_timer(self, device_id: str | None) -> None:
+        if (cancel := self._offline_timers.pop(device_id, None)) is not None:
+            cancel()
+
+    def _evaluate_values(self, device_id: str) -> None:
+        """Evaluate the value-based alerts of one device."""
+        runtime = self.devices.get(device_id)
+        if runtime is None or self.announcement is None:
+            return
+        device = runtime.definition
+        values = runtime.values
+        thresholds = self.thresholds
+        for alert in device_alerts(device, self.announcement):
+            current = self.alerts.get((device_id, alert))
+            was_active = current is not None and current.active
+            state: AlertState | None
+            match alert:
+                case AlertType.INVERTER_FAULT:
+                    state = evaluate_fault(device, values)
+                case AlertType.GRID_VOLTAGE:
+                    state = evaluate_range(
+                        device,
+                        values,
+                        role="grid_voltage",
+                        low=thresholds.grid_voltage_min,
+                        high=thresholds.grid_voltage_max,
+                        hysteresis=VOLTAGE_HYSTERESIS,
+                        was_active=was_active,
+                        inferred=runtime.inferred,
+                    )
+                case AlertType.GRID_FREQUENCY:
+                    state = evaluate_range(
+                        device,
+                        values,
+                        role="grid_frequency",
+                        low=thresholds.grid_frequency_min,
+                        high=thresholds.grid_frequency_max,
+                        hysteresis=FREQUENCY_HYSTERESIS,
+                        was_active=was_active,
+                        inferred=runtime.inferred,
+                    )
+                case AlertType.BATTERY_LOW:
+                    state = evaluate_battery_low(
+                        device, values, low=thresholds.battery_low_soc, was_active=was_active
+                    )
+                case AlertType.PRODUCTION_BELOW_EXPECTED:
+                    state = evaluate_production(
+                        device,
+                        values,
+                        irradiance=self._irradiance(),
+                        thresholds=thresholds,
+                        asleep=runtime.availability == "asleep",
+                        was_active=was_active,
+                    )
+                case _:
+                    continue
+            if state is not None:
+                self._set_alert(device_id, alert, state)
+
+    def _irradiance(self) -> float | None:
+        if self.announcement is None or (source := irradiance_source(self.announcement)) is None:
+            return None
+        runtime = self.devices.get(source[0].id)
+        value = runtime.values.get(source[1].key) if runtime else None
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    def _set_alert(self, device_id: str | None, alert: AlertType, state: AlertState) -> None:
+        """Store an alert state; a change of `active` fires `pv_monitor_alert`."""
+        previous = self.alerts.get((device_id, alert))
+        self.alerts[(device_id, alert)] = state
+        if state.active == (previous is not None and previous.active):
+            return
+        self.hass.bus.async_fire(
+            EVENT_ALERT,
+            {
+                "entry_id": self.entry.entry_id,
+                "collector_id": self.collector_id,
+                "device_id": self.ha_device_id(device_id),
+                "device": device_id,
+                "alert": str(alert),
+                "active": state.active,
+                "value": state.value,
+                "reason": state.reason,
+                "message": state.message,
+                "details": state.details,
+            },
+        )
+
+    # ------------------------------------------------------------------------------------ commands
+
+    def _fail_pending(self) -> None:
+        """The collector went offline: commands in flight will get no result."""
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError())
+
+    async def async_send_command(self, device_id: str, key: str, value: Value) -> EventMessage:
+        """Publish a command and wait for its result; raise a translated error unless it succeeded."""
+        placeholders = {"collector": self.collector_name, "device": device_id, "point": key}
+        if self.collector_online is not True:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="collector_offline",
+                translation_placeholders=placeholders,
+            )
+        runtime = self.devices.get(device_id)
+        if runtime is None or runtime.availability in ("offline", "asleep"):
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="device_unavailable",
+                translation_placeholders=placeholders,
+            )
+        command_id = uuid4().hex
+        future: asyncio.Future[EventMessage] = self.hass.loop.create_future()
+        self._pending[command_id] = future
+
+        @callback
+        def _expire(_now: Any) -> None:
+            if not future.done():
+                future.set_exception(TimeoutError())
+
+        cancel_timeout = async_call_later(self.hass, COMMAND_TIMEOUT, _expire)
+        qos = int(self.entry.options.get(CONF_COMMAND_QOS, DEFAULT_OPTIONS[CONF_COMMAND_QOS]))
+        try:
+            await mqtt.async_publish(
+                self.hass, self.topics.command(device_id, key), command_payload(value, command_id), qos, False
+            )
+            result = await future
+        except ConnectionError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="collector_offline",
+                translation_placeholders=placeholders,
+            ) from err
+        except TimeoutError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="command_timeout",
+                translation_placeholders={**placeholders, "timeout": f"{COMMAND_TIMEOUT:g}"},
+            ) from err
+        finally:
+            cancel_timeout()
+            self._pending.pop(command_id, None)
+        if not result.ok:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="command_refused",
+                translation_placeholders={
+                    **placeholders,
+                    "error": result.error or "unknown",
+                    "message": result.message or "",
+                },
+            )
+        return result
+
+
+def _definitions_changed(old: Announcement, new: Announcement) -> bool:
+    """True when a point both announcements have is described differently."""
+    for device in new.devices:
+        if (before := old.device(device.id)) is None:
+            continue
+        for point in device.points:
+            if (previous := before.point(point.key)) is not None and previous != point:
+                return True
+    return False

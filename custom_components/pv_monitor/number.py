@@ -1,0 +1,101 @@
+"""Numbers: writable number points (power limits, charge/discharge power)."""
+
+from __future__ import annotations
+
+from typing import override
+
+from homeassistant.components.number import (
+    NumberDeviceClass,
+    NumberEntity,
+    NumberEntityDescription,
+    NumberMode,
+)
+from homeassistant.components.number.const import DEVICE_CLASS_UNITS
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .catalogue import point_platform, point_unique_id
+from .const import NUMBER_KEYS, signal_new_entities
+from .contract import PointDef
+from .entity import PvMonitorPointEntity, point_description_fields
+from .hub import PvMonitorConfigEntry
+
+PARALLEL_UPDATES = 1
+
+SLIDER_MAX_STEPS = 100  # ranges with more steps get a box
+
+
+def number_description(point: PointDef) -> NumberEntityDescription:
+    """Range, step, unit and mode from the announced point."""
+    writable = point.writable
+    assert writable is not None
+    assert writable.min is not None
+    assert writable.max is not None
+    step = writable.step or (10**-point.precision if point.precision else 1.0)
+    span = writable.max - writable.min
+    device_class: NumberDeviceClass | None = None
+    if point.device_class is not None:
+        try:
+            device_class = NumberDeviceClass(point.device_class)
+        except ValueError:
+            device_class = None
+        if device_class is not None and point.unit not in DEVICE_CLASS_UNITS.get(device_class, {point.unit}):
+            device_class = None
+    return NumberEntityDescription(
+        **point_description_fields(point, NUMBER_KEYS),
+        device_class=device_class,
+        native_min_value=writable.min,
+        native_max_value=writable.max,
+        native_step=step,
+        native_unit_of_measurement=point.unit,
+        mode=NumberMode.SLIDER if span / step <= SLIDER_MAX_STEPS else NumberMode.BOX,
+    )
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PvMonitorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add numbers whenever the announcement brings new ones."""
+    hub = entry.runtime_data
+
+    @callback
+    def _async_add_new() -> None:
+        if hub.announcement is None:
+            return
+        entities = [
+            PvMonitorNumber(hub, device, point, number_description(point))
+            for device in hub.announcement.devices
+            for point in device.points
+            if point_platform(point) is Platform.NUMBER
+            and hub.claim(Platform.NUMBER, point_unique_id(hub.collector_id, device.id, point.key))
+        ]
+        if entities:
+            async_add_entities(entities)
+
+    entry.async_on_unload(
+        async_dispatcher_connect(hass, signal_new_entities(entry.entry_id, Platform.NUMBER), _async_add_new)
+    )
+
+
+class PvMonitorNumber(PvMonitorPointEntity, NumberEntity):
+    """A writable number: shows the value the collector confirmed."""
+
+    _platform_domain = Platform.NUMBER
+
+    @property
+    @override
+    def native_value(self) -> float | None:
+        """The confirmed value."""
+        value = self.point_value
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    @override
+    async def async_set_native_value(self, value: float) -> None:
+        """Send the command; the state changes when the collector confirms."""
+        await self.hub.async_send_command(
+            self.point_device, self.point.key, int(value) if value.is_integer() else value
+        )

@@ -1,0 +1,314 @@
+"""Sensors: read-only points, each device's connection and the collector's statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, override
+
+from homeassistant.components.sensor import (
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.components.sensor.const import DEVICE_CLASS_STATE_CLASSES, DEVICE_CLASS_UNITS
+from homeassistant.const import EntityCategory, Platform, UnitOfTime
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .catalogue import STAT_KEYS, connection_unique_id, point_platform, point_unique_id, stat_unique_id
+from .const import SENSOR_KEYS, signal_new_entities
+from .contract import DeviceDef, PointDef, Stats
+from .entity import PvMonitorEntity, PvMonitorPointEntity, point_description_fields
+from .hub import PvMonitorConfigEntry, PvMonitorHub
+
+PARALLEL_UPDATES = 0
+
+CONNECTION_STATES = ["online", "offline", "asleep"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PvMonitorStatDescription(SensorEntityDescription):
+    """A collector statistic."""
+
+    value_fn: Callable[[Stats], float | int | None]
+    attributes_fn: Callable[[Stats], dict[str, Any]] | None = None
+
+
+STAT_DESCRIPTIONS: tuple[PvMonitorStatDescription, ...] = (
+    PvMonitorStatDescription(
+        key="poll_duration",
+        translation_key="poll_duration",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=3,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda stats: stats.cycle_seconds,
+    ),
+    PvMonitorStatDescription(
+        key="requests_per_cycle",
+        translation_key="requests_per_cycle",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda stats: stats.requests_per_cycle,
+    ),
+    PvMonitorStatDescription(
+        key="errors",
+        translation_key="errors",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda stats: stats.errors_total,
+        attributes_fn=lambda stats: dict(stats.errors or {}),
+    ),
+    PvMonitorStatDescription(
+        key="rejected_readings",
+        translation_key="rejected_readings",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda stats: stats.rejected_readings,
+    ),
+    PvMonitorStatDescription(
+        key="queue_length",
+        translation_key="queue_length",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda stats: stats.queue_length,
+    ),
+    PvMonitorStatDescription(
+        key="queue_dropped",
+        translation_key="queue_dropped",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda stats: stats.queue_dropped,
+    ),
+    PvMonitorStatDescription(
+        key="messages_published",
+        translation_key="messages_published",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda stats: stats.messages_published,
+    ),
+    PvMonitorStatDescription(
+        key="uptime",
+        translation_key="uptime",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda stats: stats.uptime,
+    ),
+)
+assert tuple(d.key for d in STAT_DESCRIPTIONS) == STAT_KEYS
+
+CONNECTION_DESCRIPTION = SensorEntityDescription(
+    key="connection",
+    translation_key="connection",
+    device_class=SensorDeviceClass.ENUM,
+    options=CONNECTION_STATES,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
+
+def sensor_device_class(point: PointDef) -> SensorDeviceClass | None:
+    """The announced device class if Home Assistant knows it and it fits the unit."""
+    if point.device_class is None:
+        return None
+    try:
+        device_class = SensorDeviceClass(point.device_class)
+    except ValueError:
+        return None
+    if device_class in (SensorDeviceClass.ENUM, SensorDeviceClass.TIMESTAMP, SensorDeviceClass.DATE):
+        return None
+    units = DEVICE_CLASS_UNITS.get(device_class)
+    if units is not None and point.unit not in units:
+        return None
+    return device_class
+
+
+def sensor_state_class(point: PointDef, device_class: SensorDeviceClass | None) -> SensorStateClass | None:
+    """The announced state class if it is allowed for the device class."""
+    if point.state_class is None:
+        return None
+    state_class = SensorStateClass(point.state_class)
+    if device_class is not None and state_class not in DEVICE_CLASS_STATE_CLASSES.get(device_class, set()):
+        return None
+    return state_class
+
+
+def point_sensor_description(point: PointDef) -> SensorEntityDescription:
+    """The description of a read-only point's sensor."""
+    fields = point_description_fields(point, SENSOR_KEYS)
+    match point.kind:
+        case "enum":
+            return SensorEntityDescription(
+                **fields, device_class=SensorDeviceClass.ENUM, options=list(point.options)
+            )
+        case "bitfield":
+            fields["entity_category"] = EntityCategory.DIAGNOSTIC
+            return SensorEntityDescription(**fields)
+        case "number":
+            device_class = sensor_device_class(point)
+            return SensorEntityDescription(
+                **fields,
+                device_class=device_class,
+                state_class=sensor_state_class(point, device_class),
+                native_unit_of_measurement=point.unit,
+                suggested_display_precision=point.precision,
+            )
+        case _:  # text
+            return SensorEntityDescription(**fields)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PvMonitorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add sensors whenever the announcement brings new ones."""
+    hub = entry.runtime_data
+
+    @callback
+    def _async_add_new() -> None:
+        if hub.announcement is None:
+            return
+        cid = hub.collector_id
+        entities: list[Entity] = [
+            PvMonitorStatSensor(hub, description)
+            for description in STAT_DESCRIPTIONS
+            if hub.claim(Platform.SENSOR, stat_unique_id(cid, description.key))
+        ]
+        for device in hub.announcement.devices:
+            if hub.claim(Platform.SENSOR, connection_unique_id(cid, device.id)):
+                entities.append(PvMonitorConnectionSensor(hub, device))
+            for point in device.points:
+                if point_platform(point) is Platform.SENSOR and hub.claim(
+                    Platform.SENSOR, point_unique_id(cid, device.id, point.key)
+                ):
+                    entities.append(_point_sensor(hub, device, point))
+        if entities:
+            async_add_entities(entities)
+
+    entry.async_on_unload(
+        async_dispatcher_connect(hass, signal_new_entities(entry.entry_id, Platform.SENSOR), _async_add_new)
+    )
+
+
+def _point_sensor(hub: PvMonitorHub, device: DeviceDef, point: PointDef) -> SensorEntity:
+    description = point_sensor_description(point)
+    if point.kind == "number" and point.is_counter:
+        return PvMonitorCounterSensor(hub, device, point, description)
+    return PvMonitorPointSensor(hub, device, point, description)
+
+
+class PvMonitorPointSensor(PvMonitorPointEntity, SensorEntity):
+    """A read-only point."""
+
+    _platform_domain = Platform.SENSOR
+    _unrecorded_attributes = frozenset({"active"})
+
+    @property
+    @override
+    def native_value(self) -> str | int | float | None:
+        """The point's value (bitfields: the raw number; the set bits are the `active` attribute)."""
+        value = self.point_value
+        if isinstance(value, bool):
+            return str(value).lower()
+        return value
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Bitfields: names of the active bits."""
+        if self.point.kind != "bitfield":
+            return None
+        value = self.point_value
+        return {"active": self.point.active_bits(value) if isinstance(value, int) else []}
+
+
+class PvMonitorCounterSensor(PvMonitorPointSensor, RestoreSensor):
+    """An energy-like counter: restored at start so statistics never see a fake reset."""
+
+    _restored: float | int | None = None
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Take the last known value until the collector reports one."""
+        await super().async_added_to_hass()
+        if (last := await self.async_get_last_sensor_data()) is not None and isinstance(
+            last.native_value, int | float
+        ):
+            self._restored = last.native_value
+
+    @property
+    @override
+    def native_value(self) -> str | int | float | None:
+        """The reported value, else the restored one."""
+        value = super().native_value
+        return self._restored if value is None else value
+
+
+class PvMonitorConnectionSensor(PvMonitorEntity, SensorEntity):
+    """How the collector reaches a device: online, offline or asleep. Stays available to say so."""
+
+    _platform_domain = Platform.SENSOR
+    entity_description = CONNECTION_DESCRIPTION
+
+    def __init__(self, hub: PvMonitorHub, device: DeviceDef) -> None:
+        """One per device."""
+        super().__init__(hub, device.id, connection_unique_id(hub.collector_id, device.id))
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Available whenever the collector's contract is understood."""
+        return self.hub.usable
+
+    @property
+    @override
+    def native_value(self) -> str | None:
+        """online, offline or asleep (offline while the collector is)."""
+        assert self.device_key is not None
+        return self.hub.connection(self.device_key)
+
+
+class PvMonitorStatSensor(PvMonitorEntity, SensorEntity):
+    """One figure of the collector's statistics."""
+
+    _platform_domain = Platform.SENSOR
+    entity_description: PvMonitorStatDescription
+
+    def __init__(self, hub: PvMonitorHub, description: PvMonitorStatDescription) -> None:
+        """One per statistic, on the collector device."""
+        super().__init__(hub, None, stat_unique_id(hub.collector_id, description.key))
+        self.entity_description = description
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Available while the collector is online and reports this figure."""
+        return super().available and self.native_value is not None
+
+    @property
+    @override
+    def native_value(self) -> float | int | None:
+        """The latest reported figure."""
+        stats = self.hub.stats
+        return None if stats is None else self.entity_description.value_fn(stats)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Errors: the count per kind."""
+        stats = self.hub.stats
+        if stats is None or self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(stats)

@@ -1,0 +1,169 @@
+"""addon/Dockerfile: pinned base image, labels, and its install steps run for real in a clean venv.
+
+There is no Docker engine here. The install test runs the Dockerfile's own `pip install` commands
+(read from its RUN instruction, paths mapped from the image onto the repository) in a fresh virtual
+environment made with this interpreter, then the console script. It needs PyPI: it is marked `network`
+and skips itself with the reason when PyPI cannot be reached (or PV_OFFLINE=1).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.addon.conftest import ADDON
+
+DOCKERFILE = ADDON / "Dockerfile"
+IMAGE_SOURCE = "/usr/src/pv-collector"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    logical: list[str] = []
+    current = ""
+    for line in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.rstrip().endswith("\\"):
+            current += line.rstrip()[:-1] + " "
+            continue
+        logical.append(current + line)
+        current = ""
+    return [(text.split(None, 1)[0].upper(), text.split(None, 1)[1].strip()) for text in logical]
+
+
+def arg_defaults() -> dict[str, str]:
+    return {
+        name: value
+        for kind, args in instructions()
+        if kind == "ARG" and "=" in args
+        for name, value in [args.split("=", 1)]
+    }
+
+
+def test_base_image_is_pinned() -> None:
+    steps = instructions()
+    assert steps[0][0] == "ARG"  # only ARGs before FROM
+    froms = [args for kind, args in steps if kind == "FROM"]
+    assert froms == ["${BUILD_FROM}"]
+    defaults = arg_defaults()
+    assert defaults["BUILD_ARCH"] == "amd64"
+    match = re.fullmatch(
+        r"ghcr\.io/home-assistant/\$\{BUILD_ARCH\}-base-python:(\d+\.\d+)-alpine(\d+\.\d+)-(\d{4}\.\d{2}\.\d+)",
+        defaults["BUILD_FROM"],
+    )
+    assert match, defaults["BUILD_FROM"]  # a release tag, never a moving one like `latest` or `3.14`
+    python = tuple(int(part) for part in match[1].split("."))
+    requires = tomllib.loads((ADDON / "collector" / "pyproject.toml").read_text())["project"][
+        "requires-python"
+    ]
+    minimum = tuple(int(part) for part in re.fullmatch(r">=(\d+\.\d+)", requires)[1].split("."))  # type: ignore[index]
+    assert python >= minimum
+
+
+def test_labels() -> None:
+    labels = " ".join(args for kind, args in instructions() if kind == "LABEL")
+    pairs = dict(re.findall(r'([\w.]+)="([^"]*)"', labels))
+
+    assert pairs["io.hass.type"] == "addon"
+    assert pairs["io.hass.arch"] == "${BUILD_ARCH}"
+    assert pairs["io.hass.version"] == "${BUILD_VERSION}"
+    assert pairs["org.opencontainers.image.source"].startswith("https://")
+
+
+def test_copies_collector_and_rootfs() -> None:
+    copies = [args for kind, args in instructions() if kind == "COPY"]
+
+    assert f"collector {IMAGE_SOURCE}" in copies
+    assert "rootfs /" in copies
+    assert not [
+        args for kind, args in instructions() if kind in ("CMD", "ENTRYPOINT")
+    ]  # the base image's /init
+
+
+def pip_commands() -> list[list[str]]:
+    """The `pip install` commands of the Dockerfile's RUN instructions."""
+    found = []
+    for kind, args in instructions():
+        if kind != "RUN":
+            continue
+        for command in re.split(r"\s*&&\s*", args):
+            words = shlex.split(command)
+            if words[:2] == ["pip", "install"]:
+                found.append(words)
+    return found
+
+
+def test_installs_exactly_the_pinned_requirements() -> None:
+    commands = pip_commands()
+
+    assert ["--requirement", f"{IMAGE_SOURCE}/requirements.txt"] == commands[0][-2:]
+    assert commands[1][-2:] == ["--no-deps", IMAGE_SOURCE]
+    pins = [
+        line.split("#")[0].strip()
+        for line in (ADDON / "collector" / "requirements.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    assert pins
+    assert all("==" in pin for pin in pins), pins
+
+
+def pypi_reachable() -> bool:
+    if os.environ.get("PV_OFFLINE") == "1":
+        return False
+    try:
+        with socket.create_connection(("pypi.org", 443), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.network
+def test_dockerfile_install_steps_in_a_clean_venv(tmp_path: Path) -> None:
+    if not pypi_reachable():
+        pytest.skip("PyPI is not reachable (or PV_OFFLINE=1): the image's pip install steps need it")
+    source = tmp_path / "src"
+    shutil.copytree(  # what `COPY collector /usr/src/pv-collector` puts into the image
+        ADDON / "collector", source, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    )
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+
+    for words in pip_commands():
+        command = [str(python), "-m", *[word.replace(IMAGE_SOURCE, str(source)) for word in words]]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    console = subprocess.run(
+        [str(venv / "bin" / "pv-collector"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert console.returncode == 0, console.stderr
+    assert "run" in console.stdout
+    start_step = subprocess.run(
+        [str(python), "-m", "pv_collector.addon", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert start_step.returncode == 0, start_step.stderr
+    assert "--options" in start_step.stdout
+    freeze = subprocess.run(
+        [str(python), "-m", "pip", "freeze"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.lower()
+    for pin in ("pymodbus==3.16.1", "paho-mqtt==2.1.0"):
+        assert pin in freeze

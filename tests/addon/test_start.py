@@ -1,0 +1,464 @@
+"""The add-on's start step (`python -m pv_collector.addon`) against a fake Supervisor API.
+
+Each test writes an options.json like the Supervisor does, runs the start step as the s6 run script
+does (a real process, SUPERVISOR_TOKEN in its environment) and checks the collector configuration it
+produces (`--print-config`) or the one log line and exit code it ends with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pv_collector import addon
+from tests.addon.conftest import SUPERVISOR_TOKEN, AddonHome, FakeSupervisor, StartResult
+from tests.mosquitto import free_port
+
+OPTION_PASSWORD = "Zae3ahTh-option-password"
+
+
+def sample_options(serial_device: str) -> dict[str, Any]:
+    """Options as the Supervisor writes them after validating them against config.yaml's schema."""
+    return {
+        "collector_id": "garage",
+        "collector_name": "Garage PV",
+        "log_level": "debug",
+        "publish_on_change": True,
+        "qos": {"state": 1, "status": 1, "discovery": 2, "commands": 1},
+        "mqtt": {},
+        "metrics_port": 9464,
+        "buses": [
+            {
+                "name": "rs485",
+                "type": "serial",
+                "device": serial_device,
+                "baudrate": 19200,
+                "parity": "E",
+                "stopbits": 1,
+                "timeout": 0.5,
+                "devices": [
+                    {
+                        "id": "grid_meter",
+                        "name": "Grid meter",
+                        "unit_id": 1,
+                        "profile": "sdm630",
+                        "poll_interval": 2.0,
+                    },
+                    {"id": "heat_pump", "unit_id": 2, "profile": "sdm120"},
+                ],
+            },
+            {
+                "name": "inverter_lan",
+                "type": "tcp",
+                "host": "192.168.1.50",
+                "port": 1502,
+                "retries": 3,
+                "devices": [{"id": "inverter", "name": "Inverter", "unit_id": 1, "profile": "sunspec"}],
+            },
+        ],
+    }
+
+
+def expected_config(home: AddonHome, serial_device: str) -> dict[str, Any]:
+    """The collector configuration (docs/configuration.md) those options stand for, password redacted."""
+    return {
+        "collector": {"id": "garage", "name": "Garage PV"},
+        "data_dir": str(home.data),
+        "profile_dirs": [str(home.config / "profiles")],
+        "log_level": "debug",
+        "metrics": {"enabled": True, "host": "0.0.0.0", "port": 9464},
+        "mqtt": {
+            "host": "core-mosquitto",
+            "port": 1883,
+            "username": "addons",
+            "password": addon.REDACTED,
+            "tls": False,
+            "qos": {"state": 1, "status": 1, "discovery": 2, "commands": 1},
+        },
+        "publish": {"on_change": True},
+        "buses": [
+            {
+                "name": "rs485",
+                "type": "serial",
+                "port": serial_device,
+                "baudrate": 19200,
+                "parity": "E",
+                "stopbits": 1,
+                "timeout": 0.5,
+                "devices": [
+                    {
+                        "id": "grid_meter",
+                        "name": "Grid meter",
+                        "unit_id": 1,
+                        "profile": "sdm630",
+                        "poll_interval": 2.0,
+                    },
+                    {"id": "heat_pump", "unit_id": 2, "profile": "sdm120"},
+                ],
+            },
+            {
+                "name": "inverter_lan",
+                "type": "tcp",
+                "host": "192.168.1.50",
+                "port": 1502,
+                "retries": 3,
+                "devices": [{"id": "inverter", "name": "Inverter", "unit_id": 1, "profile": "sunspec"}],
+            },
+        ],
+    }
+
+
+def assert_no_secrets(result: StartResult, *secrets: str) -> None:
+    for secret in (SUPERVISOR_TOKEN, *secrets):
+        assert secret not in result.stdout
+        assert secret not in result.stderr
+
+
+def assert_one_error(result: StartResult, code: int, *fragments: str) -> str:
+    """The run ended with `code`, one ERROR line holding every fragment, no traceback, nothing on stdout."""
+    assert result.code == code, result.stderr
+    assert len(result.errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    line = result.errors[0]
+    for fragment in fragments:
+        assert fragment in line, line
+    return line
+
+
+# --------------------------------------------------------------------------------------------------
+# Broker from the Supervisor's mqtt service, or from the options
+
+
+async def test_service_broker_and_options_make_the_collector_configuration(
+    addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
+) -> None:
+    addon_home.write_options(sample_options(serial_port))
+
+    result = await addon_home.start(supervisor.url, "--print-config")
+
+    assert result.config() == expected_config(addon_home, serial_port)
+    assert supervisor.requests == [("/services/mqtt", f"Bearer {SUPERVISOR_TOKEN}")]
+    example = addon_home.config / "profiles" / "generic_example.yaml.example"  # a folder for own profiles
+    assert (
+        example.read_text() == (Path(addon.__file__).parent / "profiles" / "generic_example.yaml").read_text()
+    )
+    assert (
+        "core-mosquitto:1883 (from the Supervisor's mqtt service, with a username, no TLS)" in result.stderr
+    )
+    assert_no_secrets(result, "Ohgh5zie-service-password")
+
+
+async def test_service_password_reaches_the_collector(
+    addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
+) -> None:
+    """The printed configuration redacts the password; the one handed to the collector carries it."""
+    addon_home.write_options(sample_options(serial_port))
+    paths = addon.AddonPaths(
+        options=addon_home.options,
+        data_dir=addon_home.data,
+        config_dir=addon_home.config,
+        ssl_dir=addon_home.ssl,
+    )
+
+    # `prepare` does blocking HTTP; the fake Supervisor runs on this event loop.
+    config, validated = await asyncio.to_thread(
+        addon.prepare, paths, supervisor_url=supervisor.url, token=SUPERVISOR_TOKEN
+    )
+
+    assert config["mqtt"]["password"] == "Ohgh5zie-service-password"
+    assert validated.mqtt.password == "Ohgh5zie-service-password"
+    assert validated.mqtt.host == "core-mosquitto"
+    assert [device.id for _bus, device in validated.devices] == ["grid_meter", "heat_pump", "inverter"]
+    assert validated.buses[0].port == serial_port
+    assert validated.buses[0].parity == "E"
+
+
+async def test_explicit_broker_overrides_the_service(
+    addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
+) -> None:
+    (addon_home.ssl / "broker-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    options = sample_options(serial_port)
+    options["mqtt"] = {
+        "host": "broker.example.net",
+        "username": "pv",
+        "password": OPTION_PASSWORD,
+        "ca_file": "broker-ca.pem",
+    }
+    addon_home.write_options(options)
+
+    result = await addon_home.start(supervisor.url, "--print-config")
+
+    assert result.config()["mqtt"] == {
+        "host": "broker.example.net",
+        "port": 8883,  # TLS (implied by the CA file) moves the default port
+        "username": "pv",
+        "password": addon.REDACTED,
+        "tls": True,
+        "ca_file": str(addon_home.ssl / "broker-ca.pem"),
+        "qos": {"state": 1, "status": 1, "discovery": 2, "commands": 1},
+    }
+    assert supervisor.requests == []  # the service is not even asked
+    assert "broker.example.net:8883 (from the options, with a username, TLS)" in result.stderr
+    assert_no_secrets(result, OPTION_PASSWORD)
+
+
+async def test_explicit_broker_needs_no_supervisor(addon_home: AddonHome, serial_port: str) -> None:
+    options = sample_options(serial_port)
+    options["mqtt"] = {"host": "10.0.0.2", "port": 1884, "tls": False}
+    addon_home.write_options(options)
+
+    result = await addon_home.start(f"http://127.0.0.1:{free_port()}", "--print-config", token=None)
+
+    mqtt = result.config()["mqtt"]
+    assert (mqtt["host"], mqtt["port"], mqtt["tls"]) == ("10.0.0.2", 1884, False)
+    assert "username" not in mqtt
+    assert "password" not in mqtt
+
+
+async def test_fields_set_without_a_host_replace_the_service_values(
+    addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
+) -> None:
+    options = sample_options(serial_port)
+    options["mqtt"] = {
+        "username": "pv_collector",
+        "password": OPTION_PASSWORD,
+        "host": "",
+    }  # "" = cleared in the UI
+    addon_home.write_options(options)
+
+    result = await addon_home.start(supervisor.url, "--print-config")
+
+    mqtt = result.config()["mqtt"]
+    assert (mqtt["host"], mqtt["port"], mqtt["username"]) == ("core-mosquitto", 1883, "pv_collector")
+    assert len(supervisor.requests) == 1
+    assert_no_secrets(result, OPTION_PASSWORD, "Ohgh5zie-service-password")
+
+
+async def test_service_with_ssl_turns_tls_on(
+    addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
+) -> None:
+    assert supervisor.mqtt is not None
+    supervisor.mqtt.update(ssl=True, port=8883)
+    del supervisor.mqtt["username"], supervisor.mqtt["password"]
+    options = sample_options(serial_port)
+    del options["metrics_port"]
+    addon_home.write_options(options)
+
+    config = (await addon_home.start(supervisor.url, "--print-config")).config()
+
+    assert config["mqtt"] == {
+        "host": "core-mosquitto",
+        "port": 8883,
+        "tls": True,
+        "qos": {"state": 1, "status": 1, "discovery": 2, "commands": 1},
+    }
+    assert config["metrics"] == {"enabled": False}
+
+
+async def test_own_profile_in_the_addon_config_folder(
+    addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
+) -> None:
+    """A profile the user drops into <add-on config>/profiles is found by its id."""
+    shipped = Path(addon.__file__).parent / "profiles" / "generic_example.yaml"
+    (addon_home.config / "profiles").mkdir()
+    (addon_home.config / "profiles" / "my_meter.yaml").write_text(
+        re.sub(r"(?m)^id: generic_example$", "id: my_meter", shipped.read_text(encoding="utf-8")),
+        encoding="utf-8",
+    )
+    options = sample_options(serial_port)
+    options["buses"][0]["devices"][1]["profile"] = "my_meter"
+    addon_home.write_options(options)
+
+    result = await addon_home.start(supervisor.url, "--print-config")
+
+    assert result.config()["buses"][0]["devices"][1]["profile"] == "my_meter"
+
+
+# --------------------------------------------------------------------------------------------------
+# No broker
+
+
+async def test_no_mqtt_service_and_no_broker_option(
+    addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
+) -> None:
+    supervisor.mqtt = None
+    addon_home.write_options(sample_options(serial_port))
+
+    result = await addon_home.start(supervisor.url)
+
+    assert_one_error(
+        result,
+        addon.EXIT_NO_BROKER,
+        "No MQTT broker",
+        "Install and start the Mosquitto broker app",
+        "'mqtt'",
+    )
+
+
+async def test_no_token_and_no_broker_option(addon_home: AddonHome, serial_port: str) -> None:
+    addon_home.write_options(sample_options(serial_port))
+
+    result = await addon_home.start(f"http://127.0.0.1:{free_port()}", token=None)
+
+    assert_one_error(result, addon.EXIT_NO_BROKER, "No MQTT broker", "SUPERVISOR_TOKEN is not set")
+
+
+async def test_supervisor_refuses_the_token(
+    addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
+) -> None:
+    addon_home.write_options(sample_options(serial_port))
+
+    result = await addon_home.start(supervisor.url, token="0" * 48)
+
+    assert_one_error(result, addon.EXIT_NO_BROKER, "refused the mqtt service", "HTTP 401")
+    assert "0" * 48 not in result.stderr
+
+
+async def test_supervisor_not_reachable(addon_home: AddonHome, serial_port: str) -> None:
+    addon_home.write_options(sample_options(serial_port))
+    url = f"http://127.0.0.1:{free_port()}"
+
+    result = await addon_home.start(url)
+
+    assert_one_error(result, addon.EXIT_NO_BROKER, f"Supervisor API at {url} is not reachable")
+
+
+# --------------------------------------------------------------------------------------------------
+# Bad options: one line naming the option, exit code 2
+
+
+def _set(options: dict[str, Any], path: str, value: Any) -> None:
+    """Set `buses[0].devices[1].unit_id`-style paths; value None deletes the key."""
+    parts = [int(part) if part.isdigit() else part for part in re.findall(r"[^.\[\]]+", path)]
+    target: Any = options
+    for part in parts[:-1]:
+        target = target[part]
+    if value is None:
+        del target[parts[-1]]
+    else:
+        target[parts[-1]] = value
+
+
+BAD_OPTIONS = [
+    pytest.param("buses", [], "buses: no bus configured", id="no-bus"),
+    pytest.param(
+        "buses[0].device", None, "buses[0].device: a serial bus needs its serial port", id="serial-no-device"
+    ),
+    pytest.param("buses[1].host", None, "buses[1].host: a tcp bus needs the host name", id="tcp-no-host"),
+    pytest.param("buses[1].type", "udp", "buses[1].type: 'udp' is not a valid value", id="bus-type"),
+    pytest.param(
+        "collector_id", "Garage PV", "collector_id: 'Garage PV' is not a valid value", id="collector-id"
+    ),
+    pytest.param(
+        "buses[0].devices[1].unit_id",
+        0,
+        "buses[0].devices[1].unit_id: 0 is not a valid value (expected 1..247)",
+        id="rtu-unit-id",
+    ),
+    pytest.param("qos.state", 3, "qos.state: 3 is not a valid value", id="qos"),
+    pytest.param(
+        "buses[1].devices[0].id",
+        "grid_meter",
+        "buses[1].devices[0].id: 'grid_meter' is used by another device",
+        id="duplicate-id",
+    ),
+    pytest.param(
+        "buses[1].devices[0].profile",
+        "no_such_profile",
+        "buses[1].devices[0].profile: 'no_such_profile'",
+        id="unknown-profile",
+    ),
+    pytest.param("buses[0].devices", [], "buses[0].devices: at least one device is required", id="no-device"),
+    pytest.param(
+        "buses[1].name", "Inverter LAN", "buses[1].name: 'Inverter LAN' is not a valid value", id="bus-name"
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), BAD_OPTIONS)
+async def test_bad_option_is_named(
+    addon_home: AddonHome, serial_port: str, path: str, value: Any, message: str
+) -> None:
+    options = copy.deepcopy(sample_options(serial_port))
+    options["mqtt"] = {"host": "10.0.0.2", "password": OPTION_PASSWORD}
+    _set(options, path, value)
+    addon_home.write_options(options)
+
+    result = await addon_home.start(f"http://127.0.0.1:{free_port()}")
+
+    line = assert_one_error(result, addon.EXIT_INVALID_OPTIONS, "Invalid options: ", message)
+    assert line.count(";") == 0, "one problem, one message"
+    assert_no_secrets(result, OPTION_PASSWORD)
+
+
+async def test_every_bad_option_in_one_line(addon_home: AddonHome, serial_port: str) -> None:
+    options = sample_options(serial_port)
+    options["mqtt"] = {"host": "10.0.0.2"}
+    options["collector_id"] = "-bad"
+    options["buses"][0]["devices"][0]["unit_id"] = 248
+
+    result = await _start_with(addon_home, options)
+
+    line = assert_one_error(
+        result, addon.EXIT_INVALID_OPTIONS, "collector_id: '-bad'", "buses[0].devices[0].unit_id: 248"
+    )
+    assert line.count(";") == 1
+
+
+async def _start_with(home: AddonHome, options: dict[str, Any]) -> StartResult:
+    home.write_options(options)
+    return await home.start(f"http://127.0.0.1:{free_port()}")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param("{not json", "is not valid JSON", id="syntax"),
+        pytest.param("[1, 2]", "must hold a JSON object, found list", id="not-an-object"),
+        pytest.param(None, "options.json does not exist", id="missing"),
+    ],
+)
+async def test_unreadable_options_file(addon_home: AddonHome, content: str | None, message: str) -> None:
+    if content is not None:
+        addon_home.write_options(content)
+
+    result = await addon_home.start(f"http://127.0.0.1:{free_port()}")
+
+    assert_one_error(result, addon.EXIT_INVALID_OPTIONS, message)
+
+
+# --------------------------------------------------------------------------------------------------
+# Serial port
+
+
+async def test_missing_serial_port(addon_home: AddonHome, supervisor: FakeSupervisor, tmp_path: Path) -> None:
+    missing = str(tmp_path / "ttyUSB7")
+    addon_home.write_options(sample_options(missing))
+
+    result = await addon_home.start(supervisor.url)
+
+    assert_one_error(
+        result,
+        addon.EXIT_SERIAL_PORT,
+        f"Serial port {missing} of bus 'rs485' (buses[0].device) does not exist",
+        "serial ports present:",
+    )
+
+
+def test_option_paths_follow_the_addon_names() -> None:
+    options = {"buses": [{"type": "tcp"}, {"type": "serial"}]}
+
+    assert addon.option_path("collector.id", options) == "collector_id"
+    assert addon.option_path("collector.name", options) == "collector_name"
+    assert addon.option_path("mqtt.qos.discovery", options) == "qos.discovery"
+    assert addon.option_path("publish.on_change", options) == "publish_on_change"
+    assert addon.option_path("metrics.port", options) == "metrics_port"
+    assert addon.option_path("buses[1].port", options) == "buses[1].device"  # serial: the device path
+    assert addon.option_path("buses[0].port", options) == "buses[0].port"  # tcp: the TCP port
+    assert addon.option_path("buses[0].devices[3].unit_id", options) == "buses[0].devices[3].unit_id"

@@ -1,0 +1,219 @@
+"""The repository's automation blueprints, loaded and run by Home Assistant's real automation engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+from zoneinfo import ZoneInfo
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.automation.helpers import async_get_blueprints
+from homeassistant.components.blueprint import models
+from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.setup import async_setup_component
+from homeassistant.util import yaml as yaml_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed, async_mock_service
+
+BLUEPRINTS = Path(__file__).parents[2] / "blueprints" / "automation"
+ALERT = "pv_monitor/alert_telegram.yaml"
+SUMMARY = "pv_monitor/daily_summary_telegram.yaml"
+TZ = ZoneInfo("Europe/Berlin")
+
+
+@contextmanager
+def repo_blueprints() -> Iterator[None]:
+    """Make HA load automation blueprints from this repository's blueprints/ folder."""
+
+    def load(self: models.DomainBlueprints, path: str) -> models.Blueprint:
+        data = yaml_util.load_yaml_dict(BLUEPRINTS / path)
+        return models.Blueprint(data, expected_domain=self.domain, path=path, schema=self._blueprint_schema)
+
+    with patch.object(models.DomainBlueprints, "_load_blueprint", load):
+        yield
+
+
+@pytest.fixture
+async def telegram(hass: HomeAssistant) -> list[ServiceCall]:
+    """Capture telegram_bot.send_message calls."""
+    await hass.config.async_set_time_zone("Europe/Berlin")
+    return async_mock_service(hass, "telegram_bot", "send_message")
+
+
+async def setup_alert_automation(hass: HomeAssistant, **inputs: Any) -> None:
+    """Create one automation from the alert blueprint with the given inputs."""
+    with repo_blueprints():
+        assert await async_setup_component(
+            hass,
+            "automation",
+            {
+                "automation": {
+                    "id": "pv_alerts",
+                    "alias": "PV alerts",
+                    "use_blueprint": {"path": ALERT, "input": {"chat_id": "12345", **inputs}},
+                }
+            },
+        )
+        await hass.async_block_till_done()
+    state = hass.states.get("automation.pv_alerts")
+    assert state is not None
+    assert state.state == "on", state.attributes
+
+
+def fire_alert(hass: HomeAssistant, alert: str, *, active: bool = True, **extra: Any) -> None:
+    hass.bus.async_fire(
+        "pv_monitor_alert",
+        {
+            "entry_id": "entry",
+            "collector_id": "home",
+            "device_id": "no-such-device",
+            "device": "inverter",
+            "alert": alert,
+            "active": active,
+            "message": "ground_fault",
+            **extra,
+        },
+    )
+
+
+@pytest.mark.parametrize("path", [ALERT, SUMMARY])
+async def test_blueprint_loads_and_validates(hass: HomeAssistant, path: str) -> None:
+    """Each blueprint passes Home Assistant's blueprint schema for automations."""
+    assert await async_setup_component(hass, "automation", {})
+    with repo_blueprints():
+        blueprint = await async_get_blueprints(hass).async_get_blueprint(path)
+    assert blueprint.domain == "automation"
+    assert blueprint.metadata["source_url"].endswith(path)
+    assert blueprint.inputs
+
+
+async def test_alert_sends_exactly_one_message(hass: HomeAssistant, telegram: list[ServiceCall]) -> None:
+    """An alert event sends one Telegram message with the alert, the device and the reason."""
+    await setup_alert_automation(hass)
+    fire_alert(hass, "inverter_fault")
+    await hass.async_block_till_done()
+    assert len(telegram) == 1
+    data = telegram[0].data
+    assert data["chat_id"] == 12345  # templates render native types; Telegram takes the number
+    assert data["message"] == "⚠️ PV Monitor: Inverter fault on — inverter: ground_fault"
+
+
+async def test_alert_uses_notify_entity_when_chosen(hass: HomeAssistant, telegram: list[ServiceCall]) -> None:
+    await setup_alert_automation(hass, telegram_target=["notify.family_chat"])
+    fire_alert(hass, "battery_low", message="")
+    await hass.async_block_till_done()
+    assert len(telegram) == 1
+    assert telegram[0].data["entity_id"] == ["notify.family_chat"]
+    assert "chat_id" not in telegram[0].data
+    assert telegram[0].data["message"] == "⚠️ PV Monitor: Battery low on — inverter"
+
+
+async def test_unselected_and_cleared_alerts_are_silent(
+    hass: HomeAssistant, telegram: list[ServiceCall]
+) -> None:
+    await setup_alert_automation(hass, alerts=["inverter_fault"])
+    fire_alert(hass, "grid_voltage")
+    fire_alert(hass, "inverter_fault", active=False)
+    await hass.async_block_till_done()
+    assert telegram == []
+
+
+async def test_cleared_alert_notifies_when_asked(hass: HomeAssistant, telegram: list[ServiceCall]) -> None:
+    await setup_alert_automation(hass, notify_cleared=True)
+    fire_alert(hass, "device_offline", active=False, message="")
+    await hass.async_block_till_done()
+    assert [c.data["message"] for c in telegram] == ["✅ PV Monitor: Device offline cleared — inverter"]
+
+
+async def test_cooldown_suppresses_repeats(
+    hass: HomeAssistant, telegram: list[ServiceCall], freezer: FrozenDateTimeFactory
+) -> None:
+    """A flapping alert within the cool-down sends one message; after the cool-down it sends again."""
+    freezer.move_to(datetime(2026, 6, 1, 12, 0, tzinfo=TZ))
+    await setup_alert_automation(hass, cooldown=30)
+    fire_alert(hass, "inverter_fault", previous_activation=None)
+    await hass.async_block_till_done()
+    first = datetime(2026, 6, 1, 12, 0, tzinfo=TZ)
+    freezer.tick(timedelta(minutes=5))
+    fire_alert(hass, "inverter_fault", previous_activation=first.isoformat())
+    await hass.async_block_till_done()
+    assert len(telegram) == 1
+    freezer.tick(timedelta(minutes=40))
+    fire_alert(hass, "inverter_fault", previous_activation=first.isoformat())
+    await hass.async_block_till_done()
+    assert len(telegram) == 2
+
+
+async def test_quiet_hours_hold_messages(
+    hass: HomeAssistant, telegram: list[ServiceCall], freezer: FrozenDateTimeFactory
+) -> None:
+    """During quiet hours (across midnight) the message waits and goes out when they end."""
+    freezer.move_to(datetime(2026, 6, 1, 23, 30, tzinfo=TZ))
+    await setup_alert_automation(hass, quiet_start="22:00:00", quiet_end="07:00:00")
+    fire_alert(hass, "collector_offline", message="")
+    await hass.async_block_till_done()
+    assert telegram == []
+    freezer.move_to(datetime(2026, 6, 2, 6, 59, tzinfo=TZ))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert telegram == []
+    freezer.move_to(datetime(2026, 6, 2, 7, 0, 1, tzinfo=TZ))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert [c.data["message"] for c in telegram] == ["⚠️ PV Monitor: Collector offline on — inverter"]
+
+
+async def test_outside_quiet_hours_sends_at_once(
+    hass: HomeAssistant, telegram: list[ServiceCall], freezer: FrozenDateTimeFactory
+) -> None:
+    freezer.move_to(datetime(2026, 6, 1, 12, 0, tzinfo=TZ))
+    await setup_alert_automation(hass, quiet_start="22:00:00", quiet_end="07:00:00")
+    fire_alert(hass, "grid_frequency", message="50.6 Hz")
+    await hass.async_block_till_done()
+    assert [c.data["message"] for c in telegram] == [
+        "⚠️ PV Monitor: Grid frequency out of range on — inverter: 50.6 Hz"
+    ]
+
+
+async def test_daily_summary_message(hass: HomeAssistant, telegram: list[ServiceCall]) -> None:
+    """The sunset summary reports energy, expected energy, ratio, peak, self-consumption and alerts."""
+    hass.states.async_set("sensor.pv_energy_today", "18.4", {"device_class": "energy"})
+    hass.states.async_set("sensor.pv_expected_today", "23.0", {"device_class": "energy"})
+    hass.states.async_set("sensor.pv_peak_today", "4321.4", {"device_class": "power"})
+    hass.states.async_set("sensor.grid_export_today", "9.2", {"device_class": "energy"})
+    hass.states.async_set("binary_sensor.inverter_fault", "on", {"friendly_name": "Inverter fault"})
+    with repo_blueprints():
+        assert await async_setup_component(hass, "sun", {})
+        assert await async_setup_component(
+            hass,
+            "automation",
+            {
+                "automation": {
+                    "id": "pv_summary",
+                    "alias": "PV summary",
+                    "use_blueprint": {
+                        "path": SUMMARY,
+                        "input": {
+                            "energy_today": "sensor.pv_energy_today",
+                            "expected_today": "sensor.pv_expected_today",
+                            "peak_power": "sensor.pv_peak_today",
+                            "export_today": "sensor.grid_export_today",
+                            "alert_sensors": ["binary_sensor.inverter_fault"],
+                            "telegram_target": ["notify.family_chat"],
+                        },
+                    },
+                }
+            },
+        )
+        await hass.async_block_till_done()
+    await hass.services.async_call("automation", "trigger", {"entity_id": "automation.pv_summary"}, blocking=True)
+    await hass.async_block_till_done()
+    assert len(telegram) == 1
+    assert telegram[0].data["message"] == (
+        "☀️ PV today: 18.40 kWh, expected 23.00 kWh (performance ratio 80 %), peak 4321 W, "
+        "self-consumption 50 %. Alerts today: Inverter fault."
+    )

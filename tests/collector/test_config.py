@@ -1,0 +1,200 @@
+"""Configuration: defaults, and one specific message per problem for bad files."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pv_collector.config import load_config, validate_config
+from pv_collector.errors import ConfigError
+
+GOOD = """\
+collector: {id: home, name: Home PV}
+mqtt: {host: 127.0.0.1, port: 1883, password: s3cret-value}
+buses:
+  - name: rs485
+    type: serial
+    port: /dev/ttyUSB0
+    devices:
+      - {id: meter, name: Grid meter, unit_id: 1, profile: sdm630, poll_interval: 5}
+  - name: lan
+    type: tcp
+    host: 192.168.1.50
+    devices:
+      - {id: inverter, name: Inverter, unit_id: 1, profile: sunspec}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "collector.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def errors_of(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    return caught.value.messages
+
+
+def test_good_configuration_and_its_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.collector.id == "home"
+    assert config.client_id == "pv_monitor_home"
+    assert config.data_dir == (tmp_path / "data").resolve()  # relative to the file
+    assert config.mqtt.base_topic == "pv_monitor"
+    assert (config.mqtt.qos.state, config.mqtt.qos.status, config.mqtt.qos.discovery) == (0, 1, 1)
+    assert config.mqtt.password == "s3cret-value"
+    assert "s3cret" not in repr(config)
+    serial, tcp = config.buses
+    assert (serial.type, serial.port, serial.baudrate, serial.parity, serial.stopbits) == (
+        "serial",
+        "/dev/ttyUSB0",
+        9600,
+        "N",
+        1,
+    )
+    assert (tcp.host, tcp.port, tcp.timeout, tcp.retries) == ("192.168.1.50", 502, 1.0, 2)
+    assert tcp.devices[0].poll_interval == 5.0
+    assert [device.id for _bus, device in config.devices] == ["meter", "inverter"]
+    assert config.queue.max_messages == 100_000
+    assert config.publish.on_change is False
+
+
+def test_validate_config_accepts_a_dict_and_names_every_problem() -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_config(
+            {
+                "collector": {"id": "Home"},
+                "mqtt": {"port": 0, "password": "hunter2"},
+                "buses": [
+                    {
+                        "name": "lan",
+                        "type": "tcp",
+                        "host": "x",
+                        "devices": [{"id": "a", "unit_id": 300, "profile": "sdm630"}],
+                    }
+                ],
+            }
+        )
+    lines = caught.value.messages
+    assert "collector.id: 'Home' is not a valid value" in lines[0]
+    assert any(line.startswith("mqtt.port: 0 is not a valid value (expected 1..65535)") for line in lines)
+    assert any(line.startswith("buses[0].devices[0].unit_id: 300 is not a valid value") for line in lines)
+    assert len(lines) == 3
+    assert "hunter2" not in str(caught.value)
+
+
+BAD_FILES = [
+    pytest.param(
+        GOOD.replace("unit_id: 1, profile: sdm630", "unit_id: 300, profile: sdm630"),
+        "buses[0].devices[0].unit_id: 300 is not a valid value (expected 1..247)",
+        id="unit-id-range",
+    ),
+    pytest.param(
+        GOOD.replace("profile: sdm630", "profile: no_such_device"),
+        "buses[0].devices[0].profile: unknown profile 'no_such_device' (known profiles: ",
+        id="unknown-profile",
+    ),
+    pytest.param(
+        GOOD.replace("id: inverter", "id: meter"),
+        "buses[1].devices[0].id: 'meter' is used by another device (buses[0].devices[0])",
+        id="duplicate-device-id",
+    ),
+    pytest.param(
+        GOOD.replace("mqtt: {host: 127.0.0.1,", "mqtt: {hots: 127.0.0.1,"),
+        "mqtt.hots: unknown option (did you mean 'host'?)",
+        id="unknown-key",
+    ),
+    pytest.param(
+        GOOD.replace("    port: /dev/ttyUSB0\n", ""),
+        "buses[0].port: required option is missing",
+        id="serial-without-port",
+    ),
+    pytest.param(
+        GOOD.replace("type: tcp", "type: udp"),
+        "buses[1].type: 'udp' is not a valid value (expected serial | tcp | rtu_over_tcp)",
+        id="bus-type",
+    ),
+    pytest.param(
+        GOOD.replace("poll_interval: 5", "poll_interval: 0.01"),
+        "buses[0].devices[0].poll_interval: 0.01 is not a valid value (expected 0.1..86400)",
+        id="poll-interval",
+    ),
+    pytest.param(
+        GOOD.replace("port: /dev/ttyUSB0", "port: /dev/ttyUSB0\n    parity: X"),
+        "buses[0].parity: 'X' is not a valid value (expected one of N | E | O)",
+        id="parity",
+    ),
+    pytest.param(
+        GOOD
+        + "  - name: lan\n    type: tcp\n    host: h\n    devices: [{id: x, unit_id: 2, profile: sdm630}]\n",
+        "buses[2].name: 'lan' is used by another bus (buses[1])",
+        id="duplicate-bus",
+    ),
+    pytest.param(
+        GOOD.replace("collector: {id: home, name: Home PV}", "collector: {name: Home PV}"),
+        "collector.id: required option is missing",
+        id="missing-id",
+    ),
+    pytest.param(
+        GOOD + "mqtt_qos: 1\n",
+        "mqtt_qos: unknown option",
+        id="unknown-top-level",
+    ),
+    pytest.param(
+        GOOD.replace("port: 1883,", "port: 1883, qos: {state: 3},"),
+        "mqtt.qos.state: 3 is not a valid value (expected one of 0 | 1 | 2)",
+        id="qos",
+    ),
+    pytest.param(
+        GOOD.replace("port: 1883,", "port: 1883, ca_file: missing-ca.pem,"),
+        "missing-ca.pem' is not a readable file",
+        id="ca-file",
+    ),
+    pytest.param(
+        GOOD.replace("{id: inverter, name: Inverter, unit_id: 1, profile: sunspec}", "{id: inverter}"),
+        "buses[1].devices[0].unit_id: required option is missing",
+        id="device-missing-fields",
+    ),
+    pytest.param(
+        GOOD.replace("poll_interval: 5}", "poll_interval: 5, deadband: {nope: 1}}"),
+        "buses[0].devices[0].deadband.nope: unknown point of profile 'sdm630'",
+        id="deadband-key",
+    ),
+    pytest.param("buses: [\n", "YAML syntax error", id="yaml-syntax"),
+    pytest.param("- just\n- a list\n", "expected a map of options at the top level", id="not-a-map"),
+    pytest.param(
+        GOOD + "collector: {id: again}\n",
+        "collector.yaml:14:1: YAML syntax error: option 'collector' is given twice",
+        id="duplicate-key",
+    ),
+    pytest.param(
+        GOOD.replace("buses:\n", "buses: []\nunused:\n"),
+        "buses: at least one bus is required",
+        id="no-bus",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_FILES)
+def test_bad_configuration_files_produce_their_specific_message(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    lines = errors_of(tmp_path, text)
+    assert any(expected in line for line in lines), lines
+    assert all("s3cret" not in line for line in lines)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    lines = errors_of(tmp_path, "collector:\n  id: home\n buses: x\n")
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{tmp_path / 'collector.yaml'}:3:")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.yaml")
+    assert "cannot read the configuration" in caught.value.messages[0]

@@ -1,0 +1,317 @@
+"""Actuators publish a command, wait for the collector's result and show only confirmed values."""
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+
+from custom_components.pv_monitor.const import COMMAND_TIMEOUT, CONF_COMMAND_QOS
+
+from .conftest import FakeCollector
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the loop run until `condition` holds (no sleeping on the clock)."""
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+def call(hass: HomeAssistant, domain: str, service: str, data: dict[str, Any]) -> asyncio.Task[Any]:
+    """Start a blocking service call in the background."""
+    coro: Coroutine[Any, Any, Any] = hass.services.async_call(domain, service, data, blocking=True)
+    return asyncio.ensure_future(coro)
+
+
+async def sent_command(mqtt_mock: MqttMockHAClient) -> tuple[str, dict[str, Any], int, bool]:
+    """The command the integration published: topic, payload, qos, retain."""
+    await until(lambda: mqtt_mock.async_publish.call_count == 1)
+    topic, payload, qos, retain = mqtt_mock.async_publish.call_args.args
+    return topic, json.loads(payload), qos, retain
+
+
+@pytest.mark.parametrize(
+    ("domain", "service", "data", "entity_id", "device", "point", "value", "before", "after"),
+    [
+        (
+            "number",
+            "set_value",
+            {"value": 75},
+            "number.inverter_active_power_limit",
+            "inverter",
+            "power_limit",
+            75,
+            "100",
+            "75",
+        ),
+        (
+            "select",
+            "select_option",
+            {"option": "charge"},
+            "select.battery_battery_mode",
+            "battery",
+            "battery_mode",
+            "charge",
+            "auto",
+            "charge",
+        ),
+        (
+            "switch",
+            "turn_on",
+            {},
+            "switch.inverter_active_power_limit_enabled",
+            "inverter",
+            "power_limit_enabled",
+            True,
+            "off",
+            "on",
+        ),
+        (
+            "switch",
+            "turn_off",
+            {},
+            "switch.inverter_active_power_limit_enabled",
+            "inverter",
+            "power_limit_enabled",
+            False,
+            "off",
+            "off",
+        ),
+    ],
+)
+async def test_command_confirmed(  # noqa: PLR0917
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    mqtt_mock: MqttMockHAClient,
+    domain: str,
+    service: str,
+    data: dict[str, Any],
+    entity_id: str,
+    device: str,
+    point: str,
+    value: Any,
+    before: str,
+    after: str,
+) -> None:
+    """The value is published with an id; the state changes only with the collector's confirmation."""
+    mqtt_mock.async_publish.reset_mock()
+    task = call(hass, domain, service, {"entity_id": entity_id, **data})
+    topic, payload, qos, retain = await sent_command(mqtt_mock)
+    assert topic == f"pv_monitor/home/{device}/set/{point}"
+    assert payload["value"] == value
+    assert len(payload["id"]) == 32
+    assert (qos, retain) == (1, False)
+    assert hass.states.get(entity_id).state == before  # never optimistic
+    collector.event(
+        device, {"type": "command_result", "point": point, "ok": True, "value": value, "id": payload["id"]}
+    )
+    await task
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id).state == after
+
+
+async def test_confirmed_by_next_state(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, mqtt_mock: MqttMockHAClient
+) -> None:
+    """The collector's read-back state carries the confirmed value (the result may omit it)."""
+    mqtt_mock.async_publish.reset_mock()
+    task = call(
+        hass, "number", "set_value", {"entity_id": "number.battery_charge_power_limit", "value": 1200}
+    )
+    _topic, payload, _qos, _retain = await sent_command(mqtt_mock)
+    assert payload["value"] == 1200
+    collector.state("battery", {"charge_power_limit": 1200})
+    collector.event(
+        "battery", {"type": "command_result", "point": "charge_power_limit", "ok": True, "id": payload["id"]}
+    )
+    await task
+    assert hass.states.get("number.battery_charge_power_limit").state == "1200"
+
+
+async def test_button_press(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, mqtt_mock: MqttMockHAClient
+) -> None:
+    """An action is published and waits for its result."""
+    mqtt_mock.async_publish.reset_mock()
+    task = call(hass, "button", "press", {"entity_id": "button.battery_reset_bms_errors"})
+    topic, payload, _qos, _retain = await sent_command(mqtt_mock)
+    assert topic == "pv_monitor/home/battery/set/reset_errors"
+    assert not task.done()
+    collector.event(
+        "battery", {"type": "command_result", "point": "reset_errors", "ok": True, "id": payload["id"]}
+    )
+    await task
+
+
+async def test_command_refused(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, mqtt_mock: MqttMockHAClient
+) -> None:
+    """A refusal raises a translated error naming the reason; the state stays."""
+    mqtt_mock.async_publish.reset_mock()
+    task = call(hass, "number", "set_value", {"entity_id": "number.inverter_active_power_limit", "value": 50})
+    _topic, payload, _qos, _retain = await sent_command(mqtt_mock)
+    collector.event(
+        "inverter",
+        {
+            "type": "command_result",
+            "point": "power_limit",
+            "ok": False,
+            "error": "write_failed",
+            "message": "power_limit: device answered exception 4",
+            "id": payload["id"],
+        },
+    )
+    with pytest.raises(HomeAssistantError) as err:
+        await task
+    assert err.value.translation_key == "command_refused"
+    assert err.value.translation_placeholders["error"] == "write_failed"
+    assert "exception 4" in err.value.translation_placeholders["message"]
+    assert hass.states.get("number.inverter_active_power_limit").state == "100"
+
+
+async def test_other_results_ignored(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, mqtt_mock: MqttMockHAClient
+) -> None:
+    """Results of other consumers' commands (other ids) do not complete ours."""
+    mqtt_mock.async_publish.reset_mock()
+    task = call(hass, "number", "set_value", {"entity_id": "number.inverter_active_power_limit", "value": 60})
+    _topic, payload, _qos, _retain = await sent_command(mqtt_mock)
+    collector.event(
+        "inverter",
+        {
+            "type": "command_result",
+            "point": "power_limit",
+            "ok": False,
+            "error": "out_of_range",
+            "id": "someone-else",
+        },
+    )
+    collector.event(
+        "inverter",
+        {
+            "type": "point_rejected",
+            "point": "ac_power",
+            "error": "out_of_range",
+            "message": "ac_power: 99999 outside 0..10000",
+        },
+    )
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not task.done()
+    collector.event(
+        "inverter",
+        {"type": "command_result", "point": "power_limit", "ok": True, "value": 60, "id": payload["id"]},
+    )
+    await task
+    assert hass.states.get("number.inverter_active_power_limit").state == "60"
+
+
+async def test_command_timeout(
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    mqtt_mock: MqttMockHAClient,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """No result within the timeout: a translated error."""
+    mqtt_mock.async_publish.reset_mock()
+    task = call(hass, "switch", "turn_on", {"entity_id": "switch.inverter_active_power_limit_enabled"})
+    await sent_command(mqtt_mock)
+    freezer.tick(timedelta(seconds=COMMAND_TIMEOUT + 1))
+    async_fire_time_changed(hass)
+    with pytest.raises(HomeAssistantError) as err:
+        await task
+    assert err.value.translation_key == "command_timeout"
+    assert hass.states.get("switch.inverter_active_power_limit_enabled").state == "off"
+
+
+async def test_collector_goes_offline_during_command(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, mqtt_mock: MqttMockHAClient
+) -> None:
+    """The Last Will ends a pending command at once with a translated error."""
+    mqtt_mock.async_publish.reset_mock()
+    task = call(
+        hass, "select", "select_option", {"entity_id": "select.battery_battery_mode", "option": "idle"}
+    )
+    await sent_command(mqtt_mock)
+    collector.status(False)
+    with pytest.raises(HomeAssistantError) as err:
+        await task
+    assert err.value.translation_key == "collector_offline"
+
+
+async def test_no_command_while_offline(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, mqtt_mock: MqttMockHAClient
+) -> None:
+    """Collector or device offline: the actuator is unavailable and nothing is published."""
+    collector.status(False)
+    await hass.async_block_till_done()
+    assert hass.states.get("number.inverter_active_power_limit").state == STATE_UNAVAILABLE
+    mqtt_mock.async_publish.reset_mock()
+    await hass.services.async_call(
+        "number", "set_value", {"entity_id": "number.inverter_active_power_limit", "value": 10}, blocking=True
+    )
+    collector.status(True)
+    collector.availability("battery", "offline")
+    await hass.async_block_till_done()
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.battery_reset_bms_errors"}, blocking=True
+    )
+    mqtt_mock.async_publish.assert_not_called()
+
+
+async def test_sleeping_device_refuses_command(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, mqtt_mock: MqttMockHAClient
+) -> None:
+    """A device asleep shows inferred values but gets no command: translated error, nothing published."""
+    collector.availability("inverter", "asleep")
+    collector.state("inverter", {"power_limit": 100}, inferred=["power_limit"])
+    await hass.async_block_till_done()
+    assert hass.states.get("number.inverter_active_power_limit").state == "100"
+    mqtt_mock.async_publish.reset_mock()
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            "number",
+            "set_value",
+            {"entity_id": "number.inverter_active_power_limit", "value": 10},
+            blocking=True,
+        )
+    assert err.value.translation_key == "device_unavailable"
+    mqtt_mock.async_publish.assert_not_called()
+
+
+async def test_command_qos_option(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, config_entry: MockConfigEntry, collector: FakeCollector
+) -> None:
+    """Commands use the QoS chosen in the options."""
+    hass.config_entries.async_update_entry(config_entry, options={CONF_COMMAND_QOS: "2"})
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    collector.start()
+    await hass.async_block_till_done()
+    mqtt_mock.async_publish.reset_mock()
+    task = call(hass, "switch", "turn_on", {"entity_id": "switch.inverter_active_power_limit_enabled"})
+    _topic, payload, qos, _retain = await sent_command(mqtt_mock)
+    assert qos == 2
+    collector.event(
+        "inverter",
+        {
+            "type": "command_result",
+            "point": "power_limit_enabled",
+            "ok": True,
+            "value": True,
+            "id": payload["id"],
+        },
+    )
+    await task
+    assert hass.states.get("switch.inverter_active_power_limit_enabled").state == "on"

@@ -1,0 +1,286 @@
+"""Alerts: binary sensors from point roles and thresholds, `pv_monitor_alert` events, device triggers."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components import automation
+from homeassistant.components.device_automation import DeviceAutomationType
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+    async_get_device_automations,
+)
+
+from custom_components.pv_monitor.const import (
+    CONF_ARRAY_PEAK_POWER,
+    CONF_BATTERY_LOW_SOC,
+    CONF_OFFLINE_GRACE,
+    DOMAIN,
+    EVENT_ALERT,
+)
+
+from .conftest import FakeCollector
+
+
+def device_id(hass: HomeAssistant, entry: MockConfigEntry, identifier: str) -> str:
+    device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, identifier), entry.entry_id)
+    assert device is not None
+    return device.id
+
+
+async def test_grid_voltage_transitions(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector
+) -> None:
+    """Out of range fires an event with the reason; back in range (past the hysteresis) fires again."""
+    events = async_capture_events(hass, EVENT_ALERT)
+    collector.state("meter", {"voltage_l1": 255.3})
+    await hass.async_block_till_done()
+    state = hass.states.get("binary_sensor.grid_meter_grid_voltage_out_of_range")
+    assert state.state == "on"
+    assert state.attributes["reason"] == "above_max"
+    assert state.attributes["point"] == "voltage_l1"
+    assert len(events) == 1
+    data = events[0].data
+    assert data["entry_id"] == running.entry_id
+    assert data["collector_id"] == "home"
+    assert data["device_id"] == device_id(hass, running, "home/meter")
+    assert data["device"] == "meter"
+    assert (data["alert"], data["active"], data["value"], data["reason"]) == (
+        "grid_voltage",
+        True,
+        255.3,
+        "above_max",
+    )
+    assert "255.3 V is above 253 V" in data["message"]
+
+    collector.state("meter", {"voltage_l1": 252.5})  # inside, but within the hysteresis: still on
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.grid_meter_grid_voltage_out_of_range").state == "on"
+    collector.state("meter", {"voltage_l1": 231.0})
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.grid_meter_grid_voltage_out_of_range").state == "off"
+    assert [(e.data["alert"], e.data["active"]) for e in events] == [
+        ("grid_voltage", True),
+        ("grid_voltage", False),
+    ]
+
+    collector.state("meter", {"frequency": 49.6})
+    await hass.async_block_till_done()
+    frequency = hass.states.get("binary_sensor.grid_meter_grid_frequency_out_of_range")
+    assert (frequency.state, frequency.attributes["reason"]) == ("on", "below_min")
+
+
+async def test_inverter_fault(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector
+) -> None:
+    """A fault bit or the operating state `fault` raises the fault alert, with the active fault names."""
+    events = async_capture_events(hass, EVENT_ALERT)
+    collector.state("inverter", {"events": 0b11})
+    await hass.async_block_till_done()
+    fault = hass.states.get("binary_sensor.inverter_inverter_fault")
+    assert fault.state == "on"
+    assert fault.attributes["faults"] == ["ground_fault", "dc_over_voltage"]
+    collector.state("inverter", {"events": 0, "status": "fault"})
+    await hass.async_block_till_done()
+    fault = hass.states.get("binary_sensor.inverter_inverter_fault")
+    assert (fault.state, fault.attributes["reason"]) == ("on", "operating_state_fault")
+    collector.state("inverter", {"status": "mppt"})
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.inverter_inverter_fault").state == "off"
+    assert [e.data["active"] for e in events if e.data["alert"] == "inverter_fault"] == [True, False]
+
+
+async def test_battery_low_and_options(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector
+) -> None:
+    """Battery low follows the SoC threshold of the options, changed without a reload."""
+    collector.state("battery", {"soc": 8})
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.battery_battery_low").state == "on"
+    hass.config_entries.async_update_entry(running, options={**running.options, CONF_BATTERY_LOW_SOC: 5})
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.battery_battery_low").state == "off"
+    assert hass.states.get("sensor.battery_state_of_charge").state == "8"
+
+
+async def test_production_below_expected(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector
+) -> None:
+    """With an irradiance sensor and the array's peak power, low production raises the alert."""
+    entity_id = "binary_sensor.inverter_production_below_expected"
+    assert hass.states.get(entity_id).state == STATE_UNKNOWN  # no peak power configured: no estimate
+    hass.config_entries.async_update_entry(running, options={CONF_ARRAY_PEAK_POWER: 8000})
+    await hass.async_block_till_done()
+    # 720 W/m² x 8 kWp x 0.8 = 4608 W expected; 2345 W is 51 %
+    assert hass.states.get(entity_id).state == "off"
+    collector.state("inverter", {"ac_power": 1500})
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id)
+    assert (state.state, state.attributes["expected"], state.attributes["reason"]) == (
+        "on",
+        4608.0,
+        "below_expected",
+    )
+    collector.state("weather", {"irradiance": 300})  # a cloud: 1920 W expected
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id).state == "off"
+    collector.availability("inverter", "asleep")
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id).attributes["reason"] == "asleep"
+
+
+async def test_offline_alerts_after_grace_time(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, freezer: FrozenDateTimeFactory
+) -> None:
+    """Collector and device offline alerts go on after the grace time, off at once."""
+    events = async_capture_events(hass, EVENT_ALERT)
+    collector.availability("meter", "offline")
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.grid_meter_device_offline").state == "off"
+    freezer.tick(timedelta(seconds=61))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.grid_meter_device_offline").state == "on"
+    assert hass.states.get("binary_sensor.grid_meter_grid_voltage_out_of_range").state == STATE_UNAVAILABLE
+
+    collector.status(False)
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.home_pv_collector_offline").state == "off"
+    freezer.tick(timedelta(seconds=61))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    collector_alert = hass.states.get("binary_sensor.home_pv_collector_offline")
+    assert (collector_alert.state, collector_alert.attributes["reason"]) == ("on", "offline")
+    assert hass.states.get("binary_sensor.grid_meter_device_offline").state == STATE_UNAVAILABLE
+
+    collector.status(True)
+    collector.availability("meter", "online")
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.home_pv_collector_offline").state == "off"
+    assert hass.states.get("binary_sensor.grid_meter_device_offline").state == "off"
+    assert [(e.data["alert"], e.data["active"], e.data["device"]) for e in events] == [
+        ("device_offline", True, "meter"),
+        ("collector_offline", True, None),
+        ("collector_offline", False, None),
+        ("device_offline", False, "meter"),
+    ]
+
+
+async def test_short_outage_raises_nothing(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, freezer: FrozenDateTimeFactory
+) -> None:
+    """Back within the grace time: no alert, no event."""
+    events = async_capture_events(hass, EVENT_ALERT)
+    collector.status(False)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(seconds=30))
+    async_fire_time_changed(hass)
+    collector.status(True)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(seconds=60))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.home_pv_collector_offline").state == "off"
+    assert events == []
+
+
+async def test_zero_grace_time(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector
+) -> None:
+    """Grace time 0: the alert goes on with the Last Will."""
+    hass.config_entries.async_update_entry(running, options={CONF_OFFLINE_GRACE: 0})
+    await hass.async_block_till_done()
+    collector.status(False)
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.home_pv_collector_offline").state == "on"
+
+
+async def test_device_triggers_listed(hass: HomeAssistant, running: MockConfigEntry) -> None:
+    """Each device offers `<alert>_on` / `<alert>_off` for the alerts it has."""
+    triggers = await async_get_device_automations(
+        hass, DeviceAutomationType.TRIGGER, device_id(hass, running, "home/meter")
+    )
+    types = {trigger["type"] for trigger in triggers if trigger["domain"] == DOMAIN}
+    assert types == {
+        "device_offline_on",
+        "device_offline_off",
+        "grid_voltage_on",
+        "grid_voltage_off",
+        "grid_frequency_on",
+        "grid_frequency_off",
+    }
+    collector_triggers = await async_get_device_automations(
+        hass, DeviceAutomationType.TRIGGER, device_id(hass, running, "home")
+    )
+    assert {t["type"] for t in collector_triggers if t["domain"] == DOMAIN} == {
+        "collector_offline_on",
+        "collector_offline_off",
+    }
+
+
+async def test_device_trigger_fires_automation(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, service_calls: list[ServiceCall]
+) -> None:
+    """An automation on `battery_low_on` runs when the battery gets low, not when it recovers."""
+    battery = device_id(hass, running, "home/battery")
+    trigger: dict[str, Any] = {
+        "platform": "device",
+        "domain": DOMAIN,
+        "device_id": battery,
+        "type": "battery_low_on",
+    }
+    assert await async_setup_component(
+        hass,
+        automation.DOMAIN,
+        {
+            automation.DOMAIN: [
+                {
+                    "triggers": [trigger],
+                    "actions": {
+                        "action": "test.notify",
+                        "data": {"message": "{{ trigger.event.data.message }}"},
+                    },
+                }
+            ]
+        },
+    )
+    collector.state("battery", {"soc": 4})
+    await hass.async_block_till_done()
+    collector.state("battery", {"soc": 50})
+    await hass.async_block_till_done()
+    assert [call.data["message"] for call in service_calls] == ["Battery: battery at 4 % is below 10 %"]
+
+
+async def test_triggers_of_unknown_device(hass: HomeAssistant, running: MockConfigEntry) -> None:
+    """A device of another integration has no PV Monitor triggers."""
+    other = MockConfigEntry(domain="other")
+    other.add_to_hass(hass)
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=other.entry_id, identifiers={("other", "x")}
+    )
+    triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, device.id)
+    assert [t for t in triggers if t["domain"] == DOMAIN] == []
+
+
+@pytest.mark.parametrize("value", [0, 40])
+async def test_unknown_without_values(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, collector: FakeCollector, value: int
+) -> None:
+    """Before any reading an alert is unknown; the first reading decides it without an event if fine."""
+    events = async_capture_events(hass, EVENT_ALERT)
+    collector.status(True)
+    collector.announce()
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.battery_battery_low").state == STATE_UNKNOWN
+    collector.state("battery", {"soc": value})
+    await hass.async_block_till_done()
+    expected = "on" if value < 10 else "off"
+    assert hass.states.get("binary_sensor.battery_battery_low").state == expected
+    assert [e.data["alert"] for e in events] == (["battery_low"] if value < 10 else [])

@@ -1,0 +1,322 @@
+"""Config flow: MQTT discovery, the user step's scan, reconfigure and options."""
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_MQTT, SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_mqtt_message,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+
+from custom_components.pv_monitor.const import (
+    CONF_BASE_TOPIC,
+    CONF_COLLECTOR_ID,
+    CONF_GRID_VOLTAGE_MAX,
+    CONF_GRID_VOLTAGE_MIN,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+    SCAN_SECONDS,
+)
+
+from .conftest import load_fixture
+
+pytestmark = pytest.mark.usefixtures("mqtt_mock")
+
+
+def discovery(payload: str | bytes, topic: str = "pv_monitor/home/config") -> MqttServiceInfo:
+    return MqttServiceInfo(
+        topic=topic, payload=payload, qos=1, retain=True, subscribed_topic="pv_monitor/+/config", timestamp=0
+    )
+
+
+def announcement_for(collector_id: str, name: str) -> str:
+    data = load_fixture("announcement.json")
+    data["collector"].update(id=collector_id, name=name)
+    return json.dumps(data)
+
+
+async def configure_while_announced(
+    hass: HomeAssistant,
+    *,
+    mqtt_mock: MqttMockHAClient,
+    freezer: FrozenDateTimeFactory,
+    flow_id: str,
+    user_input: dict[str, Any],
+    retained: dict[str, str],
+) -> Any:
+    """Submit a step that scans the broker; deliver `retained` announcements as the broker would."""
+    topic = f"{user_input[CONF_BASE_TOPIC].strip()}/+/config"
+
+    def subscriptions() -> int:
+        return sum(1 for call in mqtt_mock.async_subscribe.call_args_list if call.args[0] == topic)
+
+    before = subscriptions()
+    task = asyncio.ensure_future(hass.config_entries.flow.async_configure(flow_id, user_input))
+    for _ in range(500):
+        if subscriptions() > before or task.done():
+            break
+        await asyncio.sleep(0)
+    for leaf, payload in retained.items():
+        async_fire_mqtt_message(hass, f"{user_input[CONF_BASE_TOPIC].strip()}/{leaf}", payload, retain=True)
+    freezer.tick(timedelta(seconds=SCAN_SECONDS + 1))
+    async_fire_time_changed(hass)
+    return await task
+
+
+async def test_discovery_creates_entry(hass: HomeAssistant) -> None:
+    """A retained announcement starts a flow; confirming creates the entry for that collector."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(announcement_for("home", "Home PV"))
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] == {"name": "Home PV", "collector_id": "home", "devices": "4"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Home PV"
+    assert result["data"] == {CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"}
+    assert result["result"].unique_id == "home"
+
+
+async def test_discovery_from_broker(hass: HomeAssistant) -> None:
+    """The manifest's MQTT topic makes Home Assistant start the flow from a real message."""
+    async_fire_mqtt_message(
+        hass, "pv_monitor/garage/config", announcement_for("garage", "Garage"), retain=True
+    )
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [(flow["context"]["unique_id"], flow["step_id"]) for flow in flows] == [("garage", "confirm")]
+
+
+async def test_discovery_updates_base_topic(hass: HomeAssistant) -> None:
+    """Re-discovery of a configured collector aborts and records a changed base topic."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id="home", data={CONF_BASE_TOPIC: "old", CONF_COLLECTOR_ID: "home"}
+    )
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_MQTT},
+        data=discovery(announcement_for("home", "Home PV"), topic="site/a/home/config"),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_BASE_TOPIC] == "site/a"
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload"),
+    [
+        ("pv_monitor/home/config", ""),
+        ("pv_monitor/home/state", "{}"),
+        ("pv_monitor/home/config", "not json"),
+        ("pv_monitor/home/config", announcement_for("other", "Other")),
+        ("pv_monitor/Bad Id/config", announcement_for("home", "Home PV")),
+    ],
+)
+async def test_discovery_invalid(hass: HomeAssistant, topic: str, payload: str) -> None:
+    """Anything but a valid announcement of the collector named in the topic is ignored."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(payload, topic=topic)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "invalid_discovery_info"
+
+
+async def test_user_lists_announced_collectors(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, freezer: FrozenDateTimeFactory
+) -> None:
+    """The user step lists what announces under the base topic, without the configured ones."""
+    MockConfigEntry(
+        domain=DOMAIN, unique_id="barn", data={CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "barn"}
+    ).add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    result = await configure_while_announced(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=result["flow_id"],
+        user_input={CONF_BASE_TOPIC: "pv_monitor"},
+        retained={
+            "home/config": announcement_for("home", "Home PV"),
+            "barn/config": announcement_for("barn", "Barn"),
+            "broken/config": "{",
+            "removed/config": "",
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "pick"
+    options = result["data_schema"].schema[CONF_COLLECTOR_ID].config["options"]
+    assert options == [{"value": "home", "label": "Home PV (home)"}]
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_COLLECTOR_ID: "home"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"}
+
+
+async def test_user_none_found(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, freezer: FrozenDateTimeFactory
+) -> None:
+    """Nothing announced: the form says so; invalid base topics are refused before scanning."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await configure_while_announced(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=result["flow_id"],
+        user_input={CONF_BASE_TOPIC: "elsewhere"},
+        retained={},
+    )
+    assert result["errors"] == {"base": "no_collectors"}
+    for bad in ("pv/#", "/pv", "", "a\x00b"):
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_BASE_TOPIC: bad})
+        assert result["errors"] == {CONF_BASE_TOPIC: "invalid_base_topic"}
+
+
+async def test_user_all_configured(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, freezer: FrozenDateTimeFactory
+) -> None:
+    """Every announced collector is configured already: abort with a clear reason."""
+    MockConfigEntry(
+        domain=DOMAIN, unique_id="home", data={CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"}
+    ).add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await configure_while_announced(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=result["flow_id"],
+        user_input={CONF_BASE_TOPIC: "pv_monitor"},
+        retained={"home/config": announcement_for("home", "Home PV")},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_new_collectors"
+
+
+async def test_user_pick_configured_meanwhile(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, freezer: FrozenDateTimeFactory
+) -> None:
+    """A collector configured while the list was shown aborts the pick."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await configure_while_announced(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=result["flow_id"],
+        user_input={CONF_BASE_TOPIC: "pv_monitor"},
+        retained={"home/config": announcement_for("home", "Home PV")},
+    )
+    MockConfigEntry(
+        domain=DOMAIN, unique_id="home", data={CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"}
+    ).add_to_hass(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_COLLECTOR_ID: "home"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_reconfigure(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, freezer: FrozenDateTimeFactory
+) -> None:
+    """Reconfigure checks the collector announces under the new base topic, then updates the entry."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id="home", data={CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"}
+    )
+    entry.add_to_hass(hass)
+    MockConfigEntry(
+        domain=DOMAIN, unique_id="barn", data={CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "barn"}
+    ).add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    flow_id = result["flow_id"]
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_BASE_TOPIC: "site#", CONF_COLLECTOR_ID: "home"}
+    )
+    assert result["errors"] == {CONF_BASE_TOPIC: "invalid_base_topic"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_BASE_TOPIC: "site", CONF_COLLECTOR_ID: "Not Valid"}
+    )
+    assert result["errors"] == {CONF_COLLECTOR_ID: "invalid_collector_id"}
+    result = await configure_while_announced(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=flow_id,
+        user_input={CONF_BASE_TOPIC: "site", CONF_COLLECTOR_ID: "home"},
+        retained={},
+    )
+    assert result["errors"] == {"base": "collector_not_found"}
+    result = await configure_while_announced(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=flow_id,
+        user_input={CONF_BASE_TOPIC: "site", CONF_COLLECTOR_ID: "home"},
+        retained={"home/config": announcement_for("home", "Home PV 2")},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data == {CONF_BASE_TOPIC: "site", CONF_COLLECTOR_ID: "home"}
+    assert entry.title == "Home PV 2"
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await configure_while_announced(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=result["flow_id"],
+        user_input={CONF_BASE_TOPIC: "site", CONF_COLLECTOR_ID: "barn"},
+        retained={"barn/config": announcement_for("barn", "Barn")},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await configure_while_announced(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=result["flow_id"],
+        user_input={CONF_BASE_TOPIC: "site", CONF_COLLECTOR_ID: "house"},
+        retained={"house/config": announcement_for("house", "House")},
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert (entry.unique_id, entry.data[CONF_COLLECTOR_ID]) == ("house", "house")
+
+
+async def test_options(hass: HomeAssistant) -> None:
+    """Thresholds are edited in one form; a maximum not above its minimum is refused."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id="home", data={CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"}
+    )
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    user_input = {
+        **DEFAULT_OPTIONS,
+        "command_qos": "1",
+        CONF_GRID_VOLTAGE_MIN: 250,
+        CONF_GRID_VOLTAGE_MAX: 240,
+        "grid_frequency_min": 50.5,
+        "grid_frequency_max": 50.0,
+    }
+    result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
+    assert result["errors"] == {
+        CONF_GRID_VOLTAGE_MAX: "max_not_above_min",
+        "grid_frequency_max": "max_not_above_min",
+    }
+    user_input.update({CONF_GRID_VOLTAGE_MIN: 200, CONF_GRID_VOLTAGE_MAX: 250, "grid_frequency_max": 51.0})
+    result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_GRID_VOLTAGE_MAX] == 250
+    assert entry.options["command_qos"] == "1"

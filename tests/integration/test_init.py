@@ -1,0 +1,236 @@
+"""Setting up the entry: discovery of devices and entities from the announcement, unload, reload."""
+
+import json
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry, mock_restore_cache_with_extra_data
+
+from custom_components.pv_monitor.const import DOMAIN
+
+from .conftest import FakeCollector
+
+
+async def test_entities_from_announcement(
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """One device per Modbus device via the collector, entities from the points."""
+    collector = device_registry.async_get_device_by_identifier((DOMAIN, "home"), running.entry_id)
+    assert collector is not None
+    assert collector.name == "Home PV"
+    assert collector.sw_version == "0.1.0"
+    inverter = device_registry.async_get_device_by_identifier((DOMAIN, "home/inverter"), running.entry_id)
+    assert inverter is not None
+    assert inverter.via_device_id == collector.id
+    assert (inverter.manufacturer, inverter.model, inverter.serial_number, inverter.sw_version) == (
+        "SunSpec Simulated",
+        "PV-5000",
+        "SIM0001",
+        "1.2.3",
+    )
+    state = hass.states.get("sensor.inverter_ac_power")
+    assert state is not None
+    assert state.state == "2345"
+    assert state.attributes["unit_of_measurement"] == "W"
+    assert state.attributes["device_class"] == "power"
+    energy = hass.states.get("sensor.inverter_lifetime_energy")
+    assert energy is not None
+    assert energy.state == "10234.518"
+    assert energy.attributes["state_class"] == "total_increasing"
+
+
+async def test_unload_and_reload(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector
+) -> None:
+    """Unload ends the subscriptions; a reload gets everything back from the retained messages."""
+    assert await hass.config_entries.async_unload(running.entry_id)
+    await hass.async_block_till_done()
+    assert running.state is ConfigEntryState.NOT_LOADED
+    assert hass.states.get("sensor.inverter_ac_power").state == "unavailable"
+    collector.state("inverter", {"ac_power": 1})  # nobody listens any more
+    assert await hass.config_entries.async_setup(running.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.inverter_ac_power").state == "unavailable"  # nothing received yet
+    collector.start()
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.inverter_ac_power").state == "2345"
+
+
+async def test_devices_follow_announcement(
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """A device gone from the announcement is removed; a new one appears at once; removed points go."""
+    announcement = collector.announcement
+    weather = next(d for d in announcement["devices"] if d["id"] == "weather")
+    announcement["devices"].remove(weather)
+    battery = next(d for d in announcement["devices"] if d["id"] == "battery")
+    battery["points"] = [p for p in battery["points"] if p["key"] != "firmware_text"]
+    announcement["devices"].append(
+        {
+            "id": "meter2",
+            "name": "Heat pump meter",
+            "kind": "meter",
+            "points": [
+                {"key": "power", "name": "Power", "kind": "number", "unit": "W", "device_class": "power"}
+            ],
+        }
+    )
+    collector.announce(announcement)
+    await hass.async_block_till_done()
+    assert device_registry.async_get_device_by_identifier((DOMAIN, "home/weather"), running.entry_id) is None
+    assert entity_registry.async_get("sensor.irradiance_sensor_irradiance") is None
+    assert hass.states.get("sensor.irradiance_sensor_irradiance") is None
+    assert entity_registry.async_get("sensor.battery_bms_firmware") is None
+    assert hass.states.get("sensor.battery_state_of_charge").state == "64"
+    new = device_registry.async_get_device_by_identifier((DOMAIN, "home/meter2"), running.entry_id)
+    assert new is not None
+    collector.availability("meter2", "online")
+    collector.state("meter2", {"power": 2100})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.heat_pump_meter_power").state == "2100"
+    # the production alert needs an irradiance source, which left with the weather station
+    assert entity_registry.async_get("binary_sensor.inverter_production_below_expected") is None
+
+
+async def test_changed_point_definition_reloads(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector
+) -> None:
+    """A point described differently (here a new option) rebuilds the entities."""
+    announcement = collector.announcement
+    battery = next(d for d in announcement["devices"] if d["id"] == "battery")
+    mode = next(p for p in battery["points"] if p["key"] == "battery_mode")
+    mode["options"].append("eco")
+    collector.announce(announcement)
+    await hass.async_block_till_done()
+    collector.start()  # the broker re-delivers the retained messages to the reloaded entry
+    await hass.async_block_till_done()
+    assert running.state is ConfigEntryState.LOADED
+    state = hass.states.get("select.battery_battery_mode")
+    assert state.attributes["options"] == ["auto", "charge", "discharge", "idle", "eco"]
+    assert state.state == "auto"
+
+
+async def test_incomplete_announcement_keeps_device(  # noqa: PLR0917
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A broken point or device is left out with a warning, but nothing of it is deleted."""
+    announcement = collector.announcement
+    meter = next(d for d in announcement["devices"] if d["id"] == "meter")
+    meter["points"][0]["kind"] = "complex"
+    battery = next(d for d in announcement["devices"] if d["id"] == "battery")
+    del battery["kind"]
+    collector.raw("config", json.dumps(announcement))
+    await hass.async_block_till_done()
+    assert "devices(meter).points[0](power).kind: 'complex'" in caplog.text
+    assert "devices(battery): missing 'kind'" in caplog.text
+    assert entity_registry.async_get("sensor.grid_meter_power") is not None
+    assert (
+        device_registry.async_get_device_by_identifier((DOMAIN, "home/battery"), running.entry_id) is not None
+    )
+    assert hass.states.get("sensor.grid_meter_voltage_l1").state == "232.0"
+
+
+async def test_remove_stale_device(
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    hass_ws_client: Any,
+) -> None:
+    """Users may delete devices the collector no longer announces, never current ones."""
+    assert await async_setup_component(hass, "config", {})
+    stale = device_registry.async_get_or_create(
+        config_entry_id=running.entry_id, identifiers={(DOMAIN, "home/old")}, name="Old"
+    )
+    current = device_registry.async_get_device_by_identifier((DOMAIN, "home/meter"), running.entry_id)
+    client = await hass_ws_client(hass)
+    for device, allowed in ((current, False), (stale, True)):
+        await client.send_json_auto_id(
+            {
+                "type": "config/device_registry/remove_config_entry",
+                "config_entry_id": running.entry_id,
+                "device_id": device.id,
+            }
+        )
+        response = await client.receive_json()
+        assert response["success"] is allowed
+
+
+async def test_unsupported_contract(
+    hass: HomeAssistant,
+    setup_integration: MockConfigEntry,
+    collector: FakeCollector,
+    issue_registry: ir.IssueRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Another contract version: no entities, a repair issue naming both versions; fixed when it agrees."""
+    collector.status(True)
+    collector.raw(
+        "config",
+        json.dumps(
+            {"contract": 2, "collector": {"id": "home", "name": "Home PV", "version": "9.0"}, "things": []}
+        ),
+    )
+    await hass.async_block_till_done()
+    issue = issue_registry.async_get_issue(DOMAIN, "unsupported_contract_home")
+    assert issue is not None
+    assert issue.translation_placeholders == {"collector": "Home PV", "version": "2", "supported": "1"}
+    assert er.async_entries_for_config_entry(entity_registry, setup_integration.entry_id) == []
+    collector.announce()
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, "unsupported_contract_home") is None
+    assert er.async_entries_for_config_entry(entity_registry, setup_integration.entry_id) != []
+    # a downgrade after entities exist makes them unavailable and raises the issue again
+    collector.raw(
+        "config",
+        json.dumps({"contract": 0, "collector": {"id": "home", "name": "Home PV", "version": "0.0.1"}}),
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.inverter_connection").state == "unavailable"
+    assert issue_registry.async_get_issue(DOMAIN, "unsupported_contract_home") is not None
+    assert await hass.config_entries.async_unload(setup_integration.entry_id)
+    assert issue_registry.async_get_issue(DOMAIN, "unsupported_contract_home") is None
+
+
+async def test_counters_restored(hass: HomeAssistant, mqtt_mock: Any, config_entry: MockConfigEntry) -> None:
+    """After a restart energy counters show their last value until the collector reports, never 0."""
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State("sensor.inverter_lifetime_energy", "10200.5"),
+                {"native_value": 10200.5, "native_unit_of_measurement": "kWh"},
+            ),
+            (
+                State("sensor.inverter_ac_power", "1000"),
+                {"native_value": 1000, "native_unit_of_measurement": "W"},
+            ),
+        ],
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    collector = FakeCollector(hass)
+    collector.status(True)
+    collector.announce()
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.inverter_lifetime_energy").state == "10200.5"
+    assert hass.states.get("sensor.inverter_ac_power").state == "unknown"
+    collector.state("inverter", {"energy_total": 10201.0})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.inverter_lifetime_energy").state == "10201.0"
