@@ -52,7 +52,7 @@ class Mosquitto:
     def start(self, timeout: float = 10.0) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.write_config()
-        self.process = subprocess.Popen(  # noqa: S603
+        self.process = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + timeout

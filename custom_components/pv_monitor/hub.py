@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 from uuid import uuid4
@@ -33,6 +34,7 @@ from homeassistant.helpers import (
 )
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
+from homeassistant.util import dt as dt_util
 
 from .alerts import (
     FREQUENCY_HYSTERESIS,
@@ -113,6 +115,8 @@ class PvMonitorHub:
         self.devices: dict[str, DeviceRuntime] = {}
         self.stats: Stats | None = None
         self.alerts: dict[tuple[str | None, AlertType], AlertState] = {}
+        # When each alert last became active: lets notifications debounce a flapping alert.
+        self._activated_at: dict[tuple[str | None, AlertType], datetime] = {}
         self.thresholds = Thresholds.from_options(entry.options)
         self._listeners: dict[str | None, list[Callable[[], None]]] = {}
         self._pending: dict[str, asyncio.Future[EventMessage]] = {}
@@ -636,6 +640,9 @@ class PvMonitorHub:
         self.alerts[(device_id, alert)] = state
         if state.active == (previous is not None and previous.active):
             return
+        previous_activation = self._activated_at.get((device_id, alert))
+        if state.active:
+            self._activated_at[(device_id, alert)] = dt_util.utcnow()
         self.hass.bus.async_fire(
             EVENT_ALERT,
             {
@@ -649,6 +656,7 @@ class PvMonitorHub:
                 "reason": state.reason,
                 "message": state.message,
                 "details": state.details,
+                "previous_activation": previous_activation.isoformat() if previous_activation else None,
             },
         )
 

@@ -371,7 +371,7 @@ BAD_OPTIONS = [
     pytest.param(
         "buses[1].devices[0].profile",
         "no_such_profile",
-        "buses[1].devices[0].profile: 'no_such_profile'",
+        "buses[1].devices[0].profile: unknown profile 'no_such_profile'",
         id="unknown-profile",
     ),
     pytest.param("buses[0].devices", [], "buses[0].devices: at least one device is required", id="no-device"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.automation.helpers import async_get_blueprints
 from homeassistant.components.blueprint import models
 from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.helpers.sun import get_astral_event_next
 from homeassistant.setup import async_setup_component
 from homeassistant.util import yaml as yaml_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed, async_mock_service
@@ -148,6 +150,22 @@ async def test_cooldown_suppresses_repeats(
     assert len(telegram) == 2
 
 
+async def settle(hass: HomeAssistant, done: Callable[[], bool]) -> None:
+    """Let the event loop run until `done()` (bounded): for automations that stay waiting, which
+    `async_block_till_done` would wait for forever."""
+    for _ in range(200):
+        if done():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+def running_runs(hass: HomeAssistant) -> int:
+    state = hass.states.get("automation.pv_alerts")
+    assert state is not None
+    return int(state.attributes.get("current", 0))
+
+
 async def test_quiet_hours_hold_messages(
     hass: HomeAssistant, telegram: list[ServiceCall], freezer: FrozenDateTimeFactory
 ) -> None:
@@ -155,16 +173,18 @@ async def test_quiet_hours_hold_messages(
     freezer.move_to(datetime(2026, 6, 1, 23, 30, tzinfo=TZ))
     await setup_alert_automation(hass, quiet_start="22:00:00", quiet_end="07:00:00")
     fire_alert(hass, "collector_offline", message="")
-    await hass.async_block_till_done()
+    await settle(hass, lambda: running_runs(hass) == 1)  # the run waits for the end of quiet hours
     assert telegram == []
     freezer.move_to(datetime(2026, 6, 2, 6, 59, tzinfo=TZ))
     async_fire_time_changed(hass)
-    await hass.async_block_till_done()
+    await settle(hass, lambda: True)
     assert telegram == []
+    assert running_runs(hass) == 1
     freezer.move_to(datetime(2026, 6, 2, 7, 0, 1, tzinfo=TZ))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
     assert [c.data["message"] for c in telegram] == ["⚠️ PV Monitor: Collector offline on — inverter"]
+    assert running_runs(hass) == 0
 
 
 async def test_outside_quiet_hours_sends_at_once(
@@ -179,15 +199,18 @@ async def test_outside_quiet_hours_sends_at_once(
     ]
 
 
-async def test_daily_summary_message(hass: HomeAssistant, telegram: list[ServiceCall]) -> None:
-    """The sunset summary reports energy, expected energy, ratio, peak, self-consumption and alerts."""
+@pytest.mark.parametrize("expected_lingering_timers", [True])  # the automation waits for the next sunset
+async def test_daily_summary_at_sunset(
+    hass: HomeAssistant, telegram: list[ServiceCall], freezer: FrozenDateTimeFactory
+) -> None:
+    """At sunset the summary reports energy, expected energy, ratio, peak, self-consumption and alerts."""
+    freezer.move_to(datetime(2026, 6, 1, 12, 0, tzinfo=TZ))
     hass.states.async_set("sensor.pv_energy_today", "18.4", {"device_class": "energy"})
     hass.states.async_set("sensor.pv_expected_today", "23.0", {"device_class": "energy"})
     hass.states.async_set("sensor.pv_peak_today", "4321.4", {"device_class": "power"})
     hass.states.async_set("sensor.grid_export_today", "9.2", {"device_class": "energy"})
     hass.states.async_set("binary_sensor.inverter_fault", "on", {"friendly_name": "Inverter fault"})
     with repo_blueprints():
-        assert await async_setup_component(hass, "sun", {})
         assert await async_setup_component(
             hass,
             "automation",
@@ -210,7 +233,13 @@ async def test_daily_summary_message(hass: HomeAssistant, telegram: list[Service
             },
         )
         await hass.async_block_till_done()
-    await hass.services.async_call("automation", "trigger", {"entity_id": "automation.pv_summary"}, blocking=True)
+    sunset = get_astral_event_next(hass, "sunset")
+    freezer.move_to(sunset - timedelta(seconds=5))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert telegram == []
+    freezer.move_to(sunset + timedelta(seconds=1))
+    async_fire_time_changed(hass)
     await hass.async_block_till_done()
     assert len(telegram) == 1
     assert telegram[0].data["message"] == (

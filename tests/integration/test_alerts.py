@@ -1,6 +1,6 @@
 """Alerts: binary sensors from point roles and thresholds, `pv_monitor_alert` events, device triggers."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
@@ -94,7 +95,15 @@ async def test_inverter_fault(
     collector.state("inverter", {"status": "mppt"})
     await hass.async_block_till_done()
     assert hass.states.get("binary_sensor.inverter_inverter_fault").state == "off"
-    assert [e.data["active"] for e in events if e.data["alert"] == "inverter_fault"] == [True, False]
+    fault_events = [e.data for e in events if e.data["alert"] == "inverter_fault"]
+    assert [e["active"] for e in fault_events] == [True, False]
+    assert fault_events[0]["previous_activation"] is None
+    collector.state("inverter", {"events": 0b1})  # flaps back on: the event says when it was last on
+    await hass.async_block_till_done()
+    fault_events = [e.data for e in events if e.data["alert"] == "inverter_fault"]
+    assert fault_events[-1]["active"] is True
+    assert [e["previous_activation"] is None for e in fault_events] == [True, False, False]
+    assert datetime.fromisoformat(fault_events[-1]["previous_activation"]) <= dt_util.utcnow()
 
 
 async def test_battery_low_and_options(

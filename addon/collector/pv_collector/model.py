@@ -131,7 +131,8 @@ class Profile:
     points: tuple[Point, ...] = ()
     max_block: int = 125  # registers per read the device accepts (<= 125)
     max_gap: int = 10  # unused registers the planner may read to join two blocks
-    sunspec_base: int | None = None  # SunSpec profiles: where to look for "SunS" (points are found by scanning)
+    # SunSpec profiles: where to look for "SunS" (their points are found by scanning)
+    sunspec_base: int | None = None
     sunspec_models: tuple[int, ...] = ()  # SunSpec profiles: models to use when found
     sleeps_at_night: bool = False
     source: str = ""  # file the profile came from
