@@ -13,6 +13,7 @@ from homeassistant.helpers.typing import ConfigType
 from .catalogue import device_identifier
 from .const import DOMAIN, ISSUE_MQTT_NOT_SETUP, ISSUE_UNSUPPORTED_CONTRACT, PLATFORMS
 from .hub import PvMonitorConfigEntry, PvMonitorHub
+from .services import async_setup_services
 
 __all__ = ["PvMonitorConfigEntry"]
 
@@ -20,7 +21,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Nothing to set up before the config entries."""
+    """Register the actions (they need a loaded entry to act on)."""
+    async_setup_services(hass)
     return True
 
 

@@ -8,7 +8,11 @@ import probatio as vol
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
 from homeassistant.core import callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
+    EntityWithDeviceFilterSelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -20,16 +24,22 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 
+from .alerts import AlertType
+from .automations import AutomationRequest, async_create_automations
 from .const import (
+    CONF_ALERTS,
     CONF_ARRAY_PEAK_POWER,
     CONF_BASE_TOPIC,
     CONF_BATTERY_LOW_SOC,
+    CONF_CHAT_ID,
     CONF_COLLECTOR_ID,
     CONF_COMMAND_QOS,
+    CONF_ENERGY_TODAY,
     CONF_GRID_FREQUENCY_MAX,
     CONF_GRID_FREQUENCY_MIN,
     CONF_GRID_VOLTAGE_MAX,
     CONF_GRID_VOLTAGE_MIN,
+    CONF_NOTIFY_ENTITIES,
     CONF_OFFLINE_GRACE,
     CONF_PRODUCTION_BELOW_EXPECTED,
     DEFAULT_BASE_TOPIC,
@@ -43,7 +53,9 @@ from .contract import (
     collector_id_from_config_topic,
     parse_announcement,
 )
+from .dashboard import async_create_dashboard
 from .discovery import async_scan_collectors
+from .hub import PvMonitorConfigEntry
 
 
 def _valid_base_topic(base_topic: str) -> bool:
@@ -77,6 +89,32 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Required(CONF_COMMAND_QOS): SelectSelector(
             SelectSelectorConfig(
                 options=["0", "1", "2"], mode=SelectSelectorMode.LIST, translation_key=CONF_COMMAND_QOS
+            )
+        ),
+    }
+)
+
+
+AUTOMATIONS_SCHEMA = vol.Schema(
+    {
+        vol.Optional(CONF_NOTIFY_ENTITIES): EntitySelector(
+            EntitySelectorConfig(
+                filter=[EntityWithDeviceFilterSelectorConfig(domain="notify", integration="telegram_bot")],
+                multiple=True,
+            )
+        ),
+        vol.Optional(CONF_CHAT_ID): TextSelector(),
+        vol.Required(CONF_ALERTS): SelectSelector(
+            SelectSelectorConfig(
+                options=[str(alert) for alert in AlertType],
+                multiple=True,
+                mode=SelectSelectorMode.LIST,
+                translation_key=CONF_ALERTS,
+            )
+        ),
+        vol.Optional(CONF_ENERGY_TODAY): EntitySelector(
+            EntitySelectorConfig(
+                filter=[EntityWithDeviceFilterSelectorConfig(domain="sensor", device_class="energy")]
             )
         ),
     }
@@ -238,9 +276,15 @@ class PvMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class PvMonitorOptionsFlow(OptionsFlow):
-    """Alert thresholds; applied at once, no reload."""
+    """Alert thresholds (applied at once, no reload), the dashboard and the alert automations."""
+
+    config_entry: PvMonitorConfigEntry
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """What to do."""
+        return self.async_show_menu(step_id="init", menu_options=["thresholds", "dashboard", "automations"])
+
+    async def async_step_thresholds(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form with every threshold."""
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -249,11 +293,54 @@ class PvMonitorOptionsFlow(OptionsFlow):
             if user_input[CONF_GRID_FREQUENCY_MIN] >= user_input[CONF_GRID_FREQUENCY_MAX]:
                 errors[CONF_GRID_FREQUENCY_MAX] = "max_not_above_min"
             if not errors:
-                return self.async_create_entry(data=user_input)
+                return self.async_create_entry(data={**self.config_entry.options, **user_input})
         current = {**DEFAULT_OPTIONS, **self.config_entry.options, **(user_input or {})}
         current[CONF_COMMAND_QOS] = str(current[CONF_COMMAND_QOS])
         return self.async_show_form(
-            step_id="init",
+            step_id="thresholds",
             data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, current),
             errors=errors,
+        )
+
+    async def async_step_dashboard(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Create (or update) the collector's dashboard."""
+        if user_input is None:
+            return self.async_show_form(step_id="dashboard")
+        try:
+            url_path = await async_create_dashboard(self.config_entry.runtime_data)
+        except HomeAssistantError as err:
+            return self.async_abort(reason="dashboard_failed", description_placeholders={"error": str(err)})
+        return self.async_abort(reason="dashboard_created", description_placeholders={"url": f"/{url_path}"})
+
+    async def async_step_automations(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Pick a Telegram target and alerts; create automations from the shipped blueprints."""
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        if user_input is not None:
+            notify = list(user_input.get(CONF_NOTIFY_ENTITIES) or [])
+            chat_id = str(user_input.get(CONF_CHAT_ID) or "").strip()
+            if not notify and not chat_id:
+                errors["base"] = "no_target"
+            elif not user_input[CONF_ALERTS]:
+                errors[CONF_ALERTS] = "no_alerts"
+            else:
+                request = AutomationRequest(
+                    notify_entities=notify,
+                    chat_id=chat_id,
+                    alerts=list(user_input[CONF_ALERTS]),
+                    energy_today=user_input.get(CONF_ENERGY_TODAY),
+                )
+                try:
+                    await async_create_automations(self.config_entry.runtime_data, request)
+                except HomeAssistantError as err:
+                    errors["base"] = "automations_failed"
+                    placeholders["error"] = str(err)
+                else:
+                    return self.async_create_entry(data={**self.config_entry.options, **user_input})
+        current = {CONF_ALERTS: [str(alert) for alert in AlertType], **self.config_entry.options}
+        return self.async_show_form(
+            step_id="automations",
+            data_schema=self.add_suggested_values_to_schema(AUTOMATIONS_SCHEMA, user_input or current),
+            errors=errors,
+            description_placeholders=placeholders,
         )

@@ -21,6 +21,11 @@ CONF_PRODUCTION_BELOW_EXPECTED: Final = "production_below_expected"
 CONF_ARRAY_PEAK_POWER: Final = "array_peak_power"
 CONF_OFFLINE_GRACE: Final = "offline_grace"
 CONF_COMMAND_QOS: Final = "command_qos"
+# Options of the alert automations step (kept so the form shows the last choice).
+CONF_NOTIFY_ENTITIES: Final = "notify_entities"
+CONF_CHAT_ID: Final = "chat_id"
+CONF_ALERTS: Final = "alerts"
+CONF_ENERGY_TODAY: Final = "energy_today"
 
 DEFAULT_OPTIONS: Final[dict[str, float | int]] = {
     CONF_GRID_VOLTAGE_MIN: 207.0,

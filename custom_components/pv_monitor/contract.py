@@ -442,6 +442,10 @@ def parse_device(data: object, where: str, problems: list[str], incomplete: set[
     kind = _choice(data, "kind", where, DEVICE_KINDS)
     if kind is None:
         raise InvalidPayload(f"{where}: missing 'kind'")
+    if data.get("pending") is True:
+        # The collector has not read this device's layout yet (e.g. the SunSpec model scan): its point
+        # list is not final, so nothing known about the device may be dropped because of it.
+        incomplete.add(device_id)
     raw_points = data.get("points")
     if not isinstance(raw_points, list):
         raise InvalidPayload(f"{where}.points: {raw_points!r} is not a list")

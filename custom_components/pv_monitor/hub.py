@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -49,6 +49,7 @@ from .alerts import (
     evaluate_range,
     irradiance_source,
 )
+from .backfill import StatisticsBackfill
 from .catalogue import collector_identifier, device_identifier, expected_entities
 from .const import (
     COMMAND_TIMEOUT,
@@ -124,6 +125,7 @@ class PvMonitorHub:
         self._early_states: dict[str, str | bytes | bytearray] = {}
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._claimed: set[tuple[Platform, str]] = set()
+        self.backfill = StatisticsBackfill(hass, self.topics.collector_id)
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -162,6 +164,7 @@ class PvMonitorHub:
         for future in self._pending.values():
             future.cancel()
         self._pending.clear()
+        self.backfill.async_stop()
 
     @callback
     def async_update_options(self) -> None:
@@ -308,6 +311,8 @@ class PvMonitorHub:
 
     def _apply_announcement(self, announcement: Announcement) -> None:
         previous = self.announcement
+        if previous is not None:
+            announcement = _keep_known_points(previous, announcement)
         if previous is not None and _definitions_changed(previous, announcement):
             # Entities keep their point definition; a changed one is rebuilt by a reload.
             _LOGGER.info("Collector %s changed its point definitions; reloading", self.collector_id)
@@ -364,7 +369,7 @@ class PvMonitorHub:
                 name=device.name,
                 serial_number=device.serial,
                 sw_version=device.firmware,
-                via_device=(DOMAIN, collector_identifier(cid)),
+                via_device_id=collector.id,
             )
             keep.add(entry.id)
         keep_identifiers = {(DOMAIN, device_identifier(cid, did)) for did in announcement.incomplete}
@@ -462,6 +467,11 @@ class PvMonitorHub:
                 "Ignoring message on %s from collector %s: %s", topic or device_id, self.collector_id, err
             )
             return False
+        if state.buffered:
+            # Late readings from the collector's outage queue also back-fill long-term statistics.
+            self.backfill.add(runtime.definition, state)
+        else:
+            self.backfill.live_state()
         if state.seq <= runtime.last_seq:
             _LOGGER.debug("Dropping state %s of %s: already seen %s", state.seq, device_id, runtime.last_seq)
             return False
@@ -726,6 +736,23 @@ class PvMonitorHub:
                 },
             )
         return result
+
+
+def _keep_known_points(old: Announcement, new: Announcement) -> Announcement:
+    """Devices announced without their final point list (pending or partly broken) keep the points
+    known from the previous announcement, so a collector restart never removes or rebuilds entities."""
+    if not new.incomplete:
+        return new
+    devices: list[DeviceDef] = []
+    for device in new.devices:
+        before = old.device(device.id)
+        if device.id not in new.incomplete or before is None:
+            devices.append(device)
+            continue
+        known = {point.key for point in device.points}
+        kept = tuple(point for point in before.points if point.key not in known)
+        devices.append(replace(device, points=device.points + kept))
+    return replace(new, devices=tuple(devices))
 
 
 def _definitions_changed(old: Announcement, new: Announcement) -> bool:

@@ -135,8 +135,19 @@ def sensor_device_class(point: PointDef) -> SensorDeviceClass | None:
 
 
 def sensor_state_class(point: PointDef, device_class: SensorDeviceClass | None) -> SensorStateClass | None:
-    """The announced state class if it is allowed for the device class."""
+    """The announced state class if it is allowed for the device class.
+
+    A number announced without one still gets one, so the recorder compiles long-term statistics for
+    every numeric point: `measurement` (instantaneous values), or `total_increasing` for device classes
+    that only allow totals (energy, gas, water, ...).
+    """
     if point.state_class is None:
+        if device_class is None:
+            return SensorStateClass.MEASUREMENT
+        allowed = DEVICE_CLASS_STATE_CLASSES.get(device_class, set())
+        for fallback in (SensorStateClass.MEASUREMENT, SensorStateClass.TOTAL_INCREASING):
+            if fallback in allowed:
+                return fallback
         return None
     state_class = SensorStateClass(point.state_class)
     if device_class is not None and state_class not in DEVICE_CLASS_STATE_CLASSES.get(device_class, set()):

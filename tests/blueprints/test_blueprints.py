@@ -246,3 +246,24 @@ async def test_daily_summary_at_sunset(
         "☀️ PV today: 18.40 kWh, expected 23.00 kWh (performance ratio 80 %), peak 4321 W, "
         "self-consumption 50 %. Alerts today: Inverter fault."
     )
+
+
+async def test_collector_filter(hass: HomeAssistant, telegram: list[ServiceCall]) -> None:
+    """With a collector id set, alerts of other collectors send nothing."""
+    await setup_alert_automation(hass, collector_id="home")
+    hass.bus.async_fire(
+        "pv_monitor_alert",
+        {
+            "collector_id": "garage",
+            "device_id": None,
+            "device": "inverter",
+            "alert": "inverter_fault",
+            "active": True,
+            "message": "",
+        },
+    )
+    await hass.async_block_till_done()
+    assert telegram == []
+    fire_alert(hass, "inverter_fault", message="")
+    await hass.async_block_till_done()
+    assert len(telegram) == 1

@@ -300,8 +300,15 @@ async def test_options(hass: HomeAssistant) -> None:
         domain=DOMAIN, unique_id="home", data={CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"}
     )
     entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, options={"chat_id": "42"})
     result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["thresholds", "dashboard", "automations"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "thresholds"}
+    )
     assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "thresholds"
     user_input = {
         **DEFAULT_OPTIONS,
         "command_qos": "1",
@@ -320,3 +327,4 @@ async def test_options(hass: HomeAssistant) -> None:
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_GRID_VOLTAGE_MAX] == 250
     assert entry.options["command_qos"] == "1"
+    assert entry.options["chat_id"] == "42"  # the other steps' choices are kept

@@ -234,3 +234,39 @@ async def test_counters_restored(hass: HomeAssistant, mqtt_mock: Any, config_ent
     collector.state("inverter", {"energy_total": 10201.0})
     await hass.async_block_till_done()
     assert hass.states.get("sensor.inverter_lifetime_energy").state == "10201.0"
+
+
+@pytest.mark.parametrize("ha_restarted", [False, True])
+async def test_pending_device_keeps_its_entities(
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    entity_registry: er.EntityRegistry,
+    ha_restarted: bool,
+) -> None:
+    """A restarted collector announces a SunSpec inverter as `pending` (no points before its model scan):
+    nothing of the inverter is removed or rebuilt, and its values come back when the scan is done."""
+    before = {e.unique_id: e.id for e in er.async_entries_for_config_entry(entity_registry, running.entry_id)}
+    full = collector.announcement
+    pending = json.loads(json.dumps(full))
+    inverter = next(d for d in pending["devices"] if d["id"] == "inverter")
+    inverter["points"] = []
+    inverter["pending"] = True
+    if ha_restarted:  # HA comes up while the retained announcement is the pending one
+        assert await hass.config_entries.async_unload(running.entry_id)
+        assert await hass.config_entries.async_setup(running.entry_id)
+        await hass.async_block_till_done()
+    collector.announce(pending)
+    if ha_restarted:  # what the broker re-delivers besides the announcement
+        collector.status(True)
+        collector.availability("inverter", "online")
+    await hass.async_block_till_done()
+    after = {e.unique_id: e.id for e in er.async_entries_for_config_entry(entity_registry, running.entry_id)}
+    assert after == before
+    assert running.state is ConfigEntryState.LOADED
+    collector.announce(full)
+    collector.state("inverter", {"ac_power": 1234})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.inverter_ac_power").state == "1234"
+    final = {e.unique_id: e.id for e in er.async_entries_for_config_entry(entity_registry, running.entry_id)}
+    assert final == before

@@ -7,6 +7,15 @@ logged once when lost and once when back, and its availability follows.
 
 SunSpec devices are discovered at start (retried with backoff while unreachable); until then they are
 announced with what the profile and configuration know, without points.
+
+Bad registers: a block the device refuses with "illegal data address" (exception 2) is bisected until the
+refused points are found; they are quarantined (logged once, counted, listed in the statistics) and tried
+again every `quarantine_retry` seconds, while the rest of the block is read as before.
+
+Sleeping inverters: a device that sleeps at night (profile flag or device option) and stops answering while
+the sun is below the horizon at the configured site is `asleep`, not `offline`: no warning is logged, it is
+probed every `asleep_poll_interval` seconds, and its power points are published as 0 (listed in
+`inferred`) with its energy counters at their last value. When it answers again it is `online`.
 """
 
 from __future__ import annotations
@@ -16,12 +25,13 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from pv_collector import sunspec
-from pv_collector.config import BusConfig, DeviceConfig, PublishConfig
+from pv_collector.cache import RegisterCache
+from pv_collector.config import BusConfig, DeviceConfig, PublishConfig, SiteConfig
 from pv_collector.decode import decode_reads
 from pv_collector.errors import (
     ModbusConnectionError,
@@ -31,9 +41,10 @@ from pv_collector.errors import (
     ProfileError,
 )
 from pv_collector.metrics import Metrics
-from pv_collector.model import DataType, Point, Profile, ReadBlock, Value
+from pv_collector.model import DataType, Function, Point, Profile, ReadBlock, Value
 from pv_collector.planner import plan_reads, requests_per_cycle
 from pv_collector.plausibility import PlausibilityFilter
+from pv_collector.solar import sun_elevation
 from pv_collector.transport import Bus, UnitReader
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,6 +53,10 @@ BACKOFF_MAX = 60.0  # seconds between probes of a device that is away (at least 
 DISCOVERY_RETRY_MIN = 1.0
 UNREACHABLE = (ModbusTimeout, ModbusConnectionError)
 ILLEGAL_ADDRESS = 2
+NIGHT_ELEVATION = 0.0  # degrees: a sleeping device that stops answering with the sun below this is asleep
+AWAKE_ELEVATION = 10.0  # degrees: a device still silent with the sun above this is offline, not asleep
+INFERRED_ZERO_CLASSES = frozenset({"power", "apparent_power", "reactive_power"})
+COUNTER_CLASSES = frozenset({"total", "total_increasing"})
 
 
 class DeviceSink(Protocol):
@@ -58,6 +73,23 @@ class DeviceSink(Protocol):
 
     def announcement_changed(self) -> None:
         """The device's description changed (discovery finished, device info read)."""
+
+
+@dataclass(slots=True)
+class Quarantined:
+    """A point whose registers the device refused; tried again at `retry_at` (monotonic seconds)."""
+
+    point: Point
+    retry_at: float
+
+
+@dataclass(slots=True)
+class _Bisection:
+    """What splitting a refused block found: blocks to keep (with registers when read) and refused points."""
+
+    kept: list[ReadBlock] = field(default_factory=list)
+    reads: list[tuple[ReadBlock, list[int]]] = field(default_factory=list)
+    refused: list[Point] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -107,6 +139,8 @@ class DevicePoller:
         publish: PublishConfig,
         profile_dirs: tuple[Path, ...] = (),
         clock: Callable[[], float] = time.time,
+        site: SiteConfig | None = None,
+        cache: RegisterCache | None = None,
     ) -> None:
         self.device = device
         self.id = device.id
@@ -119,6 +153,11 @@ class DevicePoller:
         self.publish = publish
         self.profile_dirs = profile_dirs
         self.clock = clock
+        self.site = site
+        self.cache = cache  # set when a gateway answers from this device's readings
+        self.quarantined: dict[str, Quarantined] = {}
+        self._quarantine_logged: set[str] = set()
+        self._merged: set[tuple[Function, int, int]] = set()  # blocks joined after a bisection
         self.kind = profile.kind
         self.info = DeviceInfo(manufacturer=profile.manufacturer, model=profile.model)
         self.discovered = profile.sunspec_base is None
@@ -157,6 +196,8 @@ class DevicePoller:
             if value:
                 entry[attribute] = str(value)[:100]
         entry["points"] = [point_announcement(point) for point in self.published_points]
+        if not self.discovered:
+            entry["pending"] = True  # points not known yet: consumers must keep what they know
         return entry
 
     def _use_points(self, points: tuple[Point, ...]) -> None:
@@ -177,7 +218,7 @@ class DevicePoller:
         while not self.discovered:
             if await self._discover():
                 break
-            await asyncio.sleep(self._backoff(max(interval, DISCOVERY_RETRY_MIN)))
+            await asyncio.sleep(self._retry_delay(max(interval, DISCOVERY_RETRY_MIN)))
         next_at = loop.time()
         while True:
             ok = await self.poll_once()
@@ -187,17 +228,75 @@ class DevicePoller:
                 if next_at <= now:  # fell behind (slow bus): skip the missed slots, keep the grid
                     next_at += math.ceil((now - next_at) / interval + 1e-9) * interval
             else:
-                next_at = now + self._backoff(interval)
+                next_at = now + self._retry_delay(interval)
             await asyncio.sleep(max(0.0, next_at - now))
 
     def _backoff(self, interval: float) -> float:
         return float(min(interval * 2 ** max(self.failures - 1, 0), max(BACKOFF_MAX, interval)))
 
+    def _retry_delay(self, interval: float) -> float:
+        """Seconds until the next attempt after a failure: rare while asleep, else the backoff."""
+        if self.availability == "asleep":
+            return self.device.asleep_poll_interval
+        return self._backoff(interval)
+
+    # ------------------------------------------------------------------ sleeping at night
+
+    @property
+    def sleeps_at_night(self) -> bool:
+        """Whether silence at night means asleep: the device option, else the profile's flag (SunSpec
+        profiles only for devices discovered as inverters)."""
+        if self.device.sleeps_at_night is not None:
+            return self.device.sleeps_at_night
+        return self.profile.sleeps_at_night and (self.profile.sunspec_base is None or self.kind == "inverter")
+
+    def sun_elevation(self, ts: float) -> float | None:
+        """Sun elevation at the site at `ts`, None without a configured site."""
+        if self.site is None:
+            return None
+        return sun_elevation(ts, self.site.latitude, self.site.longitude)
+
+    def _sleeping(self, ts: float) -> bool:
+        """Whether a silent device is asleep rather than failing at `ts`."""
+        if not self.sleeps_at_night:
+            return False
+        elevation = self.sun_elevation(ts)
+        if elevation is None:
+            return False
+        limit = AWAKE_ELEVATION if self.availability == "asleep" else NIGHT_ELEVATION
+        return elevation < limit
+
+    def _fall_asleep(self, ts: float) -> None:
+        self.failures += 1
+        self.metrics.availability(self.id, False)
+        if self.availability != "asleep":
+            _LOGGER.info(
+                "device asleep: no answer with the sun down",
+                extra={"device": self.id, "next_probe_s": self.device.asleep_poll_interval},
+            )
+            self.availability = "asleep"
+            self.sink.availability(self.id, "asleep")
+        self._publish_inferred(ts)
+
+    def _publish_inferred(self, ts: float) -> None:
+        """Power points 0 (inferred, not read), energy counters at their last value."""
+        values: dict[str, Value] = {}
+        inferred: list[str] = []
+        for point in self.published_points:
+            if point.kind != "number" or point.writable is not None:
+                continue
+            if point.device_class in INFERRED_ZERO_CLASSES and point.state_class == "measurement":
+                values[point.key] = 0
+                inferred.append(point.key)
+            elif point.state_class in COUNTER_CLASSES and point.key in self._published:
+                values[point.key] = self._published[point.key]
+        self.publish_values(values, ts, inferred=inferred)
+
     async def _discover(self) -> bool:
         try:
             found = await sunspec.scan(self.reader, self.profile, self.profile_dirs)
         except UNREACHABLE as err:
-            self._failed(err)
+            self._failed(err, self.clock())
             return False
         except (ModbusError, ProfileError) as err:
             self.failures += 1
@@ -225,7 +324,7 @@ class DevicePoller:
         """One cycle: read, decode, filter, publish. False when the device did not answer."""
         started = time.monotonic()
         ts = self.clock()
-        if not self._info_read and self.info_plan:
+        if not self._info_read and self.info_plan and self.failures == 0:  # not while away or asleep
             await self._read_info()
         reads: list[tuple[ReadBlock, list[int]]] = []
         self._requests = 0
@@ -233,11 +332,13 @@ class DevicePoller:
         try:
             for block in list(self.plan):
                 reads.extend(await self._read_block(block, probe=probe and not reads))
+            if self.quarantined and reads:
+                reads.extend(await self._retry_quarantined())
         except UNREACHABLE as err:
-            self._failed(err)
+            self._failed(err, ts)
             return False
         if self.plan and not reads:
-            self._failed(ModbusError("no block could be read"))
+            self._failed(ModbusError("no block could be read"), ts)
             return False
         self._back()
         try:
@@ -252,8 +353,7 @@ class DevicePoller:
         return True
 
     async def _read_block(self, block: ReadBlock, *, probe: bool) -> list[tuple[ReadBlock, list[int]]]:
-        """Read one block. A block the device refuses as an illegal address is split (gaps first, then
-        point by point) and the plan keeps the split; a single point it refuses is quarantined."""
+        """Read one block of the plan; a block refused as an illegal address is bisected (see module doc)."""
         self._requests += 1
         try:
             if probe:
@@ -266,54 +366,143 @@ class DevicePoller:
             if err.code != ILLEGAL_ADDRESS:
                 self._block_failed(block, err)
                 return []
-            parts = self._split(block)
-            index = self.plan.index(block) if block in self.plan else len(self.plan)
-            if block in self.plan:
-                self.plan.remove(block)
-            if not parts:
-                keys = ",".join(point.key for point in block.points)
-                _LOGGER.warning(
-                    "point refused by the device, not read any more",
-                    extra={"device": self.id, "points": keys, "address": block.address},
-                )
-                self.metrics.error("quarantined")
-                return []
-            self.plan[index:index] = parts
-            _LOGGER.info(
-                "block split after an illegal address answer",
-                extra={
-                    "device": self.id,
-                    "address": block.address,
-                    "count": block.count,
-                    "parts": len(parts),
-                },
-            )
-            results: list[tuple[ReadBlock, list[int]]] = []
-            for part in parts:
-                results.extend(await self._read_block(part, probe=False))
-            return results
+            return await self._bisect(block)
         except ModbusError as err:
             self._block_failed(block, err)
             return []
+        self._remember(block, registers)
         return [(block, registers)]
+
+    def _remember(self, block: ReadBlock, registers: list[int]) -> None:
+        if self.cache is not None:
+            self.cache.store(block.function, block.address, registers, time.monotonic())
+
+    async def _bisect(self, block: ReadBlock) -> list[tuple[ReadBlock, list[int]]]:
+        """Find the points of `block` the device refuses; replace `block` in the plan by what is readable."""
+        found = _Bisection()
+        await self._search(block, found)
+        key = (block.function, block.address, block.count)
+        # Readable neighbours are joined again, unless the block refused was such a join already.
+        kept = found.kept if key in self._merged else self._join(found.kept)
+        if block in self.plan:
+            index = self.plan.index(block)
+            self.plan[index : index + 1] = kept
+        self._merged.discard(key)
+        for part in kept:
+            if len(part.points) > 1 and part not in found.kept:
+                self._merged.add((part.function, part.address, part.count))
+        for point in found.refused:
+            self._quarantine(point)
+        _LOGGER.info(
+            "block split after an illegal address answer",
+            extra={
+                "device": self.id,
+                "address": block.address,
+                "count": block.count,
+                "parts": len(kept),
+                "refused": ",".join(point.key for point in found.refused),
+            },
+        )
+        self.metrics.requests_gauge.labels(self.id).set(requests_per_cycle(self.plan))
+        return found.reads
+
+    async def _search(self, block: ReadBlock, found: _Bisection) -> None:
+        """Bisect a refused block: halves that read are kept, a refused single point is recorded."""
+        points = sorted(block.points, key=lambda p: (p.address, p.end))
+        if len(points) <= 1 or all(p.address == points[0].address and p.end == points[0].end for p in points):
+            found.refused.extend(points)
+            return
+        middle = len(points) // 2
+        for half in (points[:middle], points[middle:]):
+            start = min(p.address for p in half)
+            part = ReadBlock(block.function, start, max(p.end for p in half) - start, tuple(half))
+            self._requests += 1
+            try:
+                registers = await self.reader.read(part.function, part.address, part.count)
+            except UNREACHABLE:
+                raise
+            except ModbusExceptionResponse as err:
+                if err.code == ILLEGAL_ADDRESS:
+                    await self._search(part, found)
+                    continue
+                self._block_failed(part, err)
+                found.kept.append(part)
+                continue
+            except ModbusError as err:
+                self._block_failed(part, err)
+                found.kept.append(part)
+                continue
+            self._remember(part, registers)
+            found.kept.append(part)
+            found.reads.append((part, registers))
+
+    def _join(self, blocks: list[ReadBlock]) -> list[ReadBlock]:
+        """Join blocks that touch or overlap (no unread register between them) within max_block."""
+        joined: list[ReadBlock] = []
+        for block in sorted(blocks, key=lambda b: (b.function.value, b.address)):
+            last = joined[-1] if joined else None
+            if (
+                last is not None
+                and last.function is block.function
+                and block.address <= last.address + last.count
+                and max(last.address + last.count, block.address + block.count) - last.address
+                <= self.profile.max_block
+            ):
+                end = max(last.address + last.count, block.address + block.count)
+                joined[-1] = ReadBlock(
+                    last.function, last.address, end - last.address, last.points + block.points
+                )
+            else:
+                joined.append(block)
+        return joined
+
+    def _quarantine(self, point: Point) -> None:
+        self.quarantined[point.key] = Quarantined(point, time.monotonic() + self.bus_config.quarantine_retry)
+        self.metrics.quarantined(self.id, sorted(self.quarantined))
+        if point.key not in self._quarantine_logged:
+            self._quarantine_logged.add(point.key)
+            self.metrics.error("quarantined")
+            _LOGGER.warning(
+                "register refused by the device: point quarantined",
+                extra={
+                    "device": self.id,
+                    "point": point.key,
+                    "address": point.address,
+                    "retry_s": self.bus_config.quarantine_retry,
+                },
+            )
+
+    async def _retry_quarantined(self) -> list[tuple[ReadBlock, list[int]]]:
+        """Try quarantined points whose time has come; a point that reads again rejoins the plan."""
+        now = time.monotonic()
+        reads: list[tuple[ReadBlock, list[int]]] = []
+        for key, entry in list(self.quarantined.items()):
+            if entry.retry_at > now:
+                continue
+            point = entry.point
+            block = ReadBlock(point.function, point.address, point.words, (point,))
+            self._requests += 1
+            try:
+                registers = await self.reader.read(block.function, block.address, block.count)
+            except UNREACHABLE:
+                raise
+            except ModbusError:
+                entry.retry_at = now + self.bus_config.quarantine_retry
+                continue
+            del self.quarantined[key]
+            self._quarantine_logged.discard(key)
+            self.plan.append(block)
+            self._remember(block, registers)
+            reads.append((block, registers))
+            self.metrics.quarantined(self.id, sorted(self.quarantined))
+            _LOGGER.info("quarantined point readable again", extra={"device": self.id, "point": key})
+        return reads
 
     def _block_failed(self, block: ReadBlock, err: Exception) -> None:
         self.metrics.error("block")
         _LOGGER.debug(
             "block read failed", extra={"device": self.id, "address": block.address, "error": str(err)}
         )
-
-    def _split(self, block: ReadBlock) -> list[ReadBlock]:
-        """Smaller blocks covering the points of `block`: without gaps, else one per point."""
-        points = list(block.points)
-        if len(points) <= 1:
-            return []
-        runs = plan_reads(
-            points, max_block=self.profile.max_block, max_gap=0, all_points=self.points.values()
-        )
-        if len(runs) > 1:
-            return runs
-        return [ReadBlock(point.function, point.address, point.words, (point,)) for point in points]
 
     async def _read_info(self) -> None:
         reads: list[tuple[ReadBlock, list[int]]] = []
@@ -361,8 +550,11 @@ class DevicePoller:
                 )
         self.publish_values(accepted, ts)
 
-    def publish_values(self, values: dict[str, Value], ts: float, *, force: bool = False) -> None:
-        """Send a state message with `values` (all, or only the changed ones with publish-on-change)."""
+    def publish_values(
+        self, values: dict[str, Value], ts: float, *, force: bool = False, inferred: list[str] | None = None
+    ) -> None:
+        """Send a state message with `values` (all, or only the changed ones with publish-on-change);
+        `inferred` lists keys whose values were not read (contract field `inferred`)."""
         if self.publish.on_change and not force:
             if ts - self._last_full >= self.publish.max_interval:
                 self._last_full = ts
@@ -371,7 +563,11 @@ class DevicePoller:
         if not values:
             return
         self._published.update(values)
-        self.sink.state(self.id, {"ts": round(ts, 3), "v": values})
+        message: dict[str, Any] = {"ts": round(ts, 3), "v": values}
+        guessed = [key for key in inferred or () if key in values]
+        if guessed:
+            message["inferred"] = guessed
+        self.sink.state(self.id, message)
 
     def _changed(self, key: str, value: Value) -> bool:
         if key not in self._published:
@@ -389,7 +585,10 @@ class DevicePoller:
 
     # ------------------------------------------------------------------ availability
 
-    def _failed(self, err: Exception) -> None:
+    def _failed(self, err: Exception, ts: float) -> None:
+        if self._sleeping(ts):
+            self._fall_asleep(ts)
+            return
         self.failures += 1
         self.metrics.availability(self.id, False)
         if self.availability != "offline":
@@ -402,6 +601,8 @@ class DevicePoller:
         if self.availability != "online":
             if self.availability == "offline":
                 _LOGGER.info("device back", extra={"device": self.id, "after_failures": self.failures})
+            elif self.availability == "asleep":
+                _LOGGER.info("device awake", extra={"device": self.id})
             self.availability = "online"
             self.sink.availability(self.id, "online")
         self.failures = 0

@@ -1,0 +1,415 @@
+"""Both sides of the MQTT contract together: the REAL collector (a `pv-collector run` process) reads the
+simulated devices (a `pv-collector simulate` process, real Modbus TCP) and publishes to a real Mosquitto;
+Home Assistant's MQTT integration discovers it, the PV Monitor config flow sets it up, and the entities
+carry exactly what the collector published. Every message on the wire is checked against the schemas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from homeassistant.components import mqtt
+from homeassistant.config_entries import SOURCE_MQTT
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pymodbus.client import ModbusTcpClient
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.pv_monitor.const import DOMAIN
+from tests.mosquitto import Mosquitto, free_port
+
+CONTRACT = Path(__file__).parents[2] / "addon" / "collector" / "pv_collector" / "contract"
+SCHEMAS = {
+    kind: json.loads((CONTRACT / f"{kind}.schema.json").read_text())
+    for kind in ("announcement", "state", "event", "stats")
+}
+# Which platform a point becomes, as docs/mqtt-contract.md and docs/integration.md describe it.
+PLATFORM = {
+    ("number", False): "sensor",
+    ("number", True): "number",
+    ("enum", False): "sensor",
+    ("enum", True): "select",
+    ("bool", False): "binary_sensor",
+    ("bool", True): "switch",
+    ("text", False): "sensor",
+    ("bitfield", False): "sensor",
+    ("action", True): "button",
+}
+INVERTER_UNIT = 1
+
+
+def _offset(model: int, name: str) -> int:
+    """Register offset of a point from the model's ID register, from the SunSpec reference definition."""
+    definition = json.loads((SUNSPEC_REFERENCE / f"model_{model}.json").read_text())
+    offset = 0
+    for point in definition["group"]["points"]:
+        if point["name"] == name:
+            return offset
+        offset += int(point["size"])
+    raise KeyError(name)
+
+
+SUNSPEC_REFERENCE = Path(__file__).parents[1] / "collector" / "sunspec_reference"
+WMAXLIMPCT_OFFSET = _offset(123, "WMaxLimPct")
+
+
+class Process:
+    """A child process whose output goes to a file, shown when a test fails."""
+
+    def __init__(self, name: str, args: list[str], log: Path) -> None:
+        self.name, self.log = name, log
+        self.handle = log.open("wb")
+        self.popen = subprocess.Popen(args, stdout=self.handle, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self.handle.close()
+
+
+def wait_for_port(port: int, process: Process, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            raise AssertionError(f"{process.name} exited: {process.output()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"{process.name} did not listen on {port}: {process.output()}")
+
+
+@pytest.fixture
+def broker(socket_enabled: None, tmp_path: Path) -> Generator[Mosquitto]:
+    mosquitto = Mosquitto(tmp_path / "mosquitto")
+    mosquitto.start()
+    yield mosquitto
+    mosquitto.stop()
+
+
+@pytest.fixture
+def simulator_port(broker: Mosquitto, tmp_path: Path) -> Generator[int]:
+    """`pv-collector simulate` on a free port (requested after the broker, before hass)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "pv_collector", "simulate", "--host", "127.0.0.1", "--port", str(port)]
+    process = Process("simulator", cmd, tmp_path / "simulator.log")
+    try:
+        wait_for_port(port, process)
+        yield port
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def collector_process(
+    broker: Mosquitto, simulator_port: int, tmp_path: Path
+) -> Generator[Callable[[], Process]]:
+    """Starts `pv-collector run` on demand (after HA subscribed), stops it after the test."""
+    config = {
+        "collector": {"id": "sim", "name": "Simulated PV"},
+        "data_dir": str(tmp_path / "data"),
+        "metrics": {"enabled": False},
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "qos": {"state": 1}},
+        "publish": {"stats_interval": 1},
+        "buses": [
+            {
+                "name": "simulator",
+                "type": "tcp",
+                "host": "127.0.0.1",
+                "port": simulator_port,
+                "timeout": 1.0,
+                "devices": [
+                    {
+                        "id": "inverter",
+                        "name": "Inverter",
+                        "unit_id": 1,
+                        "profile": "sunspec",
+                        "poll_interval": 0.5,
+                    },
+                    {
+                        "id": "grid_meter",
+                        "name": "Grid meter",
+                        "unit_id": 2,
+                        "profile": "sdm630",
+                        "poll_interval": 0.5,
+                    },
+                    {
+                        "id": "battery",
+                        "name": "Battery",
+                        "unit_id": 3,
+                        "profile": "pv_sim_battery",
+                        "poll_interval": 0.5,
+                    },
+                    {
+                        "id": "weather",
+                        "name": "Weather",
+                        "unit_id": 4,
+                        "profile": "pv_sim_environment",
+                        "poll_interval": 0.5,
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "collector.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    started: list[Process] = []
+
+    def start() -> Process:
+        cmd = [sys.executable, "-m", "pv_collector", "run", "--config", str(path)]
+        started.append(Process("collector", cmd, tmp_path / "collector.log"))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(
+    broker: Mosquitto, simulator_port: int, enable_custom_integrations: None
+) -> None:
+    """Real peers come before `hass` so that they are torn down after it."""
+
+
+async def until(condition: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
+    """Poll a condition that depends on real processes and network traffic."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached in {seconds} s: {what}")
+        await asyncio.sleep(0.05)
+
+
+def read_power_limit_register(port: int, base: int) -> int:
+    """WMaxLimPct straight from the simulated inverter over Modbus (a third, independent reader)."""
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=2)
+    assert client.connect()
+    try:
+        response = client.read_holding_registers(base + WMAXLIMPCT_OFFSET, count=1, device_id=INVERTER_UNIT)
+        assert not response.isError(), response
+        return int(response.registers[0])
+    finally:
+        client.close()
+
+
+def find_model(port: int, model_id: int) -> int:
+    """Start address of a SunSpec model in the simulated inverter, by walking the chain."""
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=2)
+    assert client.connect()
+    try:
+        address = 40002
+        for _ in range(20):
+            header = client.read_holding_registers(address, count=2, device_id=INVERTER_UNIT).registers
+            if header[0] == model_id:
+                return address
+            if header[0] == 0xFFFF:
+                break
+            address += 2 + header[1]
+        raise AssertionError(f"model {model_id} not found")
+    finally:
+        client.close()
+
+
+def matches(state: str, value: Any) -> bool:
+    """An HA state string shows the published value."""
+    if isinstance(value, bool):
+        return state == ("on" if value else "off")
+    if isinstance(value, int | float):
+        try:
+            return abs(float(state) - value) <= 1e-6 * max(1.0, abs(value))
+        except ValueError:
+            return False
+    return state == str(value)
+
+
+@pytest.mark.usefixtures("mock_hass_config")
+async def test_real_collector_to_entities(
+    hass: HomeAssistant,
+    broker: Mosquitto,
+    simulator_port: int,
+    collector_process: Callable[[], Process],
+) -> None:
+    """Discovery, flow, entities with the published values, a confirmed write, the Last Will."""
+    mqtt_entry = MockConfigEntry(
+        domain="mqtt", data={"broker": "127.0.0.1", "port": broker.port}, version=1, minor_version=2
+    )
+    mqtt_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+
+    wire: dict[str, list[Any]] = {"config": [], "state": [], "event": [], "stats": [], "status": []}
+    last_state: dict[str, dict[str, Any]] = {}
+
+    def record(msg: mqtt.ReceiveMessage) -> None:
+        leaf = msg.topic.rsplit("/", 1)[-1]
+        if leaf in ("availability",) or "/set/" in msg.topic:
+            return
+        payload = msg.payload if leaf == "status" else json.loads(msg.payload)
+        wire[leaf].append(payload)
+        if leaf == "state":
+            last_state[msg.topic.split("/")[2]] = payload
+
+    unsubscribe = await mqtt.async_subscribe(hass, "pv_monitor/sim/#", record)
+    collector = collector_process()
+    try:
+        # Discovery through the manifest's MQTT topic starts the flow; the user confirms it.
+        await until(
+            lambda: bool(hass.config_entries.flow.async_progress_by_handler(DOMAIN)), "discovery flow"
+        )
+        flow = hass.config_entries.flow.async_progress_by_handler(DOMAIN)[0]
+        assert flow["context"]["source"] == SOURCE_MQTT
+        assert flow["context"]["unique_id"] == "sim"
+        result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        entry = result["result"]
+        assert entry.unique_id == "sim"
+
+        await until(lambda: len(last_state) == 4, f"states of four devices; collector: {collector.output()}")
+        await until(
+            lambda: not any(d.get("pending") for d in wire["config"][-1]["devices"]),
+            "an announcement with every device's points (SunSpec scan done)",
+        )
+        announcement = wire["config"][-1]
+        for kind, payloads in (
+            ("announcement", wire["config"]),
+            ("state", wire["state"]),
+            ("stats", wire["stats"]),
+        ):
+            for payload in payloads:
+                jsonschema.validate(payload, SCHEMAS[kind])
+
+        # Every announced point is an entity on the platform its kind and writability say.
+        entities = er.async_get(hass)
+        devices = dr.async_get(hass)
+        await until(
+            lambda: len(dr.async_entries_for_config_entry(devices, entry.entry_id)) == 5,
+            "the collector and its four devices in the device registry",
+        )
+        for device in announcement["devices"]:
+            ha_device = devices.async_get_device_by_identifier(
+                (DOMAIN, f"sim/{device['id']}"), entry.entry_id
+            )
+            assert ha_device is not None, device["id"]
+            assert ha_device.manufacturer == device.get("manufacturer")
+            assert ha_device.model == device.get("model")
+            for point in device["points"]:
+                platform = PLATFORM[(point["kind"], "writable" in point)]
+                entity_id = entities.async_get_entity_id(
+                    platform, DOMAIN, f"sim_{device['id']}_{point['key']}"
+                )
+                assert entity_id is not None, (device["id"], point["key"], platform)
+                registry_entry = entities.async_get(entity_id)
+                assert registry_entry is not None
+                assert registry_entry.device_id == ha_device.id
+
+        inverter = next(d for d in announcement["devices"] if d["id"] == "inverter")
+        assert inverter["manufacturer"] == "PV Monitor"  # read from SunSpec model 1 of the simulator
+        assert inverter["serial"] == "SIM0001"
+
+        # Entity states show exactly the values of the latest state message (sensors, non-diagnostic).
+        def shown(device_id: str) -> list[tuple[str, Any, str | None]]:
+            device = next(d for d in announcement["devices"] if d["id"] == device_id)
+            rows = []
+            for point in device["points"]:
+                if point["kind"] not in ("number", "enum") or "writable" in point:
+                    continue
+                if point["key"] not in last_state[device_id]["v"]:
+                    continue
+                entity_id = entities.async_get_entity_id("sensor", DOMAIN, f"sim_{device_id}_{point['key']}")
+                assert entity_id is not None
+                state = hass.states.get(entity_id)
+                if state is not None and state.attributes.get("unit_of_measurement") != point.get("unit"):
+                    continue  # HA shows it in the user's unit (e.g. m/s -> km/h for wind speed)
+                rows.append(
+                    (point["key"], last_state[device_id]["v"][point["key"]], state.state if state else None)
+                )
+            return rows
+
+        for device_id in ("inverter", "grid_meter", "battery", "weather"):
+            # The collector keeps publishing: compare once HA has caught up with one and the same message.
+            await until(
+                lambda d=device_id: all(s is not None and matches(s, v) for _k, v, s in shown(d)),
+                f"{device_id} entities equal the published state: {shown(device_id)}",
+            )
+            assert len(shown(device_id)) >= 3, device_id
+
+        # A write through HA reaches the device register and shows only once confirmed.
+        limit_id = entities.async_get_entity_id("number", DOMAIN, "sim_inverter_power_limit")
+        assert limit_id is not None
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": limit_id, "value": 40}, blocking=True
+        )
+        assert float(hass.states.get(limit_id).state) == 40
+        base = await hass.async_add_executor_job(find_model, simulator_port, 123)
+        assert await hass.async_add_executor_job(read_power_limit_register, simulator_port, base) == 40
+        assert any(e["type"] == "command_result" and e["ok"] for e in wire["event"])
+        for event in wire["event"]:
+            jsonschema.validate(event, SCHEMAS["event"])
+
+        # Off the step grid (HA checks only min/max): the collector refuses, HA raises a translated error,
+        # the register is untouched and the entity keeps the confirmed value.
+        with pytest.raises(HomeAssistantError) as refused:
+            await hass.services.async_call(
+                "number", "set_value", {"entity_id": limit_id, "value": 40.5}, blocking=True
+            )
+        assert refused.value.translation_key == "command_refused"
+        assert float(hass.states.get(limit_id).state) == 40
+        assert any(
+            e["type"] == "command_result" and e.get("error") == "invalid_value" for e in wire["event"]
+        ), wire["event"]
+        assert await hass.async_add_executor_job(read_power_limit_register, simulator_port, base) == 40
+
+        # SIGKILL: the broker publishes the Last Will and every entity of the collector goes unavailable.
+        collector.popen.kill()
+        collector.popen.wait(5)
+        power_id = entities.async_get_entity_id("sensor", DOMAIN, "sim_inverter_ac_power")
+        assert power_id is not None
+        await until(lambda: hass.states.get(power_id).state == "unavailable", "Last Will -> unavailable")
+        assert wire["status"][-1] == "offline"
+
+        # Restarted, it comes back without user action, with the same entities (none removed and re-made,
+        # so names, areas and history a user gave them survive), even before the SunSpec scan is done.
+        registry_before = {
+            e.unique_id: e.id for e in er.async_entries_for_config_entry(entities, entry.entry_id)
+        }
+        restarted = collector_process()
+        await until(
+            lambda: (
+                hass.states.get(power_id) is not None and hass.states.get(power_id).state != "unavailable"
+            ),
+            f"back after restart: {restarted.output()}",
+        )
+        registry_after = {
+            e.unique_id: e.id for e in er.async_entries_for_config_entry(entities, entry.entry_id)
+        }
+        assert registry_after == registry_before
+    finally:
+        unsubscribe()
+        for config_entry in hass.config_entries.async_entries(DOMAIN):
+            assert await hass.config_entries.async_unload(config_entry.entry_id)
+        assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+        await hass.async_block_till_done()

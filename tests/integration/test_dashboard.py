@@ -1,0 +1,261 @@
+"""The ready dashboard: generated from core cards for existing entities, stored as a storage dashboard."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hass_frontend
+import pytest
+from homeassistant.components.lovelace.const import LOVELACE_DATA
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.service import ServiceValidationError
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+
+from custom_components.pv_monitor.const import DOMAIN
+from custom_components.pv_monitor.contract import parse_announcement
+from custom_components.pv_monitor.dashboard import (
+    TEXT_KEYS,
+    TILE_FEATURES,
+    DashboardInput,
+    build_dashboard,
+    dashboard_url_path,
+)
+
+from .conftest import FakeCollector
+
+# The core (built-in) Lovelace card types of Home Assistant's frontend; no custom cards allowed.
+CORE_CARD_TYPES = frozenset(
+    {
+        "alarm-panel", "area", "button", "calendar", "conditional", "energy-distribution", "entities",
+        "entity", "gauge", "glance", "grid", "heading", "history-graph", "horizontal-stack", "humidifier",
+        "iframe", "light", "logbook", "map", "markdown", "media-control", "picture", "picture-elements",
+        "picture-entity", "picture-glance", "plant-status", "sensor", "shopping-list", "statistic",
+        "statistics-graph", "thermostat", "tile", "todo-list", "vertical-stack", "weather-forecast",
+    }
+)  # fmt: skip
+# Tile features and the entity domains they work with (frontend: hui-tile-card features).
+FEATURE_DOMAINS = {
+    "numeric-input": {"number", "input_number"},
+    "select-options": {"select", "input_select"},
+    "toggle": {"switch", "input_boolean", "light", "fan"},
+    "button": {"button", "input_button", "script"},
+}
+
+
+@cache
+def frontend_elements() -> frozenset[str]:
+    """Custom element names registered by the installed frontend's cards and card features."""
+    found: set[str] = set()
+    for path in (Path(hass_frontend.__file__).parent / "frontend_latest").glob("*.js"):
+        found.update(re.findall(r'"(hui-[a-z0-9-]+-card(?:-feature)?)"', path.read_text(errors="ignore")))
+    return frozenset(found)
+
+
+def cards(config: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every card of a dashboard config, nested ones included."""
+    for view in config["views"]:
+        for section in view.get("sections", []):
+            yield from _walk(section.get("cards", []))
+        yield from _walk(view.get("cards", []))
+
+
+def _walk(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for card in items:
+        yield card
+        yield from _walk(card.get("cards", []))
+
+
+def entity_refs(card: dict[str, Any]) -> list[str]:
+    refs = [card["entity"]] if "entity" in card else []
+    return refs + [ref if isinstance(ref, str) else ref["entity"] for ref in card.get("entities", [])]
+
+
+@pytest.fixture
+async def lovelace(hass: HomeAssistant) -> None:
+    """The frontend's dashboards component (storage mode)."""
+    assert await async_setup_component(hass, "lovelace", {})
+
+
+def assert_valid(hass: HomeAssistant, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Core cards only, real entities only, features that fit their entity; returns the cards."""
+    found = list(cards(config))
+    assert found
+    for card in found:
+        assert card["type"] in CORE_CARD_TYPES, card
+        assert f"hui-{card['type']}-card" in frontend_elements(), card["type"]
+        for entity_id in entity_refs(card):
+            assert hass.states.get(entity_id) is not None, entity_id
+        for feature in card.get("features", []):
+            assert f"hui-{feature['type']}-card-feature" in frontend_elements(), feature
+            assert card["entity"].split(".")[0] in FEATURE_DOMAINS[feature["type"]], (card, feature)
+    return found
+
+
+async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry) -> None:
+    """Every card is a core card, every entity exists, every actuator has a tile that sets it."""
+    hub = running.runtime_data
+    registry = er.async_get(hass)
+
+    def lookup(platform: Platform, unique_id: str) -> str | None:
+        entity_id = registry.async_get_entity_id(platform, DOMAIN, unique_id)
+        entry = registry.async_get(entity_id) if entity_id else None
+        return entity_id if entry is not None and entry.disabled_by is None else None
+
+    assert hub.announcement is not None
+    config = build_dashboard(
+        hub.announcement,
+        DashboardInput(title="Home PV", entity_id=lookup, texts={key: key for key in TEXT_KEYS}),
+    )
+    found = assert_valid(hass, config)
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for card in found:
+        by_type.setdefault(card["type"], []).append(card)
+    assert [card["content"] for card in by_type["markdown"]] == ["energy_not_configured"]
+    assert "energy-distribution" not in by_type
+    assert {card["entity"] for card in by_type["gauge"]} == {
+        "sensor.inverter_ac_power",
+        "sensor.battery_state_of_charge",
+    }
+    assert by_type["history-graph"][0]["entities"] == [
+        "sensor.inverter_ac_power",
+        "sensor.grid_meter_power",
+        "sensor.battery_battery_power",
+    ]
+    assert by_type["statistics-graph"][0]["entities"] == [
+        "sensor.inverter_lifetime_energy",
+        "sensor.grid_meter_imported_energy",
+        "sensor.grid_meter_exported_energy",
+        "sensor.battery_charged_energy",
+        "sensor.battery_discharged_energy",
+    ]
+    tiles = {card["entity"]: card["features"][0]["type"] for card in by_type["tile"]}
+    assert tiles == {
+        "number.inverter_active_power_limit": "numeric-input",
+        "switch.inverter_active_power_limit_enabled": "toggle",
+        "select.battery_battery_mode": "select-options",
+        "number.battery_charge_power_limit": "numeric-input",
+        "button.battery_reset_bms_errors": "button",
+    }
+    alerts = {ref for card in by_type["entities"] for ref in card["entities"] if ref.startswith("binary_")}
+    assert alerts == {
+        state.entity_id
+        for state in hass.states.async_all("binary_sensor")
+        if state.attributes.get("device_class") == "problem"
+    }
+    diagnostics = by_type["entities"][-1]["entities"]
+    assert "sensor.inverter_connection" in diagnostics
+    assert "sensor.home_pv_errors" in diagnostics
+    assert "sensor.home_pv_uptime" not in diagnostics  # disabled by default: no state to show
+
+
+def test_energy_distribution_when_the_energy_dashboard_is_configured(announcement: dict[str, Any]) -> None:
+    """With the Energy dashboard configured the power-flow card replaces the hint; gauges use the peak."""
+    config = build_dashboard(
+        parse_announcement(json.dumps(announcement)),
+        DashboardInput(
+            title="Home PV",
+            entity_id=lambda platform, unique_id: f"{platform}.{unique_id}",
+            texts={},
+            energy_configured=True,
+            peak_power=6000,
+        ),
+    )
+    found = list(cards(config))
+    assert {card["type"] for card in found} >= {"energy-distribution"}
+    assert "markdown" not in {card["type"] for card in found}
+    assert [card["max"] for card in found if card["type"] == "gauge"] == [6000, 100]
+
+
+def test_tile_features_match_their_platforms() -> None:
+    """Each actuator platform gets a feature made for its domain."""
+    for platform, features in TILE_FEATURES.items():
+        for feature in features:
+            assert str(platform) in FEATURE_DOMAINS[feature["type"]]
+
+
+async def test_create_dashboard_service(
+    hass: HomeAssistant, running: MockConfigEntry, lovelace: None, hass_ws_client: WebSocketGenerator
+) -> None:
+    """The action creates a storage dashboard the frontend lists and reads; again, it updates it."""
+    response = await hass.services.async_call(
+        DOMAIN, "create_dashboard", {"config_entry_id": running.entry_id}, blocking=True, return_response=True
+    )
+    assert response == {"url_path": "pv-monitor-home"}
+    assert dashboard_url_path("my_site") == "pv-monitor-my-site"
+
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id({"type": "lovelace/dashboards/list"})
+    listed = (await client.receive_json())["result"]
+    assert [(d["url_path"], d["title"], d["mode"]) for d in listed] == [
+        ("pv-monitor-home", "Home PV", "storage")
+    ]
+    await client.send_json_auto_id({"type": "lovelace/config", "url_path": "pv-monitor-home"})
+    stored = (await client.receive_json())["result"]
+    assert stored["title"] == "Home PV"
+    assert_valid(hass, stored)
+    # The section headings are translated.
+    headings = [card["heading"] for card in cards(stored) if card["type"] == "heading"]
+    assert headings[:2] == ["Energy", "Power"]
+
+    # The user edits it; creating it again replaces the content of the same dashboard.
+    await hass.data[LOVELACE_DATA].dashboards["pv-monitor-home"].async_save({"views": []})
+    await hass.services.async_call(
+        DOMAIN, "create_dashboard", {"config_entry_id": running.entry_id}, blocking=True
+    )
+    await client.send_json_auto_id({"type": "lovelace/dashboards/list"})
+    assert len((await client.receive_json())["result"]) == 1
+    await client.send_json_auto_id({"type": "lovelace/config", "url_path": "pv-monitor-home"})
+    assert (await client.receive_json())["result"]["views"] != []
+
+
+async def test_create_dashboard_errors(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, collector: FakeCollector
+) -> None:
+    """No lovelace, no announcement, or an unknown entry: one clear error, nothing created."""
+    call = {"config_entry_id": setup_integration.entry_id}
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(DOMAIN, "create_dashboard", call, blocking=True)
+    assert err.value.translation_key == "not_announced"
+    collector.start()
+    await hass.async_block_till_done()
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(DOMAIN, "create_dashboard", call, blocking=True)
+    assert err.value.translation_key == "lovelace_unavailable"
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(DOMAIN, "create_dashboard", {"config_entry_id": "nope"}, blocking=True)
+
+
+async def test_options_flow_creates_the_dashboard(
+    hass: HomeAssistant, running: MockConfigEntry, lovelace: None
+) -> None:
+    """Options → Create dashboard: confirm, and the dashboard exists."""
+    result = await hass.config_entries.options.async_init(running.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "dashboard"}
+    )
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "dashboard")
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "dashboard_created")
+    assert result["description_placeholders"] == {"url": "/pv-monitor-home"}
+    assert "pv-monitor-home" in hass.data[LOVELACE_DATA].dashboards
+
+
+async def test_options_flow_dashboard_failure(hass: HomeAssistant, running: MockConfigEntry) -> None:
+    """Without the dashboards component the step says why and creates nothing."""
+    result = await hass.config_entries.options.async_init(running.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "dashboard"}
+    )
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "dashboard_failed")
