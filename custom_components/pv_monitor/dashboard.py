@@ -66,6 +66,31 @@ ENERGY_ROLES: Final = (
     "battery_discharge_energy",
 )
 DEFAULT_GAUGE_MAX_W: Final = 10_000
+# Live-reading tiles per device (the device page lists everything); role points come first, in this order.
+MAX_READING_TILES: Final = 8
+READING_KINDS: Final = ("number", "enum", "bool")
+READING_ROLE_ORDER: Final = {
+    role: index
+    for index, role in enumerate(
+        (
+            "pv_power",
+            "grid_power",
+            "battery_power",
+            "battery_soc",
+            "operating_state",
+            "irradiance",
+            "pv_energy",
+            "grid_import_energy",
+            "grid_export_energy",
+            "battery_charge_energy",
+            "battery_discharge_energy",
+            "grid_voltage",
+            "grid_frequency",
+            "module_temperature",
+            "ambient_temperature",
+        )
+    )
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,6 +155,25 @@ def build_dashboard(announcement: Announcement, given: DashboardInput) -> dict[s
         for entity_id, _ in points("battery_soc")
     )
     section(text("power"), gauges)
+
+    # Live readings: one section per device, its most telling points first (those with a role).
+    for device in announcement.devices:
+        readings = [
+            point
+            for point in device.points
+            if point.kind in READING_KINDS and point.category is None and point.writable is None
+        ]
+        readings.sort(key=lambda point: READING_ROLE_ORDER.get(point.role or "", len(READING_ROLE_ORDER)))
+        tiles_of_device = [
+            {"type": "tile", "entity": reading_id}
+            for point in readings
+            if (
+                reading_id := given.entity_id(
+                    point_platform(point), point_unique_id(cid, device.id, point.key)
+                )
+            )
+        ]
+        section(device.name, tiles_of_device[:MAX_READING_TILES])
 
     power = [entity_id for role in POWER_ROLES for entity_id, _ in points(role)]
     energy = [entity_id for role in ENERGY_ROLES for entity_id, _ in points(role)]

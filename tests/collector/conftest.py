@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -179,6 +181,42 @@ async def simulation() -> AsyncIterator[tuple[Simulation, int]]:
         await sim.stop()
 
 
+@pytest.fixture
+def pty_pair() -> Iterator[tuple[str, str]]:
+    """Two connected pseudo-terminals (raw, no echo) made by socat."""
+    process = subprocess.Popen(
+        ["socat", "-d", "-d", "pty,raw,echo=0", "pty,raw,echo=0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    names: list[str] = []
+    deadline = time.monotonic() + 5
+    while len(names) < 2 and time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if match := re.search(r"PTY is (\S+)", line):
+            names.append(match.group(1))
+    try:
+        assert len(names) == 2, "socat did not report two ptys"
+        yield names[0], names[1]
+    finally:
+        process.terminate()
+        process.wait(5)
+        process.stderr.close()
+
+
+@pytest.fixture
+async def rtu_simulation(pty_pair: tuple[str, str]) -> AsyncIterator[tuple[Simulation, str]]:
+    """The simulated devices as Modbus RTU on one pty; yields the other pty for the collector."""
+    sim = Simulation(clock=lambda: FIXED_TIME)
+    await sim.start_rtu(pty_pair[0], baudrate=9600)
+    try:
+        yield sim, pty_pair[1]
+    finally:
+        await sim.stop()
+
+
 def collector_config(
     data_dir: Path,
     mqtt_port: int,
@@ -215,9 +253,11 @@ def collector_config(
 
 
 @contextlib.asynccontextmanager
-async def running(config: Config | dict[str, Any]) -> AsyncIterator[Collector]:
+async def running(
+    config: Config | dict[str, Any], *, clock: Callable[[], float] = time.time
+) -> AsyncIterator[Collector]:
     """Run a collector in this event loop; cancel it (clean shutdown) on exit."""
-    collector = Collector(config if isinstance(config, Config) else validate_config(config))
+    collector = Collector(config if isinstance(config, Config) else validate_config(config), clock=clock)
     task = asyncio.create_task(collector.run())
     try:
         await wait_for(lambda: collector.publisher is not None or task.done(), what="collector start")

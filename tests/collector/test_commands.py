@@ -91,7 +91,7 @@ async def test_command_in_range_is_written_read_back_and_confirmed(
     assert sim.battery_mode == "charge"
     assert battery_settings(sim)[0] == 1
     writes = collector.buses["sim"].writes
-    assert writes == 3
+    assert writes == 4  # the power limit is switched on after it is written (its enable_point)
     event = await command(recorder, "inverter", "power_limit_enabled", "on")
     assert event["ok"] is True
     assert sim.power_limit_enabled is True
@@ -167,7 +167,7 @@ async def test_no_payload_crashes_the_collector(
     assert len(events) == len(weird) + 1
     assert [e["ok"] for e in events] == [False] * len(weird) + [True]
     assert sim.power_limit_pct == 30
-    assert collector.buses["sim"].writes == 1
+    assert collector.buses["sim"].writes == 2  # the power limit and its enable switch
     assert recorder.on(f"{BASE}/nobody/event") == []
 
 

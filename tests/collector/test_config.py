@@ -198,3 +198,77 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "nope.yaml")
     assert "cannot read the configuration" in caught.value.messages[0]
+
+
+def test_site_gateway_and_sleeping_options(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "collector: {id: home, name: Home PV}",
+        "collector: {id: home}\nsite: {latitude: 48.1, longitude: 11.6}",
+    )
+    text = text.replace(
+        "    port: /dev/ttyUSB0\n",
+        "    port: /dev/ttyUSB0\n    quarantine_retry: 120\n    gateway: {port: 1502, units: {10: meter}}\n",
+    )
+    text = text.replace(
+        "{id: inverter, name: Inverter, unit_id: 1, profile: sunspec}",
+        "{id: inverter, unit_id: 1, profile: sunspec, sleeps_at_night: false, power_limit_revert: 900}",
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.site is not None
+    assert (config.site.latitude, config.site.longitude) == (48.1, 11.6)
+    serial, tcp = config.buses
+    assert serial.quarantine_retry == 120
+    assert serial.gateway is not None
+    assert (serial.gateway.host, serial.gateway.port, serial.gateway.max_age) == ("127.0.0.1", 1502, 10.0)
+    assert (serial.gateway.allow_writes, dict(serial.gateway.units)) == (False, {10: "meter"})
+    assert tcp.gateway is None
+    inverter = tcp.devices[0]
+    assert (inverter.sleeps_at_night, inverter.asleep_poll_interval, inverter.power_limit_revert) == (
+        False,
+        300,
+        900,
+    )
+    defaults = load_config(write(tmp_path, GOOD))
+    assert defaults.site is None
+    assert defaults.buses[0].devices[0].sleeps_at_night is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("buses:", "site: {latitude: 95, longitude: 0}\nbuses:"),
+            "site.latitude: 95 is not a valid value (expected -90..90)",
+        ),
+        (("buses:", "site: {latitude: 45}\nbuses:"), "site.longitude: required option is missing"),
+        (
+            ("    port: /dev/ttyUSB0\n", "    port: /dev/ttyUSB0\n    gateway: {units: {5: inverter}}\n"),
+            "buses[0].gateway.units[5]: 'inverter' is not a device of this bus (meter)",
+        ),
+        (
+            ("    port: /dev/ttyUSB0\n", "    port: /dev/ttyUSB0\n    gateway: {prot: 1502}\n"),
+            "buses[0].gateway.prot: unknown option (did you mean 'port'?)",
+        ),
+        (
+            (
+                "    host: 192.168.1.50\n",
+                "    host: 192.168.1.50\n    gateway: {port: 5020}\n    quarantine_retry: 0\n",
+            ),
+            "buses[1].quarantine_retry: 0 is not a valid value (expected 0.1..604800)",
+        ),
+        (
+            ("profile: sunspec}", "profile: sunspec, power_limit_revert: 0}"),
+            "buses[1].devices[0].power_limit_revert: 0 is not a valid value (expected 1..65534 (seconds)",
+        ),
+    ],
+)
+def test_bad_new_options_name_the_problem(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    errors = errors_of(tmp_path, GOOD.replace(*change))
+    assert len(errors) == 1
+    assert errors[0].startswith(message)
+
+
+def test_two_gateways_on_one_port_are_refused(tmp_path: Path) -> None:
+    text = GOOD.replace("    port: /dev/ttyUSB0\n", "    port: /dev/ttyUSB0\n    gateway: {port: 5020}\n")
+    text = text.replace("    host: 192.168.1.50\n", "    host: 192.168.1.50\n    gateway: {port: 5020}\n")
+    assert errors_of(tmp_path, text) == ["buses[1].gateway.port: 5020 is used by another gateway (bus rs485)"]

@@ -71,7 +71,8 @@ def test_every_shipped_sunspec_model_loads(model: int) -> None:
     assert definition.length is not None
     keys = {p.key for p in definition.points}
     for point in definition.points:
-        assert point.end <= definition.length
+        assert definition.max_length is not None
+        assert point.end <= definition.max_length
         if point.sf is not None:
             assert point.sf in keys
         if point.type is DataType.SUNSSF:
@@ -315,3 +316,65 @@ def test_user_sunspec_model_file_is_validated(tmp_path: Path) -> None:
     ):
         load_sunspec_model(64000, [tmp_path])
     assert load_sunspec_model(64001, [tmp_path]) is None
+
+
+def sunspec_model_error(tmp_path: Path, text: str) -> str:
+    folder = tmp_path / "sunspec"
+    folder.mkdir(exist_ok=True)
+    (folder / "model_64100.yaml").write_text(textwrap.dedent(text))
+    with pytest.raises(ProfileError) as caught:
+        load_sunspec_model(64100, [tmp_path])
+    return str(caught.value)
+
+
+REPEATING_MODEL = """\
+    model: 64100
+    name: Strings
+    length: 2
+    points:
+      - {key: dca_sf, name: Current scale factor, address: 0, type: sunssf}
+      - {key: limit, name: Limit, address: 1, writable: {min: 0, max: 100}, revert_point: limit_revert}
+    repeating:
+      size: 3
+      max: 3
+      points:
+        - {key: "s{n}_current", name: "String {n} current", address: 1, sf: dca_sf, unit: A}
+        - {key: "s{n}_state", name: "String {n} state", address: 2, options: {1: "off", 4: mppt}}
+"""
+
+
+def test_a_repeating_group_gives_one_set_of_points_per_module(tmp_path: Path) -> None:
+    folder = tmp_path / "sunspec"
+    folder.mkdir()
+    (folder / "model_64100.yaml").write_text(
+        textwrap.dedent(REPEATING_MODEL.replace(", revert_point: limit_revert", ""))
+    )
+    model = load_sunspec_model(64100, [tmp_path])
+    assert model is not None
+    assert (model.length, model.module_size, model.modules, model.max_length) == (2, 3, 3, 11)
+    placed = {p.key: (p.address, p.name, p.sf) for p in model.points}
+    assert placed["s1_current"] == (3, "String 1 current", "dca_sf")
+    assert placed["s3_state"] == (2 + 2 * 3 + 2, "String 3 state", None)
+    assert len(model.points) == 2 + 2 * 3
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("revert_point: limit_revert", "revert_point: nothing"), "points[1] (limit).revert_point: no point"),
+        (("revert_point: limit_revert", "enable_point: dca_sf"), "is not a writable bool point"),
+        (('"s{n}_state"', "s_state"), "repeating.points: key 's_state' must contain {n}"),
+        (("address: 2, options", "address: 3, options"), "exceed the module size 3"),
+        (("length: 2\n    ", ""), "repeating: needs the length of the fixed part"),
+        (("sf: dca_sf, unit", "sf: nope, unit"), "repeating.points[0] (s1_current).sf: no point has the key"),
+    ],
+)
+def test_bad_sunspec_model_files_name_the_problem(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    text = REPEATING_MODEL.replace(", revert_point: limit_revert", "")
+    if change[0].startswith(("revert_point", "enable_point")):
+        text = REPEATING_MODEL.replace(*change)
+    else:
+        text = text.replace(*change)
+    assert message in sunspec_model_error(tmp_path, text)

@@ -3,11 +3,7 @@ by pymodbus' serial server on the other; and RTU frames over TCP (`rtu_over_tcp`
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
-import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +12,7 @@ import pytest
 from pv_collector.decode import decode
 from pv_collector.profile import load_profile
 from pv_collector.simulator import Simulation
-from tests.collector.conftest import (
+from tests.collector.conftest import (  # the fixtures pty_pair and rtu_simulation live there too
     ENVIRONMENT,
     FIXED_TIME,
     METER,
@@ -35,42 +31,6 @@ RTU_DEVICES = [
 ]
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="needs socat")
-
-
-@pytest.fixture
-def pty_pair() -> Iterator[tuple[str, str]]:
-    """Two connected pseudo-terminals (raw, no echo) made by socat."""
-    process = subprocess.Popen(
-        ["socat", "-d", "-d", "pty,raw,echo=0", "pty,raw,echo=0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    names: list[str] = []
-    deadline = time.monotonic() + 5
-    while len(names) < 2 and time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if match := re.search(r"PTY is (\S+)", line):
-            names.append(match.group(1))
-    try:
-        assert len(names) == 2, "socat did not report two ptys"
-        yield names[0], names[1]
-    finally:
-        process.terminate()
-        process.wait(5)
-        process.stderr.close()
-
-
-@pytest.fixture
-async def rtu_simulation(pty_pair: tuple[str, str]) -> AsyncIterator[tuple[Simulation, str]]:
-    """The simulated devices as Modbus RTU on one pty; yields the other pty for the collector."""
-    sim = Simulation(clock=lambda: FIXED_TIME)
-    await sim.start_rtu(pty_pair[0], baudrate=9600)
-    try:
-        yield sim, pty_pair[1]
-    finally:
-        await sim.stop()
 
 
 def serial_bus(port: str) -> dict[str, Any]:

@@ -366,7 +366,10 @@ async def test_real_collector_to_entities(
         assert float(hass.states.get(limit_id).state) == 40
         base = await hass.async_add_executor_job(find_model, simulator_port, 123)
         assert await hass.async_add_executor_job(read_power_limit_register, simulator_port, base) == 40
-        assert any(e["type"] == "command_result" and e["ok"] for e in wire["event"])
+        await until(
+            lambda: any(e["type"] == "command_result" and e["ok"] for e in wire["event"]),
+            f"the confirmation event on the wire: {wire['event']}",
+        )
         for event in wire["event"]:
             jsonschema.validate(event, SCHEMAS["event"])
 
@@ -378,9 +381,12 @@ async def test_real_collector_to_entities(
             )
         assert refused.value.translation_key == "command_refused"
         assert float(hass.states.get(limit_id).state) == 40
-        assert any(
-            e["type"] == "command_result" and e.get("error") == "invalid_value" for e in wire["event"]
-        ), wire["event"]
+        await until(
+            lambda: any(
+                e["type"] == "command_result" and e.get("error") == "invalid_value" for e in wire["event"]
+            ),
+            f"the refusal event on the wire: {wire['event']}",
+        )
         assert await hass.async_add_executor_job(read_power_limit_register, simulator_port, base) == 40
 
         # SIGKILL: the broker publishes the Last Will and every entity of the collector goes unavailable.

@@ -139,7 +139,16 @@ async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry
         "sensor.battery_charged_energy",
         "sensor.battery_discharged_energy",
     ]
-    tiles = {card["entity"]: card["features"][0]["type"] for card in by_type["tile"]}
+    readings = [card["entity"] for card in by_type["tile"] if "features" not in card]
+    assert readings[:3] == [  # role points first, in the order of READING_ROLE_ORDER
+        "sensor.inverter_ac_power",
+        "sensor.inverter_operating_state",
+        "sensor.inverter_lifetime_energy",
+    ]
+    assert "sensor.grid_meter_power" in readings
+    assert "sensor.battery_state_of_charge" in readings
+    assert all(entity_id.split(".")[0] in ("sensor", "binary_sensor") for entity_id in readings)
+    tiles = {card["entity"]: card["features"][0]["type"] for card in by_type["tile"] if "features" in card}
     assert tiles == {
         "number.inverter_active_power_limit": "numeric-input",
         "switch.inverter_active_power_limit_enabled": "toggle",

@@ -1,7 +1,7 @@
 """The collector: buses, one poller per device, the MQTT publisher, commands, metrics and statistics.
 
 `await Collector(config).run()` runs until cancelled; on the way out it publishes `offline` on the status
-topic (the Last Will covers a crash), closes the buses and the queue.
+topic (the Last Will covers a crash), closes the gateways, the buses and the queue.
 """
 
 from __future__ import annotations
@@ -10,11 +10,15 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pv_collector import __version__
+from pv_collector.cache import RegisterCache
 from pv_collector.commands import CommandHandler
 from pv_collector.config import Config
+from pv_collector.gateway import Gateway
 from pv_collector.metrics import Metrics
 from pv_collector.outbox import Outbox
 from pv_collector.poller import DevicePoller
@@ -32,13 +36,15 @@ STARTUP_CONNECT_WAIT = 2.0  # seconds the first poll waits for the broker
 class Collector:
     """One collector process."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.clock = clock  # wall clock of readings and of the sun (tests move it)
         self.instance = secrets.token_hex(6)
         self.metrics = Metrics()
         self.outbox: Outbox | None = None
         self.buses: dict[str, Bus] = {}
         self.pollers: dict[str, DevicePoller] = {}
+        self.gateways: dict[str, Gateway] = {}
         self.publisher: Publisher | None = None
         self.commands = CommandHandler(self.pollers, self.event)
         self.metrics_port: int | None = None
@@ -110,6 +116,25 @@ class Collector:
                     metrics=self.metrics,
                     publish=config.publish,
                     profile_dirs=config.profile_dirs,
+                    clock=self.clock,
+                    site=config.site,
+                    cache=RegisterCache() if bus_config.gateway is not None else None,
+                )
+            if bus_config.gateway is not None:
+                units = bus_config.gateway.units or {
+                    device.unit_id: device.id for device in bus_config.devices
+                }
+                self.gateways[bus_config.name] = Gateway(
+                    bus,
+                    bus_config.gateway,
+                    {unit: self.pollers[device_id] for unit, device_id in units.items()},
+                    self.metrics,
+                )
+        for poller in self.pollers.values():
+            if poller.sleeps_at_night and config.site is None:
+                _LOGGER.info(
+                    "device sleeps at night but no site is configured: it is reported offline at night",
+                    extra={"device": poller.id},
                 )
         self.publisher = Publisher(
             config, self.outbox, self.metrics, announcement=self.announcement, on_command=self.commands.handle
@@ -137,6 +162,12 @@ class Collector:
                 "queued": len(self.outbox or ()),
             },
         )
+        try:
+            for gateway in self.gateways.values():
+                await gateway.start()
+        except BaseException:
+            await self._shutdown()
+            raise
         self.publisher.start()
         with contextlib.suppress(TimeoutError):  # first readings go out live, not as "buffered"
             async with asyncio.timeout(STARTUP_CONNECT_WAIT):
@@ -166,6 +197,8 @@ class Collector:
                 self.publisher.expire_queue()
 
     async def _shutdown(self) -> None:
+        for gateway in self.gateways.values():
+            await gateway.stop()
         if self.publisher is not None:
             try:
                 await self.publisher.stop()

@@ -169,7 +169,12 @@ def command_simulate(args: argparse.Namespace) -> int:
         asyncio.run(
             _until_signal(
                 run_simulator(
-                    args.host, args.port, latitude=args.latitude, longitude=args.longitude, seed=args.seed
+                    args.host,
+                    args.port,
+                    latitude=args.latitude,
+                    longitude=args.longitude,
+                    seed=args.seed,
+                    inverter_sleeps=args.inverter_sleeps,
                 )
             )
         )
@@ -211,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--latitude", type=float, default=52.52, help="site latitude (default Berlin)")
     simulate.add_argument("--longitude", type=float, default=13.405, help="site longitude")
     simulate.add_argument("--seed", type=int, default=1, help="seed of clouds and loads")
+    simulate.add_argument(
+        "--inverter-sleeps",
+        action="store_true",
+        help="the inverter stops answering while the sun is down, as many real ones do",
+    )
     simulate.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     simulate.set_defaults(handler=command_simulate)
 

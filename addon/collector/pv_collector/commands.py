@@ -6,6 +6,10 @@ among `options`; the device must be online. Then the value is encoded, written (
 FC16 for more), read back and compared; the confirmed value goes out in an immediate state message and a
 `command_result` event follows. Anything refused produces a `command_result` event with the reason and
 no Modbus write. No payload can crash the collector.
+
+A point with a `revert_point` (SunSpec's power limit) is written after the device's configured revert
+timeout (`power_limit_revert`), so the device drops the limit by itself when nobody renews it; if that
+write fails, the limit is not written. A point with an `enable_point` is switched on after it is written.
 """
 
 from __future__ import annotations
@@ -200,13 +204,14 @@ class CommandHandler:
             raise CommandError("device_offline", f"{poller.id} is {poller.availability}")
         scale_factor = await self._scale_factor(poller, point)
         registers = encode(point, value, scale_factor)
-        try:
-            await poller.reader.write(point.address, registers)
-        except ModbusError as err:
-            code = (
-                "device_offline" if isinstance(err, ModbusTimeout | ModbusConnectionError) else "write_failed"
-            )
-            raise CommandError(code, f"{key}: writing failed ({err})") from err
+        revert = poller.device.power_limit_revert
+        revert_point = poller.points.get(point.revert_point) if point.revert_point else None
+        if revert_point is not None and revert is not None:
+            await self._write(poller, revert_point, encode(revert_point, revert), f"{key}: revert timeout")
+        await self._write(poller, point, registers, key)
+        enable_point = poller.points.get(point.enable_point) if point.enable_point else None
+        if enable_point is not None:
+            await self._write(poller, enable_point, encode(enable_point, True), f"{key}: enabling")
         _LOGGER.info(
             "command written",
             extra={"device": poller.id, "point": key, "value": value, "registers": registers},
@@ -226,6 +231,16 @@ class CommandHandler:
         poller.values[key] = confirmed
         poller.publish_values({key: confirmed}, time.time(), force=True)
         return confirmed
+
+    @staticmethod
+    async def _write(poller: DevicePoller, point: Point, registers: list[int], what: str) -> None:
+        try:
+            await poller.reader.write(point.address, registers)
+        except ModbusError as err:
+            code = (
+                "device_offline" if isinstance(err, ModbusTimeout | ModbusConnectionError) else "write_failed"
+            )
+            raise CommandError(code, f"{what}: writing failed ({err})") from err
 
     async def _scale_factor(self, poller: DevicePoller, point: Point) -> int | None:
         if point.sf is None:

@@ -100,6 +100,14 @@ class QueueConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SiteConfig:
+    """Where the installation is: the collector computes the sun's elevation from it (sleeping inverters)."""
+
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceConfig:
     """One Modbus device on a bus."""
 
@@ -109,6 +117,24 @@ class DeviceConfig:
     profile: str
     poll_interval: float = 5.0
     deadband: Mapping[str, float] = field(default_factory=dict)
+    sleeps_at_night: bool | None = None  # None: as the profile says
+    asleep_poll_interval: float = 300.0  # seconds between probes while asleep
+    power_limit_revert: int | None = None  # seconds written as the limit's revert timeout; None: untouched
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayConfig:
+    """The Modbus TCP server that shares a bus with other clients (evcc, vendor tools).
+
+    `units` maps the unit id a gateway client asks for to a device id of the bus; empty: every device is
+    reached under its own unit id.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5020
+    max_age: float = 10.0
+    allow_writes: bool = False
+    units: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,6 +155,8 @@ class BusConfig:
     timeout: float = 1.0
     retries: int = 2
     max_gap: int | None = None
+    quarantine_retry: float = 3600.0  # seconds before a register the device refused is tried again
+    gateway: GatewayConfig | None = None
     devices: tuple[DeviceConfig, ...] = ()
 
     @property
@@ -155,6 +183,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
+    site: SiteConfig | None = None
 
     @property
     def devices(self) -> tuple[tuple[BusConfig, DeviceConfig], ...]:
@@ -262,6 +291,20 @@ def _deadband(value: Any) -> dict[str, float]:
     return {key: float(band) for key, band in value.items()}
 
 
+def _unit_map(value: Any) -> dict[int, str]:
+    if value is None:
+        return {}
+    expected = "expected a map of client unit id (0..255) to a device id of this bus"
+    if not isinstance(value, dict):
+        raise vol.Invalid(expected)
+    for unit, device in value.items():
+        if isinstance(unit, bool) or not isinstance(unit, int) or not 0 <= unit <= 255:
+            raise vol.Invalid(expected)
+        if not isinstance(device, str) or not ID_PATTERN.match(device):
+            raise vol.Invalid(expected)
+    return dict(value)
+
+
 class _Section:
     """A nested mapping that may be omitted or null (then every default applies)."""
 
@@ -270,6 +313,13 @@ class _Section:
 
     def __call__(self, value: Any) -> Any:
         return self.schema({} if value is None else value)
+
+
+class _OptionalSection(_Section):
+    """A nested mapping that may be omitted or null, meaning the feature is off (validated to None)."""
+
+    def __call__(self, value: Any) -> Any:
+        return None if value is None else self.schema(value)
 
 
 _section = _Section
@@ -324,6 +374,12 @@ TOP_SCHEMA = vol.Schema(
                 vol.Optional("max_age", default=604_800): _number(1),
             }
         ),
+        vol.Optional("site", default=None): _OptionalSection(
+            {
+                vol.Required("latitude"): _number(-90, 90),
+                vol.Required("longitude"): _number(-180, 180),
+            }
+        ),
         vol.Required("buses"): list,
     }
 )
@@ -334,6 +390,17 @@ _COMMON_BUS = {
     vol.Optional("timeout", default=1.0): _number(0.01, 60),
     vol.Optional("retries", default=2): _integer(0, 10),
     vol.Optional("max_gap", default=None): vol.Any(None, _integer(0, 125), msg="expected 0..125"),
+    vol.Optional("quarantine_retry", default=3600): _number(0.1, 604_800),
+    vol.Optional("gateway", default=None): _OptionalSection(
+        {
+            vol.Optional("enabled", default=True): _boolean,
+            vol.Optional("host", default="127.0.0.1"): _text,
+            vol.Optional("port", default=5020): _integer(0, 65535),
+            vol.Optional("max_age", default=10): _number(0, 86_400),
+            vol.Optional("allow_writes", default=False): _boolean,
+            vol.Optional("units", default=dict): _unit_map,
+        }
+    ),
     vol.Required("devices"): list,
 }
 
@@ -366,6 +433,13 @@ def _device_schema(bus_type: str) -> vol.Schema:
             vol.Required("profile"): _text,
             vol.Optional("poll_interval", default=5.0): _number(0.1, 86_400),
             vol.Optional("deadband", default=dict): _deadband,
+            vol.Optional("sleeps_at_night", default=None): vol.Any(
+                None, _boolean, msg="expected true or false"
+            ),
+            vol.Optional("asleep_poll_interval", default=300): _number(0.1, 86_400),
+            vol.Optional("power_limit_revert", default=None): vol.Any(
+                None, _integer(1, 65534), msg="expected 1..65534 (seconds) or null"
+            ),
         }
     )
 
@@ -480,6 +554,7 @@ def validate_config(data: Any, *, base_dir: Path | None = None, check_profiles: 
         problems.add(["buses"], f"{shown} is not a valid value (expected a list of buses)")
 
     _check_unique(problems, buses, data)
+    _check_gateway_ports(problems, buses)
     if check_profiles:
         profile_dirs = tuple((base / item).resolve() for item in top["profile_dirs"]) if top else ()
         _check_profiles(problems, data, profile_dirs, base)
@@ -532,6 +607,9 @@ def _validate_bus(problems: _Problems, raw: Any, path: list[Any], base: Path) ->
                         profile=_profile_ref(device["profile"], base),
                         poll_interval=device["poll_interval"],
                         deadband=device["deadband"],
+                        sleeps_at_night=device["sleeps_at_night"],
+                        asleep_poll_interval=device["asleep_poll_interval"],
+                        power_limit_revert=device["power_limit_revert"],
                     )
                 )
     elif "devices" in raw:
@@ -539,6 +617,7 @@ def _validate_bus(problems: _Problems, raw: Any, path: list[Any], base: Path) ->
         problems.add([*path, "devices"], f"{shown} is not a valid value (expected a list of devices)")
     if valid is None:
         return None
+    gateway = _gateway(problems, valid.get("gateway"), devices, [*path, "gateway"])
     return BusConfig(
         name=valid["name"],
         type=cast("BusType", bus_type),
@@ -551,7 +630,28 @@ def _validate_bus(problems: _Problems, raw: Any, path: list[Any], base: Path) ->
         timeout=valid["timeout"],
         retries=valid["retries"],
         max_gap=valid["max_gap"],
+        quarantine_retry=valid["quarantine_retry"],
+        gateway=gateway,
         devices=tuple(devices),
+    )
+
+
+def _gateway(
+    problems: _Problems, raw: dict[str, Any] | None, devices: list[DeviceConfig], path: list[Any]
+) -> GatewayConfig | None:
+    if raw is None or not raw["enabled"]:
+        return None
+    known = {device.id for device in devices}
+    for unit, device_id in raw["units"].items():
+        if device_id not in known:
+            shown = ", ".join(sorted(known)) or "none"
+            problems.add([*path, "units", unit], f"{device_id!r} is not a device of this bus ({shown})")
+    return GatewayConfig(
+        host=raw["host"],
+        port=raw["port"],
+        max_age=raw["max_age"],
+        allow_writes=raw["allow_writes"],
+        units=dict(raw["units"]),
     )
 
 
@@ -588,6 +688,21 @@ def _check_unique(problems: _Problems, buses: list[BusConfig], data: Any) -> Non
                 seen_devices[device_id] = _format_path(where)
 
 
+def _check_gateway_ports(problems: _Problems, buses: list[BusConfig]) -> None:
+    seen: dict[tuple[str, int], str] = {}
+    for index, bus in enumerate(buses):
+        if bus.gateway is None or bus.gateway.port == 0:
+            continue
+        where = (bus.gateway.host, bus.gateway.port)
+        if where in seen:
+            problems.add(
+                ["buses", index, "gateway", "port"],
+                f"{bus.gateway.port} is used by another gateway ({seen[where]})",
+            )
+        else:
+            seen[where] = f"bus {bus.name}"
+
+
 def _build(top: dict[str, Any], buses: list[BusConfig], base: Path) -> Config:
     def path(value: str | None) -> Path | None:
         return None if value is None else (base / value).resolve()
@@ -618,6 +733,7 @@ def _build(top: dict[str, Any], buses: list[BusConfig], base: Path) -> Config:
         ),
         publish=PublishConfig(**top["publish"]),
         queue=QueueConfig(**top["queue"]),
+        site=SiteConfig(**top["site"]) if top["site"] is not None else None,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter as Tally
+from collections.abc import Callable
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -33,6 +34,9 @@ class Metrics:
         self._rejected = 0
         self._queue_length = 0
         self._queue_dropped = 0
+        self._quarantined: dict[str, list[str]] = {}
+        self._gateway: Tally[str] = Tally()
+        self._gateway_clients: dict[str, Callable[[], int]] = {}
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -80,6 +84,24 @@ class Metrics:
         )
         self.availability_gauge = Gauge(
             "pv_collector_device_online", "1 when the device answers, else 0", ["device"], registry=registry
+        )
+        self.quarantined_gauge = Gauge(
+            "pv_collector_quarantined_points",
+            "Points whose registers the device refuses (read again on a long interval)",
+            ["device"],
+            registry=registry,
+        )
+        self.gateway_requests_counter = Counter(
+            "pv_collector_gateway_requests",
+            "Requests of Modbus TCP gateway clients by outcome (cached, forwarded, written, refused, failed)",
+            ["bus", "outcome"],
+            registry=registry,
+        )
+        self.gateway_clients_gauge = Gauge(
+            "pv_collector_gateway_clients",
+            "Clients connected to the Modbus TCP gateway",
+            ["bus"],
+            registry=registry,
         )
 
     # ------------------------------------------------------------------ recording
@@ -130,6 +152,27 @@ class Metrics:
         """Record whether a device answers."""
         self.availability_gauge.labels(device).set(1 if online else 0)
 
+    def quarantined(self, device: str, keys: list[str]) -> None:
+        """The points of `device` currently quarantined (empty: none)."""
+        self.quarantined_gauge.labels(device).set(len(keys))
+        with self._lock:
+            if keys:
+                self._quarantined[device] = list(keys)
+            else:
+                self._quarantined.pop(device, None)
+
+    def gateway_request(self, bus: str, outcome: str) -> None:
+        """One gateway request served (`cached`, `forwarded`, `written`, `refused`, `failed`)."""
+        self.gateway_requests_counter.labels(bus, outcome).inc()
+        with self._lock:
+            self._gateway[outcome] += 1
+
+    def gateway_clients(self, bus: str, count: Callable[[], int]) -> None:
+        """Report the connected clients of a bus's gateway by calling `count` when scraped."""
+        self.gateway_clients_gauge.labels(bus).set_function(count)
+        with self._lock:
+            self._gateway_clients[bus] = count
+
     # ------------------------------------------------------------------ views
 
     @property
@@ -158,6 +201,16 @@ class Metrics:
             }
             if self._cycle_seconds is not None:
                 message["cycle_seconds"] = round(self._cycle_seconds, 6)
+            message["quarantined"] = {
+                device: list(keys) for device, keys in sorted(self._quarantined.items())
+            }
+            if self._gateway_clients:
+                gateway: dict[str, int] = {
+                    "clients": sum(count() for count in self._gateway_clients.values())
+                }
+                for outcome in ("cached", "forwarded", "written", "refused", "failed"):
+                    gateway[outcome] = self._gateway[outcome]
+                message["gateway"] = gateway
         return message
 
     # ------------------------------------------------------------------ HTTP endpoint

@@ -107,6 +107,10 @@ class Point:
     invalid: tuple[int, ...] = ()  # raw values meaning "not available" (e.g. 0xFFFF)
     hidden: bool = False  # read (e.g. scale factors, device info) but not published
     info: Literal["manufacturer", "model", "serial", "firmware"] | None = None
+    # Writing this point also writes: first the device's configured revert timeout (seconds) to the point
+    # `revert_point`, then "on" to the bool point `enable_point` (SunSpec WMaxLimPct_RvrtTms, WMaxLim_Ena).
+    revert_point: str | None = None
+    enable_point: str | None = None
 
     @property
     def words(self) -> int:

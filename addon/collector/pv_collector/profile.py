@@ -3,7 +3,8 @@
 Every problem found in a file is reported in one `ProfileError` whose lines name the file, the point
 (index and key) and the field, e.g. `sdm630.yaml: points[3] (voltage_l1).writable: only holding points can
 be writable`. SunSpec model definitions (`profiles/sunspec/model_<N>.yaml`) use the same point format,
-with `address` meaning the offset from the first register after the model's ID and length.
+with `address` meaning the offset from the first register after the model's ID and length; a model with a
+repeating group (model 160's MPPT modules) describes one module under `repeating`, expanded per module.
 """
 
 from __future__ import annotations
@@ -213,6 +214,8 @@ _POINT_SCHEMA = vol.Schema(
         vol.Optional("invalid"): [_integer],
         vol.Optional("hidden"): _boolean,
         vol.Optional("info"): _one_of(INFO_FIELDS),
+        vol.Optional("revert_point"): _matching(KEY_RE, "point key"),
+        vol.Optional("enable_point"): _matching(KEY_RE, "point key"),
     }
 )
 _LIMITS_SCHEMA = vol.Schema(
@@ -248,6 +251,13 @@ _MODEL_SCHEMA = vol.Schema(
         vol.Optional("length"): vol.All(_integer, _in_range(0, 0xFFFF)),
         vol.Optional("defaults"): vol.Schema(_ORDER_FIELDS),
         vol.Required("points"): [dict],
+        vol.Optional("repeating"): vol.Schema(
+            {
+                vol.Required("size"): vol.All(_integer, _in_range(1, 0xFFFF)),
+                vol.Required("max"): vol.All(_integer, _in_range(1, 100)),
+                vol.Required("points"): vol.All([dict], vol.Length(min=1)),
+            }
+        ),
     }
 )
 
@@ -344,6 +354,8 @@ def _point_problems(data: Mapping[str, Any], dtype: DataType, kind: str, functio
         problems.append("max_rate: only number points take max_rate")
     if "range" in data and kind != "number":
         problems.append("range: only number points take range")
+    if ("revert_point" in data or "enable_point" in data) and writable is None:
+        problems.append("revert_point: only writable points take revert_point/enable_point")
     address = int(data["address"])
     words = int(data.get("count", 1)) if dtype is DataType.STRING else dtype.words
     if address + words > 0x10000:
@@ -406,13 +418,20 @@ def _build_point(
         invalid=invalid,
         hidden=merged.get("hidden", hidden_default),
         info=merged.get("info"),
+        revert_point=merged.get("revert_point"),
+        enable_point=merged.get("enable_point"),
     )
     return point, []
 
 
 def _build_points(
-    raw_points: Sequence[Any], defaults: Mapping[str, Any], doc: Mapping[str, Any], sunspec: bool
+    raw_points: Sequence[Any],
+    defaults: Mapping[str, Any],
+    doc: Mapping[str, Any],
+    sunspec: bool,
+    known: Mapping[str, Point] | None = None,
 ) -> tuple[list[Point], list[str]]:
+    """Validate point entries; `known` are points defined elsewhere in the file (references may name them)."""
     points: list[Point] = []
     errors: list[str] = []
     first_index: dict[str, int] = {}
@@ -432,11 +451,22 @@ def _build_points(
         errors.extend(f"{where}.{problem}" for problem in problems)
         if point is not None:
             points.append(point)
-    by_key = {p.key: p for p in points}
+    by_key = {**(known or {}), **{p.key: p for p in points}}
     for point in points:
+        where = _where(["points", first_index[point.key]], doc)
+        if point.key in (known or {}):
+            errors.append(f"{where}.key: duplicate key (also a point outside this list)")
+        for field_name, wanted in (("revert_point", "number"), ("enable_point", "bool")):
+            ref = getattr(point, field_name)
+            target = by_key.get(ref) if ref is not None else None
+            if ref is None or (target is None and ref in first_index):
+                continue  # none, or a point that failed to build (its own error is reported)
+            if target is None:
+                errors.append(f"{where}.{field_name}: no point has the key '{ref}'")
+            elif target.kind != wanted or target.writable is None:
+                errors.append(f"{where}.{field_name}: point '{ref}' is not a writable {wanted} point")
         if point.sf is None:
             continue
-        where = _where(["points", first_index[point.key]], doc)
         target = by_key.get(point.sf)
         if target is None and point.sf not in first_index:
             errors.append(f"{where}.sf: no point has the key '{point.sf}'")
@@ -559,9 +589,18 @@ class SunSpecModelDef:
     model: int
     name: str
     kind: DeviceKind | None = None
-    length: int | None = None  # the model's standard length (registers after ID and L)
+    length: int | None = None  # the model's standard length (registers after ID and L; fixed part only)
     points: tuple[Point, ...] = ()
     source: str = ""
+    module_size: int | None = None  # registers of one module of the repeating group, if the model has one
+    modules: int = 0  # modules of the repeating group whose points are defined
+
+    @property
+    def max_length(self) -> int | None:
+        """Length of the model with every defined module present."""
+        if self.length is None:
+            return None
+        return self.length + (self.module_size or 0) * self.modules
 
 
 def parse_sunspec_model(doc: Mapping[str, Any], path: Path) -> SunSpecModelDef:
@@ -583,6 +622,14 @@ def parse_sunspec_model(doc: Mapping[str, Any], path: Path) -> SunSpecModelDef:
             for i, p in enumerate(points)
             if p.end > length
         )
+    repeating = top.get("repeating")
+    if repeating is not None:
+        if length is None:
+            errors.append("repeating: needs the length of the fixed part (length)")
+        else:
+            module_points, module_errors = _expand_modules(repeating, length, top.get("defaults", {}), points)
+            points.extend(module_points)
+            errors.extend(f"repeating.{line}" for line in module_errors)
     if errors:
         raise _fail(path, errors)
     return SunSpecModelDef(
@@ -592,7 +639,48 @@ def parse_sunspec_model(doc: Mapping[str, Any], path: Path) -> SunSpecModelDef:
         length=length,
         points=tuple(points),
         source=str(path),
+        module_size=repeating["size"] if repeating is not None else None,
+        modules=repeating["max"] if repeating is not None else 0,
     )
+
+
+def _module_point(raw: Any, module: int, start: int) -> Any:
+    """One point of a repeating group, for module `module` (1-based) whose first register is `start`."""
+    if not isinstance(raw, dict):
+        return raw
+    point = dict(raw)
+    for field_name in ("key", "name"):
+        if isinstance(point.get(field_name), str):
+            point[field_name] = point[field_name].replace("{n}", str(module))
+    if isinstance(point.get("address"), int) and not isinstance(point.get("address"), bool):
+        point["address"] += start
+    return point
+
+
+def _expand_modules(
+    repeating: Mapping[str, Any], length: int, defaults: Mapping[str, Any], fixed: Sequence[Point]
+) -> tuple[list[Point], list[str]]:
+    """The points of every module of a repeating group (`{n}` in key and name = module number)."""
+    size, template = repeating["size"], repeating["points"]
+    first = [_module_point(raw, 1, 0) for raw in template]
+    checked, errors = _build_points(first, defaults, {"points": first}, True, {p.key: p for p in fixed})
+    errors.extend(
+        f"{_where(['points', i], {'points': first})}.address: offset {p.address} + {p.words} registers "
+        f"exceed the module size {size}"
+        for i, p in enumerate(checked)
+        if p.end > size
+    )
+    keys = [raw.get("key") for raw in template if isinstance(raw, dict)]
+    errors.extend(f"points: key {key!r} must contain {{n}}" for key in keys if "{n}" not in str(key))
+    if errors:
+        return [], errors
+    points: list[Point] = []
+    known = {p.key: p for p in fixed}
+    for module in range(1, repeating["max"] + 1):
+        raws = [_module_point(raw, module, length + (module - 1) * size) for raw in template]
+        built, _ = _build_points(raws, defaults, {"points": raws}, True, known)
+        points.extend(built)
+    return points, []
 
 
 @cache

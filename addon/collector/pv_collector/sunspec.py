@@ -102,6 +102,8 @@ def place_model(
                 name=name,
                 address=address + 2 + point.address,
                 sf=renamed[point.sf] if point.sf is not None else None,
+                revert_point=renamed.get(point.revert_point) if point.revert_point else None,
+                enable_point=renamed.get(point.enable_point) if point.enable_point else None,
             )
         )
     taken.update(renamed.values())

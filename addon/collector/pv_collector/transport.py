@@ -9,6 +9,13 @@ drops frames with another id, so a reply that arrives after its request timed ou
 answer to a later one. RTU frames (serial lines, RTU over TCP) carry no transaction id, so after a timeout
 the bus closes its connection, which discards whatever the slow device still sends; the next request
 opens it again. Replies are also checked for the register count asked for.
+
+Adaptive timeouts: the bus measures every device's response time (a smoothed mean and mean deviation, as
+TCP does for its retransmission timer) and waits for a read at most `3 * mean + 4 * deviation` (at least
+`ADAPTIVE_MIN`), never longer than the configured `timeout`. A fast meter that stops answering is given
+up on quickly; a slow one on the same line is given the time it needs. After a timeout the next request to
+that device waits the full configured time again until an answer re-measures it. Writes always wait the
+full time.
 """
 
 from __future__ import annotations
@@ -37,6 +44,38 @@ RECONNECT_MAX = 30.0
 BUSY_CODES = frozenset({5, 6})  # acknowledge, server busy: worth a retry
 GATEWAY_CODES = frozenset({10, 11})  # gateway path unavailable, target device failed to respond
 TIMEOUTS_BEFORE_RECONNECT = 3  # consecutive timeouts on a TCP bus before its connection is renewed
+ADAPTIVE_MIN = 0.1  # seconds: the shortest timeout the adaptation may choose
+_RTT_GAIN = 0.125  # weight of a new sample in the smoothed response time (RFC 6298's alpha)
+_RTTVAR_GAIN = 0.25  # weight of a new sample in the mean deviation (RFC 6298's beta)
+
+
+class ResponseTimer:
+    """Smoothed response time of one device and the timeout it implies."""
+
+    __slots__ = ("deviation", "mean", "samples", "timed_out")
+
+    def __init__(self) -> None:
+        self.mean = 0.0
+        self.deviation = 0.0
+        self.samples = 0
+        self.timed_out = False
+
+    def answered(self, seconds: float) -> None:
+        """A reply (data or exception) arrived after `seconds`."""
+        if self.samples == 0:
+            self.mean, self.deviation = seconds, seconds / 2
+        else:
+            self.deviation += _RTTVAR_GAIN * (abs(seconds - self.mean) - self.deviation)
+            self.mean += _RTT_GAIN * (seconds - self.mean)
+        self.samples += 1
+        self.timed_out = False
+
+    def timeout(self, maximum: float) -> float:
+        """Seconds to wait for the next reply: adapted, within ADAPTIVE_MIN..maximum."""
+        if self.samples == 0 or self.timed_out:
+            return maximum
+        return min(maximum, max(ADAPTIVE_MIN, 3 * self.mean + 4 * self.deviation))
+
 
 type ModbusClient = AsyncModbusSerialClient | AsyncModbusTcpClient
 
@@ -84,12 +123,23 @@ class Bus:
         self._consecutive_timeouts = 0
         self._closed = False
         self._was_connected = False
+        self._timers: dict[int, ResponseTimer] = {}
 
     # ------------------------------------------------------------------ public API
 
     def reader(self, unit_id: int) -> UnitReader:
         """A reader bound to one device of this bus."""
         return UnitReader(self, unit_id)
+
+    def timeout_for(self, unit_id: int) -> float:
+        """Seconds the next read of `unit_id` waits for a reply (adapted, at most the configured timeout)."""
+        timer = self._timers.get(unit_id)
+        return self.config.timeout if timer is None else timer.timeout(self.config.timeout)
+
+    def response_time(self, unit_id: int) -> float | None:
+        """Smoothed response time of `unit_id` in seconds, None before its first reply."""
+        timer = self._timers.get(unit_id)
+        return timer.mean if timer is not None and timer.samples else None
 
     async def read(
         self, unit_id: int, function: Function, address: int, count: int, *, retries: int | None = None
@@ -102,7 +152,7 @@ class Bus:
             return await client.read_holding_registers(address, count=count, device_id=unit_id)
 
         what = f"read {function.value} {address}+{count} unit {unit_id}"
-        response = await self._request(call, retries, what)
+        response = await self._request(call, retries, what, unit_id)
         registers = list(getattr(response, "registers", []) or [])
         if len(registers) < count:
             raise ModbusError(f"unit {unit_id} answered {len(registers)} registers of {count} at {address}")
@@ -119,7 +169,7 @@ class Bus:
                 return await client.write_register(address, values[0], device_id=unit_id)
             return await client.write_registers(address, values, device_id=unit_id)
 
-        await self._request(call, 0, f"write {address}+{len(values)} unit {unit_id}")
+        await self._request(call, 0, f"write {address}+{len(values)} unit {unit_id}", unit_id, adaptive=False)
 
     async def close(self) -> None:
         """Close the connection; the bus can not be used afterwards."""
@@ -135,7 +185,13 @@ class Bus:
     # ------------------------------------------------------------------ internals
 
     async def _request(
-        self, call: Callable[[ModbusClient], Awaitable[Any]], retries: int | None, what: str
+        self,
+        call: Callable[[ModbusClient], Awaitable[Any]],
+        retries: int | None,
+        what: str,
+        unit_id: int,
+        *,
+        adaptive: bool = True,
     ) -> Any:
         attempts = 1 + (self.config.retries if retries is None else retries)
         delay = RETRY_BACKOFF
@@ -146,7 +202,7 @@ class Bus:
                 delay = min(delay * 2, RETRY_BACKOFF_MAX)
             try:
                 async with self._lock:
-                    return await self._once(call)
+                    return await self._once(call, unit_id, adaptive=adaptive)
             except ModbusExceptionResponse as err:
                 if err.code not in BUSY_CODES:
                     raise
@@ -161,21 +217,27 @@ class Bus:
         _LOGGER.debug("request failed", extra={"bus": self.name, "request": what, "error": str(last)})
         raise last
 
-    async def _once(self, call: Callable[[ModbusClient], Awaitable[Any]]) -> Any:
+    async def _once(
+        self, call: Callable[[ModbusClient], Awaitable[Any]], unit_id: int, *, adaptive: bool
+    ) -> Any:
         if self._closed:
             raise ModbusConnectionError(f"bus {self.name} is closed")
         client = await self._connected_client()
+        timer = self._timers.setdefault(unit_id, ResponseTimer())
+        timeout = timer.timeout(self.config.timeout) if adaptive else self.config.timeout
+        client.ctx.comm_params.timeout_connect = timeout  # pymodbus reads it for every request
         started = time.monotonic()
         self.requests += 1
         outcome = "ok"
         try:
             try:
                 # pymodbus applies the timeout itself; the outer guard only protects against a hang.
-                response = await asyncio.wait_for(call(client), timeout=self.config.timeout * 2 + 1)
+                response = await asyncio.wait_for(call(client), timeout=timeout * 2 + 1)
             except (TimeoutError, ModbusIOException) as err:
                 outcome = "timeout"
+                timer.timed_out = True
                 self._after_timeout()
-                raise ModbusTimeout(f"bus {self.name}: no answer within {self.config.timeout:g} s") from err
+                raise ModbusTimeout(f"bus {self.name}: no answer within {timeout:g} s") from err
             except ConnectionException as err:
                 outcome = "connection"
                 self._drop_client()
@@ -183,6 +245,7 @@ class Bus:
             except ModbusException as err:
                 outcome = "exception"
                 raise ModbusError(f"bus {self.name}: {err}") from err
+            timer.answered(time.monotonic() - started)
             if response.isError():
                 code = int(getattr(response, "exception_code", 0) or 0)
                 outcome = "exception"

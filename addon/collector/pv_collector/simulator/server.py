@@ -12,7 +12,11 @@ Answers:
 - a register that does not exist on that unit's table: exception 2 (illegal data address);
 - a write to an existing but read-only register: exception 2; a write with a bad value: exception 3;
 - coil/discrete-input functions: exception 1;
-- an offline unit (`set_offline`): no answer at all, the client times out;
+- an offline unit (`set_offline`): no answer at all, the client times out; so does the inverter while
+  the sun is down when the simulation is made with `inverter_sleeps=True` (many inverters sleep at night);
+- a register made to be refused (`refuse_register`): exception 2 for every request that covers it, as a
+  device whose documented map has a hole;
+- a unit with a response delay (`set_delay`) answers that much later (a slow device on a shared line);
 - a unit id nobody has: over TCP exception 0x0B (gateway target failed to respond), like a Modbus TCP
   gateway; over RTU silence, like an RS-485 line.
 """
@@ -24,6 +28,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from pymodbus import FramerType
@@ -44,6 +49,7 @@ from pv_collector.simulator.devices import (
     SimulatedDevice,
 )
 from pv_collector.simulator.sun import Site, Weather, smooth_noise
+from pv_collector.solar import sun_elevation
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,8 +61,14 @@ ENVIRONMENT_UNIT = 4
 MAX_SUBSTEP = 60.0  # seconds of simulated time integrated at once
 STEP_INTERVAL = 1.0  # seconds between background steps
 
-_FUNCTION_TABLES: dict[int, Function] = {3: Function.HOLDING, 6: Function.HOLDING, 16: Function.HOLDING,
-                                         22: Function.HOLDING, 23: Function.HOLDING, 4: Function.INPUT}
+_FUNCTION_TABLES: dict[int, Function] = {
+    3: Function.HOLDING,
+    6: Function.HOLDING,
+    16: Function.HOLDING,
+    22: Function.HOLDING,
+    23: Function.HOLDING,
+    4: Function.INPUT,
+}
 
 
 def _table(function: Function | str | int) -> Function:
@@ -74,6 +86,8 @@ class Simulation:
     """A PV system: inverter (unit 1), grid meter (2), battery (3), environment sensor (4).
 
     `clock` returns Unix seconds (default `time.time`); pass your own to move time faster in tests.
+    `inverter_sleeps`: the inverter stops answering while the sun is below the horizon.
+    `requests` and `writes` count the requests that reached each unit (whatever the answer).
     """
 
     def __init__(
@@ -83,6 +97,7 @@ class Simulation:
         longitude: float = 13.405,
         seed: int = 1,
         clock: Callable[[], float] | None = None,
+        inverter_sleeps: bool = False,
     ) -> None:
         if not -90.0 <= latitude <= 90.0:
             raise ValueError(f"latitude: {latitude} is outside -90..90")
@@ -91,6 +106,11 @@ class Simulation:
         self.site = Site(latitude=latitude, longitude=longitude, seed=seed)
         self.seed = seed
         self._clock = clock or time.time
+        self.inverter_sleeps = inverter_sleeps
+        self.requests: Counter[int] = Counter()
+        self.writes: Counter[int] = Counter()
+        self._refused: set[tuple[int, Function, int]] = set()
+        self._delays: dict[int, float] = {}
         self.household = Household(seed=seed, longitude=longitude)
         self.inverter = Inverter(INVERTER_UNIT, seed)
         self.meter = GridMeter(METER_UNIT, seed)
@@ -157,14 +177,24 @@ class Simulation:
             if unknown_answer is None:
                 raise NoSuchIdException("no simulated device with this id")
             return unknown_answer
-        if unit.offline:
+        self.requests[unit.unit_id] += 1
+        if set_values is not None:
+            self.writes[unit.unit_id] += 1
+        if unit.offline or (unit is self.inverter and self.asleep):
             # With ignore_missing_devices=True the server sends nothing back: the client times out.
             raise NoSuchIdException(f"unit {unit.unit_id} is offline")
+        if delay := self._delays.get(unit.unit_id):
+            await asyncio.sleep(delay)
         table_kind = _FUNCTION_TABLES.get(function_code)
         if table_kind is None:
             return ExcCodes.ILLEGAL_FUNCTION
         table = unit.tables.get(table_kind)
         if table is None or not table.exists(address, count):
+            return ExcCodes.ILLEGAL_ADDRESS
+        if self._refused and any(
+            (unit.unit_id, table_kind, register) in self._refused
+            for register in range(address, address + count)
+        ):
             return ExcCodes.ILLEGAL_ADDRESS
         if set_values is not None:
             if not table.writable(address, count):
@@ -247,6 +277,28 @@ class Simulation:
     def set_offline(self, unit: int, offline: bool) -> None:
         """Make `unit` stop answering (True) or answer again (False)."""
         self._unit(unit).offline = offline
+
+    def refuse_register(
+        self, unit: int, function: Function | str | int, address: int, refuse: bool = True
+    ) -> None:
+        """Make `unit` answer exception 2 to every request covering `address` (False: answer it again)."""
+        key = (self._unit(unit).unit_id, _table(function), address)
+        if refuse:
+            self._refused.add(key)
+        else:
+            self._refused.discard(key)
+
+    def set_delay(self, unit: int, seconds: float) -> None:
+        """Make `unit` answer `seconds` late (0: at once)."""
+        if not 0 <= seconds <= 60:
+            raise ValueError(f"delay: {seconds} is outside 0..60 s")
+        self._delays[self._unit(unit).unit_id] = seconds
+
+    @property
+    def asleep(self) -> bool:
+        """Whether the inverter sleeps right now (only with `inverter_sleeps`: the sun is down)."""
+        site = self.site
+        return self.inverter_sleeps and sun_elevation(self._clock(), site.latitude, site.longitude) < 0
 
     def registers(self, unit: int, function: Function | str | int, address: int, count: int) -> list[int]:
         """The raw registers `unit` holds in table `function` ('holding'/'input' or 3/4)."""
@@ -352,9 +404,13 @@ class Simulation:
         return self._weather.sun.elevation if self._weather else -90.0
 
 
-async def run_simulator(host: str, port: int, *, latitude: float, longitude: float, seed: int) -> None:
+async def run_simulator(
+    host: str, port: int, *, latitude: float, longitude: float, seed: int, inverter_sleeps: bool = False
+) -> None:
     """Serve the simulated devices on Modbus TCP until cancelled (the CLI's `simulate` command)."""
-    simulation = Simulation(latitude=latitude, longitude=longitude, seed=seed)
+    simulation = Simulation(
+        latitude=latitude, longitude=longitude, seed=seed, inverter_sleeps=inverter_sleeps
+    )
     bound = await simulation.start(host, port)
     _LOGGER.info("simulator serving on %s:%d; cancel to stop", host, bound)
     try:

@@ -11,64 +11,26 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 
+from pv_collector.solar import SunPosition, day_of_year, sun_position
+
+__all__ = [
+    "Irradiance",
+    "Site",
+    "SunPosition",
+    "Weather",
+    "clear_sky",
+    "day_of_year",
+    "plane_of_array",
+    "smooth_noise",
+    "solar_hour",
+    "sun_position",
+]
+
 SOLAR_CONSTANT = 1353.0  # W/m², as used by Meinel's model
 ALBEDO = 0.2
-
-
-@dataclass(frozen=True, slots=True)
-class SunPosition:
-    """Where the sun is: elevation above the horizon and azimuth from north, clockwise (degrees)."""
-
-    elevation: float
-    azimuth: float
-
-    @property
-    def zenith(self) -> float:
-        """Angle from straight up (degrees)."""
-        return 90.0 - self.elevation
-
-
-def day_of_year(timestamp: float) -> int:
-    """1-based day of the year (UTC)."""
-    return time.gmtime(timestamp).tm_yday
-
-
-def sun_position(timestamp: float, latitude: float, longitude: float) -> SunPosition:
-    """Sun position by NOAA's "General Solar Position Calculations" (good to a fraction of a degree)."""
-    utc = time.gmtime(timestamp)
-    hours = utc.tm_hour + utc.tm_min / 60 + (timestamp % 60) / 3600
-    gamma = 2 * math.pi / 365 * (utc.tm_yday - 1 + (hours - 12) / 24)
-    eqtime = 229.18 * (
-        0.000075
-        + 0.001868 * math.cos(gamma)
-        - 0.032077 * math.sin(gamma)
-        - 0.014615 * math.cos(2 * gamma)
-        - 0.040849 * math.sin(2 * gamma)
-    )
-    decl = (
-        0.006918
-        - 0.399912 * math.cos(gamma)
-        + 0.070257 * math.sin(gamma)
-        - 0.006758 * math.cos(2 * gamma)
-        + 0.000907 * math.sin(2 * gamma)
-        - 0.002697 * math.cos(3 * gamma)
-        + 0.00148 * math.sin(3 * gamma)
-    )
-    true_solar_minutes = hours * 60 + eqtime + 4 * longitude
-    hour_angle = math.radians(true_solar_minutes / 4 - 180)
-    lat = math.radians(latitude)
-    cos_zenith = math.sin(lat) * math.sin(decl) + math.cos(lat) * math.cos(decl) * math.cos(hour_angle)
-    zenith = math.acos(max(-1.0, min(1.0, cos_zenith)))
-    azimuth = math.degrees(
-        math.atan2(
-            math.sin(hour_angle), math.cos(hour_angle) * math.sin(lat) - math.tan(decl) * math.cos(lat)
-        )
-    )
-    return SunPosition(elevation=90.0 - math.degrees(zenith), azimuth=(azimuth + 180.0) % 360.0)
 
 
 def solar_hour(timestamp: float, longitude: float) -> float:
