@@ -462,3 +462,37 @@ def test_option_paths_follow_the_addon_names() -> None:
     assert addon.option_path("buses[1].port", options) == "buses[1].device"  # serial: the device path
     assert addon.option_path("buses[0].port", options) == "buses[0].port"  # tcp: the TCP port
     assert addon.option_path("buses[0].devices[3].unit_id", options) == "buses[0].devices[3].unit_id"
+
+
+async def test_site_gateway_and_sleep_options_reach_the_collector(
+    addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
+) -> None:
+    """Location, a bus's gateway and per-device sleep / power-limit revert map onto the collector's keys."""
+    options = sample_options(serial_port)
+    options["latitude"], options["longitude"] = 48.14, 11.58
+    lan = options["buses"][1]
+    lan["gateway_port"] = 5020
+    lan["gateway_allow_writes"] = True
+    lan["devices"][0]["sleeps_at_night"] = True
+    lan["devices"][0]["power_limit_revert"] = 900
+    addon_home.write_options(options)
+
+    result = await addon_home.start(supervisor.url, "--print-config")
+
+    config = result.config()
+    assert config["site"] == {"latitude": 48.14, "longitude": 11.58}
+    assert config["buses"][1]["gateway"] == {"host": "0.0.0.0", "port": 5020, "allow_writes": True}
+    assert "gateway" not in config["buses"][0]
+    device = config["buses"][1]["devices"][0]
+    assert (device["sleeps_at_night"], device["power_limit_revert"]) == (True, 900)
+    assert "sleeps_at_night" not in config["buses"][0]["devices"][0]
+
+
+async def test_half_a_location_is_named(
+    addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
+) -> None:
+    options = sample_options(serial_port)
+    options["latitude"] = 48.14
+    addon_home.write_options(options)
+    result = await addon_home.start(supervisor.url)
+    assert_one_error(result, addon.EXIT_INVALID_OPTIONS, "Invalid options: ", "longitude")

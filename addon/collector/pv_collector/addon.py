@@ -333,6 +333,13 @@ def _bus_config(bus: Mapping[str, Any]) -> dict[str, Any]:
         value = _given(bus, key)
         if value is not None:
             result[key] = value
+    gateway_port = _given(bus, "gateway_port")
+    if gateway_port is not None:  # inside the container; the user maps it in the Network section
+        result["gateway"] = {
+            "host": "0.0.0.0",
+            "port": gateway_port,
+            "allow_writes": bool(_given(bus, "gateway_allow_writes")),
+        }
     devices = bus.get("devices")
     result["devices"] = (
         [_device_config(device) for device in devices] if isinstance(devices, list) else devices
@@ -344,7 +351,7 @@ def _device_config(device: Any) -> Any:
     if not isinstance(device, dict):
         return device
     result = {key: device[key] for key in ("id", "unit_id", "profile") if key in device}
-    for key in ("name", "poll_interval"):
+    for key in ("name", "poll_interval", "sleeps_at_night", "power_limit_revert"):
         value = _given(device, key)
         if value is not None:
             result[key] = value
@@ -382,6 +389,9 @@ def build_collector_config(options: Mapping[str, Any], broker: Broker, paths: Ad
         "publish": {"on_change": bool(options.get("publish_on_change", False))},
         "buses": [_bus_config(bus) for bus in options.get("buses", [])],
     }
+    latitude, longitude = _given(options, "latitude"), _given(options, "longitude")
+    if latitude is not None or longitude is not None:  # both needed: the collector names a missing one
+        config["site"] = {"latitude": latitude, "longitude": longitude}
     return config
 
 
