@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypedDict, override
 
 from homeassistant.const import EntityCategory, Platform
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .catalogue import collector_identifier, device_identifier, point_unique_id
-from .const import DOMAIN, PV_STRING_KEYS, TRANSLATED_STATES
+from .catalogue import collector_identifier, device_identifier, point_platform, point_unique_id
+from .const import DOMAIN, PV_STRING_KEYS, TRANSLATED_STATES, signal_new_entities
 from .contract import DeviceDef, PointDef, Value
-from .hub import PvMonitorHub
+from .hub import PvMonitorConfigEntry, PvMonitorHub
 
 
 class PvMonitorEntity(Entity):
@@ -120,3 +123,33 @@ def point_description_fields(point: PointDef, translated: frozenset[str]) -> Poi
     else:
         fields["name"] = point.name
     return fields
+
+
+def async_setup_point_platform(
+    hass: HomeAssistant,
+    entry: PvMonitorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    platform: Platform,
+    make: Callable[[PvMonitorHub, DeviceDef, PointDef], Entity],
+) -> None:
+    """Add an entity (built by `make`) for every announced point of `platform`, now and whenever an
+    announcement brings new ones; each point is claimed once, so re-announcements add no duplicates."""
+    hub = entry.runtime_data
+
+    @callback
+    def _async_add_new() -> None:
+        if hub.announcement is None:
+            return
+        entities = [
+            make(hub, device, point)
+            for device in hub.announcement.devices
+            for point in device.points
+            if point_platform(point) is platform
+            and hub.claim(platform, point_unique_id(hub.collector_id, device.id, point.key))
+        ]
+        if entities:
+            async_add_entities(entities)
+
+    entry.async_on_unload(
+        async_dispatcher_connect(hass, signal_new_entities(entry.entry_id, platform), _async_add_new)
+    )

@@ -12,14 +12,12 @@ from homeassistant.components.number import (
 )
 from homeassistant.components.number.const import DEVICE_CLASS_UNITS
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .catalogue import point_platform, point_unique_id
-from .const import NUMBER_KEYS, signal_new_entities
+from .const import NUMBER_KEYS
 from .contract import PointDef
-from .entity import PvMonitorPointEntity, point_description_fields
+from .entity import PvMonitorPointEntity, async_setup_point_platform, point_description_fields
 from .hub import PvMonitorConfigEntry
 
 PARALLEL_UPDATES = 1
@@ -60,24 +58,12 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add numbers whenever the announcement brings new ones."""
-    hub = entry.runtime_data
-
-    @callback
-    def _async_add_new() -> None:
-        if hub.announcement is None:
-            return
-        entities = [
-            PvMonitorNumber(hub, device, point, number_description(point))
-            for device in hub.announcement.devices
-            for point in device.points
-            if point_platform(point) is Platform.NUMBER
-            and hub.claim(Platform.NUMBER, point_unique_id(hub.collector_id, device.id, point.key))
-        ]
-        if entities:
-            async_add_entities(entities)
-
-    entry.async_on_unload(
-        async_dispatcher_connect(hass, signal_new_entities(entry.entry_id, Platform.NUMBER), _async_add_new)
+    async_setup_point_platform(
+        hass,
+        entry,
+        async_add_entities,
+        Platform.NUMBER,
+        lambda hub, device, point: PvMonitorNumber(hub, device, point, number_description(point)),
     )
 
 

@@ -6,13 +6,11 @@ from typing import Any, override
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .catalogue import point_platform, point_unique_id
-from .const import SWITCH_KEYS, signal_new_entities
-from .entity import PvMonitorPointEntity, point_description_fields
+from .const import SWITCH_KEYS
+from .entity import PvMonitorPointEntity, async_setup_point_platform, point_description_fields
 from .hub import PvMonitorConfigEntry
 
 PARALLEL_UPDATES = 1
@@ -24,26 +22,14 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add switches whenever the announcement brings new ones."""
-    hub = entry.runtime_data
-
-    @callback
-    def _async_add_new() -> None:
-        if hub.announcement is None:
-            return
-        entities = [
-            PvMonitorSwitch(
-                hub, device, point, SwitchEntityDescription(**point_description_fields(point, SWITCH_KEYS))
-            )
-            for device in hub.announcement.devices
-            for point in device.points
-            if point_platform(point) is Platform.SWITCH
-            and hub.claim(Platform.SWITCH, point_unique_id(hub.collector_id, device.id, point.key))
-        ]
-        if entities:
-            async_add_entities(entities)
-
-    entry.async_on_unload(
-        async_dispatcher_connect(hass, signal_new_entities(entry.entry_id, Platform.SWITCH), _async_add_new)
+    async_setup_point_platform(
+        hass,
+        entry,
+        async_add_entities,
+        Platform.SWITCH,
+        lambda hub, device, point: PvMonitorSwitch(
+            hub, device, point, SwitchEntityDescription(**point_description_fields(point, SWITCH_KEYS))
+        ),
     )
 
 
