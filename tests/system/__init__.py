@@ -1,0 +1,1 @@
+"""System tests: several real processes together (brokers, bridge, collectors, Home Assistant)."""
