@@ -7,7 +7,8 @@ entry's options. A rule returns None when it cannot tell (no value yet), else an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -15,22 +16,33 @@ from typing import Any
 from .const import (
     CONF_ARRAY_PEAK_POWER,
     CONF_BATTERY_LOW_SOC,
+    CONF_FAULT_HOLD_OFF,
     CONF_GRID_FREQUENCY_MAX,
     CONF_GRID_FREQUENCY_MIN,
     CONF_GRID_VOLTAGE_MAX,
     CONF_GRID_VOLTAGE_MIN,
     CONF_OFFLINE_GRACE,
+    CONF_PRODUCTION_ALERT_DELAY,
     CONF_PRODUCTION_BELOW_EXPECTED,
+    CONF_PRODUCTION_MIN_ELEVATION,
+    CONF_STRING_IMBALANCE,
+    CONF_STRING_MIN_POWER,
     DEFAULT_OPTIONS,
 )
 from .contract import Announcement, DeviceDef, PointDef, Value
-from .expected import expected_power_from_irradiance
+from .expected import MIN_IRRADIANCE
 
 # How far back inside the limits a value must come before a range alert clears (stops flapping).
 VOLTAGE_HYSTERESIS = 1.0
 FREQUENCY_HYSTERESIS = 0.02
 SOC_HYSTERESIS = 2.0
 PRODUCTION_HYSTERESIS = 5.0  # percentage points
+STRING_HYSTERESIS = 5.0  # percentage points
+
+STRING_POWER_KEY = re.compile(r"pv(\d+)_power")
+
+# Turns a fault code (bit name or enum option) into text; the hub passes translated texts.
+type Describe = Callable[[str], str]
 
 
 class AlertType(StrEnum):
@@ -43,6 +55,7 @@ class AlertType(StrEnum):
     GRID_FREQUENCY = "grid_frequency"
     BATTERY_LOW = "battery_low"
     PRODUCTION_BELOW_EXPECTED = "production_below_expected"
+    STRING_IMBALANCE = "string_imbalance"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +70,11 @@ class Thresholds:
     production_below_expected: float  # percent of the expected production
     array_peak_power: float  # W; 0 = unknown, no production estimate
     offline_grace: float  # seconds
+    production_alert_delay: float  # seconds production must stay below expected
+    production_min_elevation: float  # degrees of sun elevation below which nothing is judged
+    string_imbalance: float  # percent below the siblings' mean
+    string_min_power: float  # W: the siblings' mean must reach this
+    fault_hold_off: float  # seconds a cleared fault must stay clear before its alert goes off
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Thresholds:
@@ -71,6 +89,11 @@ class Thresholds:
             production_below_expected=float(merged[CONF_PRODUCTION_BELOW_EXPECTED]),
             array_peak_power=float(merged[CONF_ARRAY_PEAK_POWER]),
             offline_grace=float(merged[CONF_OFFLINE_GRACE]),
+            production_alert_delay=float(merged[CONF_PRODUCTION_ALERT_DELAY]),
+            production_min_elevation=float(merged[CONF_PRODUCTION_MIN_ELEVATION]),
+            string_imbalance=float(merged[CONF_STRING_IMBALANCE]),
+            string_min_power=float(merged[CONF_STRING_MIN_POWER]),
+            fault_hold_off=float(merged[CONF_FAULT_HOLD_OFF]),
         )
 
 
@@ -112,8 +135,21 @@ def irradiance_source(announcement: Announcement) -> tuple[DeviceDef, PointDef] 
     return None
 
 
-def device_alerts(device: DeviceDef, announcement: Announcement) -> tuple[AlertType, ...]:
-    """The alerts a device has, from its point roles."""
+def string_power_points(device: DeviceDef) -> list[PointDef]:
+    """The per-string DC power points `pv1_power`, `pv2_power`, ... (SunSpec model 160, vendor maps)."""
+    return [p for p in device.points if p.kind == "number" and STRING_POWER_KEY.fullmatch(p.key)]
+
+
+def humanize(code: str) -> str:
+    """`dc_over_volt` -> `Dc over volt`: the fallback text of a code nothing translates."""
+    text = code.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def device_alerts(
+    device: DeviceDef, announcement: Announcement, arrays: Collection[str] = ()
+) -> tuple[AlertType, ...]:
+    """The alerts a device has, from its point roles (and the devices with an array configured)."""
     alerts = [AlertType.DEVICE_OFFLINE]
     if fault_points(device) or operating_state_point(device):
         alerts.append(AlertType.INVERTER_FAULT)
@@ -123,19 +159,33 @@ def device_alerts(device: DeviceDef, announcement: Announcement) -> tuple[AlertT
         alerts.append(AlertType.GRID_FREQUENCY)
     if _numeric(device, "battery_soc"):
         alerts.append(AlertType.BATTERY_LOW)
-    if _numeric(device, "pv_power") and irradiance_source(announcement) is not None:
+    if _numeric(device, "pv_power") and (irradiance_source(announcement) is not None or device.id in arrays):
         alerts.append(AlertType.PRODUCTION_BELOW_EXPECTED)
+    if len(string_power_points(device)) >= 2:
+        alerts.append(AlertType.STRING_IMBALANCE)
     return tuple(alerts)
 
 
-def evaluate_fault(device: DeviceDef, values: Mapping[str, Value]) -> AlertState | None:
-    """Inverter fault: a `fault` bitfield is not 0, or the operating state is `fault`."""
+def evaluate_fault(
+    device: DeviceDef,
+    values: Mapping[str, Value],
+    *,
+    english: Describe = humanize,
+    local: Describe = humanize,
+) -> AlertState | None:
+    """Inverter fault: a `fault` bitfield is not 0, or the operating state is `fault`.
+
+    The codes (bit names, the operating state option) are decoded to text: `english` for the message
+    (notifications), `local` (the user's language) for the attribute `fault_texts`.
+    """
     known = False
     active: list[str] = []
+    codes: dict[str, int] = {}
     for point in fault_points(device):
         value = values.get(point.key)
         if isinstance(value, int) and not isinstance(value, bool):
             known = True
+            codes[point.key] = value
             active.extend(point.active_bits(value))
     state_point = operating_state_point(device)
     state = values.get(state_point.key) if state_point else None
@@ -143,22 +193,84 @@ def evaluate_fault(device: DeviceDef, values: Mapping[str, Value]) -> AlertState
         known = True
     if not known:
         return None
+    details: dict[str, Any] = {
+        "faults": active,
+        "fault_texts": [local(code) for code in active],
+        "fault_codes": codes,
+        "operating_state": state,
+    }
     if active or state == "fault":
         reason = "fault_bits" if active else "operating_state_fault"
-        names = ", ".join(active) if active else "operating state fault"
+        names = ", ".join(english(code) for code in active) if active else english("fault")
         return AlertState(
             active=True,
             reason=reason,
             message=f"{device.name}: fault active ({names})",
             value=", ".join(active) if active else state,
-            details={"faults": active, "operating_state": state},
+            details=details,
+        )
+    return AlertState(
+        active=False, reason="no_fault", message=f"{device.name}: no fault", value=state, details=details
+    )
+
+
+def evaluate_string_imbalance(
+    device: DeviceDef,
+    values: Mapping[str, Value],
+    *,
+    threshold: float,
+    min_power: float,
+    was_active: bool,
+) -> AlertState | None:
+    """One string's power more than `threshold` % below the mean of its siblings (above `min_power`)."""
+    readings = {
+        p.key: float(v)
+        for p in string_power_points(device)
+        if isinstance(v := values.get(p.key), int | float) and not isinstance(v, bool)
+    }
+    if len(readings) < 2:
+        return None
+    limit = threshold - (STRING_HYSTERESIS if was_active else 0.0)
+    worst: tuple[float, str, float] | None = None
+    for key, power in readings.items():
+        siblings = [v for k, v in readings.items() if k != key]
+        mean = sum(siblings) / len(siblings)
+        if mean < min_power:
+            continue
+        deficit = 100.0 * (mean - power) / mean
+        if worst is None or deficit > worst[0]:
+            worst = (deficit, key, mean)
+    if worst is None:
+        return AlertState(
+            active=False,
+            reason="low_power",
+            message=f"{device.name}: strings below {min_power:g} W, not compared",
+            details={"readings": readings},
+        )
+    deficit, key, mean = worst
+    details = {
+        "string": key,
+        "readings": readings,
+        "siblings_mean": round(mean, 1),
+        "percent": round(deficit, 1),
+    }
+    if deficit > limit:
+        return AlertState(
+            active=True,
+            reason="string_below_siblings",
+            message=(
+                f"{device.name}: string {key} produces {readings[key]:g} W, {deficit:.0f} % below the"
+                f" other strings ({mean:.0f} W)"
+            ),
+            value=readings[key],
+            details=details,
         )
     return AlertState(
         active=False,
-        reason="no_fault",
-        message=f"{device.name}: no fault",
-        value=state,
-        details={"faults": [], "operating_state": state},
+        reason="balanced",
+        message=f"{device.name}: strings balanced",
+        value=readings[key],
+        details=details,
     )
 
 
@@ -244,26 +356,48 @@ def evaluate_production(
     device: DeviceDef,
     values: Mapping[str, Value],
     *,
+    expected: float | None,
     irradiance: float | None,
+    sun_elevation: float,
     thresholds: Thresholds,
     asleep: bool,
     was_active: bool,
 ) -> AlertState | None:
-    """PV power below `production_below_expected` % of the expected power (irradiance estimate)."""
+    """PV power below `production_below_expected` % of the expected power, judged only in daylight.
+
+    Returns the condition right now; the hub holds it for `production_alert_delay` before the alert
+    goes on.
+    """
     if asleep:
         return AlertState(
             active=False, reason="asleep", message=f"{device.name}: asleep, no production expected"
         )
     points = _numeric(device, "pv_power")
     power = values.get(points[0].key) if points else None
-    if not isinstance(power, int | float) or isinstance(power, bool):
+    if not isinstance(power, int | float) or isinstance(power, bool) or expected is None:
         return None
-    expected = expected_power_from_irradiance(irradiance, thresholds.array_peak_power)
-    if expected is None:
-        return None
-    ratio = 100.0 * power / expected
+    if sun_elevation < thresholds.production_min_elevation or (
+        irradiance is not None and irradiance < MIN_IRRADIANCE
+    ):
+        return AlertState(
+            active=False,
+            reason="sun_low",
+            message=f"{device.name}: sun too low to judge production",
+            value=power,
+            details={
+                "power": power,
+                "expected": round(expected, 1),
+                "sun_elevation": round(sun_elevation, 1),
+            },
+        )
+    ratio = 100.0 * power / expected if expected > 0 else 100.0
     limit = thresholds.production_below_expected + (PRODUCTION_HYSTERESIS if was_active else 0.0)
-    details = {"power": power, "expected": round(expected, 1), "percent": round(ratio, 1)}
+    details = {
+        "power": power,
+        "expected": round(expected, 1),
+        "percent": round(ratio, 1),
+        "sun_elevation": round(sun_elevation, 1),
+    }
     if ratio < limit:
         return AlertState(
             active=True,

@@ -12,7 +12,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .alerts import AlertType, device_alerts
+from .alerts import AlertType
 from .catalogue import alert_unique_id, point_platform, point_unique_id
 from .const import BINARY_SENSOR_KEYS, signal_new_entities
 from .contract import DeviceDef, PointDef
@@ -49,7 +49,7 @@ async def async_setup_entry(
         for device in announcement.devices:
             entities.extend(
                 PvMonitorAlertSensor(hub, device.id, alert)
-                for alert in device_alerts(device, announcement)
+                for alert in hub.alerts_for(device.id)
                 if hub.claim(Platform.BINARY_SENSOR, alert_unique_id(cid, device.id, alert))
             )
             entities.extend(
@@ -91,7 +91,20 @@ class PvMonitorAlertSensor(PvMonitorEntity, BinarySensorEntity):
 
     _platform_domain = Platform.BINARY_SENSOR
     _unrecorded_attributes = frozenset(
-        {"message", "value", "readings", "expected", "percent", "power", "soc"}
+        {
+            "message",
+            "value",
+            "readings",
+            "expected",
+            "percent",
+            "power",
+            "soc",
+            "fault_codes",
+            "siblings_mean",
+            "sun_elevation",
+            "below_since",
+            "cleared_at",
+        }
     )
 
     def __init__(self, hub: PvMonitorHub, device_id: str | None, alert: AlertType) -> None:

@@ -6,12 +6,13 @@ entries and devices that an announcement no longer describes.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Final
 
 from homeassistant.const import Platform
 
 from .alerts import AlertType, device_alerts
-from .contract import Announcement, PointDef
+from .contract import Announcement, DeviceDef, PointDef
 
 # Collector statistics shown as diagnostic sensors (see sensor.py for their descriptions).
 STAT_KEYS: Final = (
@@ -24,6 +25,28 @@ STAT_KEYS: Final = (
     "messages_published",
     "uptime",
 )
+
+# PV health sensors of each inverter (a device with a `pv_power` point) and of the collector (sensor.py).
+HEALTH_KEYS: Final = (
+    "expected_power",
+    "expected_energy_today",
+    "performance_ratio_today",
+    "performance_ratio_7d",
+    "specific_yield_today",
+)
+SUMMARY_KEYS: Final = ("pv_energy_today", "pv_peak_power_today")
+
+
+def has_health(device: DeviceDef) -> bool:
+    """A PV inverter: it has health figures."""
+    return any(p.kind == "number" for p in device.points_with_role("pv_power"))
+
+
+def health_unique_id(collector_id: str, device_id: str | None, key: str) -> str:
+    """Unique id of a health sensor of an inverter, or of the collector's daily summary (device None)."""
+    if device_id is None:
+        return f"{collector_id}-health-{key}"
+    return f"{collector_id}_{device_id}-health-{key}"
 
 
 def point_platform(point: PointDef) -> Platform:
@@ -74,8 +97,8 @@ def stat_unique_id(collector_id: str, key: str) -> str:
     return f"{collector_id}-stats-{key}"
 
 
-def expected_entities(announcement: Announcement) -> set[tuple[Platform, str]]:
-    """Every (platform, unique id) the announcement yields."""
+def expected_entities(announcement: Announcement, arrays: Collection[str] = ()) -> set[tuple[Platform, str]]:
+    """Every (platform, unique id) the announcement (and the arrays configured) yields."""
     cid = announcement.collector.id
     expected: set[tuple[Platform, str]] = {
         (Platform.BINARY_SENSOR, alert_unique_id(cid, None, AlertType.COLLECTOR_OFFLINE))
@@ -85,9 +108,12 @@ def expected_entities(announcement: Announcement) -> set[tuple[Platform, str]]:
         expected.add((Platform.SENSOR, connection_unique_id(cid, device.id)))
         expected.update(
             (Platform.BINARY_SENSOR, alert_unique_id(cid, device.id, alert))
-            for alert in device_alerts(device, announcement)
+            for alert in device_alerts(device, announcement, arrays)
         )
+        if has_health(device):
+            expected.update((Platform.SENSOR, health_unique_id(cid, device.id, key)) for key in HEALTH_KEYS)
         expected.update(
             (point_platform(point), point_unique_id(cid, device.id, point.key)) for point in device.points
         )
+    expected.update((Platform.SENSOR, health_unique_id(cid, None, key)) for key in SUMMARY_KEYS)
     return expected

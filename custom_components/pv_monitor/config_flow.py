@@ -26,22 +26,35 @@ from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 
 from .alerts import AlertType
 from .automations import AutomationRequest, async_create_automations
+from .catalogue import has_health
+from .clearsky import DEFAULT_LOSSES
 from .const import (
     CONF_ALERTS,
     CONF_ARRAY_PEAK_POWER,
+    CONF_ARRAYS,
+    CONF_AZIMUTH,
     CONF_BASE_TOPIC,
     CONF_BATTERY_LOW_SOC,
     CONF_CHAT_ID,
     CONF_COLLECTOR_ID,
     CONF_COMMAND_QOS,
+    CONF_DEVICE,
     CONF_ENERGY_TODAY,
+    CONF_FAULT_HOLD_OFF,
     CONF_GRID_FREQUENCY_MAX,
     CONF_GRID_FREQUENCY_MIN,
     CONF_GRID_VOLTAGE_MAX,
     CONF_GRID_VOLTAGE_MIN,
+    CONF_LOSSES,
     CONF_NOTIFY_ENTITIES,
     CONF_OFFLINE_GRACE,
+    CONF_PEAK_POWER,
+    CONF_PRODUCTION_ALERT_DELAY,
     CONF_PRODUCTION_BELOW_EXPECTED,
+    CONF_PRODUCTION_MIN_ELEVATION,
+    CONF_STRING_IMBALANCE,
+    CONF_STRING_MIN_POWER,
+    CONF_TILT,
     DEFAULT_BASE_TOPIC,
     DEFAULT_OPTIONS,
     DOMAIN,
@@ -85,6 +98,11 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Required(CONF_BATTERY_LOW_SOC): _number(0, 100, 1, "%"),
         vol.Required(CONF_PRODUCTION_BELOW_EXPECTED): _number(0, 100, 1, "%"),
         vol.Required(CONF_ARRAY_PEAK_POWER): _number(0, 10_000_000, 1, "W"),
+        vol.Required(CONF_PRODUCTION_ALERT_DELAY): _number(0, 86400, 1, "s"),
+        vol.Required(CONF_PRODUCTION_MIN_ELEVATION): _number(0, 90, 1, "°"),
+        vol.Required(CONF_STRING_IMBALANCE): _number(1, 100, 1, "%"),
+        vol.Required(CONF_STRING_MIN_POWER): _number(0, 100_000, 1, "W"),
+        vol.Required(CONF_FAULT_HOLD_OFF): _number(0, 86400, 1, "s"),
         vol.Required(CONF_OFFLINE_GRACE): _number(0, 86400, 1, "s"),
         vol.Required(CONF_COMMAND_QOS): SelectSelector(
             SelectSelectorConfig(
@@ -93,6 +111,21 @@ OPTIONS_SCHEMA = vol.Schema(
         ),
     }
 )
+
+ARRAY_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_PEAK_POWER): _number(0, 100_000, 0.01, "kWp"),
+        vol.Required(CONF_TILT): _number(0, 90, 1, "°"),
+        vol.Required(CONF_AZIMUTH): _number(0, 359, 1, "°"),
+        vol.Required(CONF_LOSSES): _number(0, 99, 0.5, "%"),
+    }
+)
+ARRAY_DEFAULTS: dict[str, float] = {
+    CONF_PEAK_POWER: 0.0,
+    CONF_TILT: 30.0,
+    CONF_AZIMUTH: 180.0,
+    CONF_LOSSES: DEFAULT_LOSSES,
+}
 
 
 AUTOMATIONS_SCHEMA = vol.Schema(
@@ -279,10 +312,50 @@ class PvMonitorOptionsFlow(OptionsFlow):
     """Alert thresholds (applied at once, no reload), the dashboard and the alert automations."""
 
     config_entry: PvMonitorConfigEntry
+    _device: str
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """What to do."""
-        return self.async_show_menu(step_id="init", menu_options=["thresholds", "dashboard", "automations"])
+        return self.async_show_menu(
+            step_id="init", menu_options=["thresholds", "array_device", "dashboard", "automations"]
+        )
+
+    async def async_step_array_device(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Which inverter's array to describe."""
+        hub = self.config_entry.runtime_data
+        inverters = [d for d in (hub.announcement.devices if hub.announcement else ()) if has_health(d)]
+        if not inverters:
+            return self.async_abort(reason="no_inverters")
+        if user_input is not None:
+            self._device = user_input[CONF_DEVICE]
+            return await self.async_step_array()
+        options = [SelectOptionDict(value=d.id, label=f"{d.name} ({d.id})") for d in inverters]
+        return self.async_show_form(
+            step_id="array_device",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_DEVICE): SelectSelector(
+                        SelectSelectorConfig(options=options, mode=SelectSelectorMode.LIST)
+                    )
+                }
+            ),
+        )
+
+    async def async_step_array(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """The inverter's array: peak power, tilt, azimuth and losses (peak power 0 removes it)."""
+        arrays: dict[str, Any] = dict(self.config_entry.options.get(CONF_ARRAYS) or {})
+        if user_input is not None:
+            if user_input[CONF_PEAK_POWER] > 0:
+                arrays[self._device] = {key: float(user_input[key]) for key in ARRAY_DEFAULTS}
+            else:
+                arrays.pop(self._device, None)
+            return self.async_create_entry(data={**self.config_entry.options, CONF_ARRAYS: arrays})
+        current = {**ARRAY_DEFAULTS, **arrays.get(self._device, {})}
+        return self.async_show_form(
+            step_id="array",
+            data_schema=self.add_suggested_values_to_schema(ARRAY_SCHEMA, current),
+            description_placeholders={"device": self._device},
+        )
 
     async def async_step_thresholds(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form with every threshold."""

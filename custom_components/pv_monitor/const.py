@@ -21,6 +21,19 @@ CONF_PRODUCTION_BELOW_EXPECTED: Final = "production_below_expected"
 CONF_ARRAY_PEAK_POWER: Final = "array_peak_power"
 CONF_OFFLINE_GRACE: Final = "offline_grace"
 CONF_COMMAND_QOS: Final = "command_qos"
+# PV health (docs/pv-health.md).
+CONF_PRODUCTION_ALERT_DELAY: Final = "production_alert_delay"
+CONF_PRODUCTION_MIN_ELEVATION: Final = "production_min_elevation"
+CONF_STRING_IMBALANCE: Final = "string_imbalance"
+CONF_STRING_MIN_POWER: Final = "string_min_power"
+CONF_FAULT_HOLD_OFF: Final = "fault_hold_off"
+# Arrays per inverter: {device id: {peak_power (kWp), tilt, azimuth, losses (%)}}.
+CONF_ARRAYS: Final = "arrays"
+CONF_DEVICE: Final = "device"
+CONF_PEAK_POWER: Final = "peak_power"
+CONF_TILT: Final = "tilt"
+CONF_AZIMUTH: Final = "azimuth"
+CONF_LOSSES: Final = "losses"
 # Options of the alert automations step (kept so the form shows the last choice).
 CONF_NOTIFY_ENTITIES: Final = "notify_entities"
 CONF_CHAT_ID: Final = "chat_id"
@@ -37,7 +50,15 @@ DEFAULT_OPTIONS: Final[dict[str, float | int]] = {
     CONF_ARRAY_PEAK_POWER: 0.0,
     CONF_OFFLINE_GRACE: 60,
     CONF_COMMAND_QOS: 1,
+    CONF_PRODUCTION_ALERT_DELAY: 900,
+    CONF_PRODUCTION_MIN_ELEVATION: 15.0,
+    CONF_STRING_IMBALANCE: 20.0,
+    CONF_STRING_MIN_POWER: 100.0,
+    CONF_FAULT_HOLD_OFF: 300,
 }
+
+# Seconds between evaluations of the health figures (expected power and energy, time-based alerts).
+HEALTH_INTERVAL: Final = 60.0
 
 # Seconds an actuator waits for the collector's command_result event.
 COMMAND_TIMEOUT: Final = 10.0

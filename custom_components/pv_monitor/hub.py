@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from uuid import uuid4
@@ -33,7 +33,9 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 from homeassistant.helpers.dispatcher import async_dispatcher_send
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.event import async_call_later, async_track_time_interval
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
 from .alerts import (
@@ -47,18 +49,27 @@ from .alerts import (
     evaluate_fault,
     evaluate_production,
     evaluate_range,
+    evaluate_string_imbalance,
+    humanize,
     irradiance_source,
 )
 from .backfill import StatisticsBackfill
-from .catalogue import collector_identifier, device_identifier, expected_entities
+from .catalogue import collector_identifier, device_identifier, expected_entities, has_health
+from .clearsky import Array, solar_position
 from .const import (
     COMMAND_TIMEOUT,
+    CONF_ARRAYS,
+    CONF_AZIMUTH,
     CONF_BASE_TOPIC,
     CONF_COLLECTOR_ID,
     CONF_COMMAND_QOS,
+    CONF_LOSSES,
+    CONF_PEAK_POWER,
+    CONF_TILT,
     DEFAULT_OPTIONS,
     DOMAIN,
     EVENT_ALERT,
+    HEALTH_INTERVAL,
     ISSUE_UNSUPPORTED_CONTRACT,
     PLATFORMS,
     signal_new_entities,
@@ -82,10 +93,16 @@ from .contract import (
     parse_stats,
     parse_status,
 )
+from .expected import expected_power
+from .health import DaySummary, InverterHealth, energy_kwh
 
 _LOGGER = logging.getLogger(__package__)
 
 SUBSCRIBE_QOS = 1
+STORE_VERSION = 1
+STORE_SAVE_DELAY = 60.0
+# Translations of fault codes: bit names and operating states (strings.json).
+FAULT_TEXT_KEY = "component.{domain}.entity.binary_sensor.inverter_fault.state_attributes.faults.state.{code}"
 
 type PvMonitorConfigEntry = ConfigEntry[PvMonitorHub]
 
@@ -126,6 +143,16 @@ class PvMonitorHub:
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._claimed: set[tuple[Platform, str]] = set()
         self.backfill = StatisticsBackfill(hass, self.topics.collector_id)
+        # PV health (docs/pv-health.md).
+        self.arrays = arrays_from_options(entry.options)
+        self.health: dict[str, InverterHealth] = {}
+        self.summary = DaySummary()
+        self._store: Store[dict[str, Any]] = Store(hass, STORE_VERSION, f"{DOMAIN}.health.{entry.entry_id}")
+        self._below_since: dict[str, datetime] = {}
+        self._fault_cleared_at: dict[str, datetime] = {}
+        self._hold_timers: dict[str, CALLBACK_TYPE] = {}
+        self._texts_en: dict[str, str] = {}
+        self._texts_local: dict[str, str] = {}
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -140,7 +167,19 @@ class PvMonitorHub:
         return self.announcement.collector.name if self.announcement else self.entry.title
 
     async def async_start(self) -> None:
-        """Subscribe to the collector's topics; retained messages then bring everything in."""
+        """Restore today's health figures, subscribe to the collector's topics (retained messages then
+        bring everything in) and start the health tick."""
+        await self._async_load_health()
+        self._texts_en = await async_get_translations(self.hass, "en", "entity", {DOMAIN})
+        language = self.hass.config.language
+        self._texts_local = (
+            self._texts_en
+            if language == "en"
+            else await async_get_translations(self.hass, language, "entity", {DOMAIN})
+        )
+        self._unsubscribe.append(
+            async_track_time_interval(self.hass, self._health_tick, timedelta(seconds=HEALTH_INTERVAL))
+        )
         subscriptions: list[tuple[str, Callable[[mqtt.ReceiveMessage], None]]] = [
             (self.topics.config, self._on_config),
             (self.topics.status, self._on_status),
@@ -164,12 +203,23 @@ class PvMonitorHub:
         for future in self._pending.values():
             future.cancel()
         self._pending.clear()
+        for cancel in self._hold_timers.values():
+            cancel()
+        self._hold_timers.clear()
         self.backfill.async_stop()
+        self._store.async_delay_save(self._health_data, 0)
 
     @callback
     def async_update_options(self) -> None:
         """New thresholds: evaluate every alert again."""
         self.thresholds = Thresholds.from_options(self.entry.options)
+        arrays = arrays_from_options(self.entry.options)
+        if arrays.keys() != self.arrays.keys() and self.announcement is not None and self.usable:
+            self.arrays = arrays
+            # A production alert appears or goes with an inverter's array.
+            self._sync_registries(self.announcement)
+            async_dispatcher_send(self.hass, signal_new_entities(self.entry.entry_id, Platform.BINARY_SENSOR))
+        self.arrays = arrays
         for device_id in self.devices:
             self._evaluate_values(device_id)
         self._notify_all()
@@ -244,7 +294,7 @@ class PvMonitorHub:
         runtime = self.devices.get(device_id)
         if runtime is None or self.announcement is None:
             return ()
-        return device_alerts(runtime.definition, self.announcement)
+        return device_alerts(runtime.definition, self.announcement, self.arrays)
 
     def ha_device_id(self, device_id: str | None) -> str | None:
         """The device registry id of a device (None: the collector)."""
@@ -378,7 +428,7 @@ class PvMonitorHub:
                 _LOGGER.info("Removing device %s: collector %s no longer announces it", stale.name, cid)
                 device_registry.async_update_device(stale.id, remove_config_entry_id=entry_id)
         entity_registry = er.async_get(self.hass)
-        expected = expected_entities(announcement)
+        expected = expected_entities(announcement, self.arrays)
         incomplete_devices = {
             registered.id
             for did in announcement.incomplete
@@ -450,6 +500,7 @@ class PvMonitorHub:
                 self._early_states[device_id] = msg.payload
             return
         if self._apply_state(device_id, msg.payload, msg.topic):
+            self._observe_peak(device_id)
             self._evaluate_values(device_id)
             if self._is_irradiance_source(device_id):
                 for other in self.devices:
@@ -590,13 +641,19 @@ class PvMonitorHub:
         device = runtime.definition
         values = runtime.values
         thresholds = self.thresholds
-        for alert in device_alerts(device, self.announcement):
+        now = dt_util.utcnow()
+        for alert in device_alerts(device, self.announcement, self.arrays):
             current = self.alerts.get((device_id, alert))
             was_active = current is not None and current.active
             state: AlertState | None
             match alert:
                 case AlertType.INVERTER_FAULT:
-                    state = evaluate_fault(device, values)
+                    state = self._hold_fault(
+                        device_id,
+                        current,
+                        evaluate_fault(device, values, english=self._fault_text_en, local=self._fault_text),
+                        now,
+                    )
                 case AlertType.GRID_VOLTAGE:
                     state = evaluate_range(
                         device,
@@ -624,12 +681,27 @@ class PvMonitorHub:
                         device, values, low=thresholds.battery_low_soc, was_active=was_active
                     )
                 case AlertType.PRODUCTION_BELOW_EXPECTED:
-                    state = evaluate_production(
+                    state = self._delay_production(
+                        device_id,
+                        was_active,
+                        evaluate_production(
+                            device,
+                            values,
+                            expected=self.expected_power(device_id, now),
+                            irradiance=self._irradiance(),
+                            sun_elevation=self.sun_elevation(now),
+                            thresholds=thresholds,
+                            asleep=runtime.availability == "asleep",
+                            was_active=was_active,
+                        ),
+                        now,
+                    )
+                case AlertType.STRING_IMBALANCE:
+                    state = evaluate_string_imbalance(
                         device,
                         values,
-                        irradiance=self._irradiance(),
-                        thresholds=thresholds,
-                        asleep=runtime.availability == "asleep",
+                        threshold=thresholds.string_imbalance,
+                        min_power=thresholds.string_min_power,
                         was_active=was_active,
                     )
                 case _:
@@ -652,7 +724,21 @@ class PvMonitorHub:
             return
         previous_activation = self._activated_at.get((device_id, alert))
         if state.active:
-            self._activated_at[(device_id, alert)] = dt_util.utcnow()
+            now = dt_util.utcnow()
+            self._activated_at[(device_id, alert)] = now
+            self.summary.roll(dt_util.as_local(now).date())
+            self.summary.alerts.append(
+                {
+                    "alert": str(alert),
+                    "device": device_id,
+                    "name": self.collector_name
+                    if device_id is None
+                    else self.devices[device_id].definition.name,
+                    "time": now.isoformat(),
+                    "message": state.message,
+                }
+            )
+            self._store.async_delay_save(self._health_data, STORE_SAVE_DELAY)
         self.hass.bus.async_fire(
             EVENT_ALERT,
             {
@@ -669,6 +755,201 @@ class PvMonitorHub:
                 "previous_activation": previous_activation.isoformat() if previous_activation else None,
             },
         )
+
+    def _fault_text(self, code: str) -> str:
+        """A fault code in the user's language (English, then the code made readable, if untranslated)."""
+        key = FAULT_TEXT_KEY.format(domain=DOMAIN, code=code)
+        return self._texts_local.get(key) or self._texts_en.get(key) or humanize(code)
+
+    def _fault_text_en(self, code: str) -> str:
+        return self._texts_en.get(FAULT_TEXT_KEY.format(domain=DOMAIN, code=code)) or humanize(code)
+
+    def _hold_fault(
+        self, device_id: str, current: AlertState | None, state: AlertState | None, now: datetime
+    ) -> AlertState | None:
+        """Debounce: an active fault alert goes off only after the fault stayed clear `fault_hold_off` s.
+
+        A fault that clears and comes back within the hold-off keeps the alert on: no new events.
+        """
+        if state is None or state.active or current is None or not current.active:
+            self._fault_cleared_at.pop(device_id, None)
+            self._cancel_hold_timer(device_id)
+            return state
+        hold_off = self.thresholds.fault_hold_off
+        cleared = self._fault_cleared_at.setdefault(device_id, now)
+        remaining = hold_off - (now - cleared).total_seconds()
+        if remaining <= 0:
+            self._fault_cleared_at.pop(device_id, None)
+            self._cancel_hold_timer(device_id)
+            return state
+        if device_id not in self._hold_timers:
+            self._hold_timers[device_id] = async_call_later(
+                self.hass, remaining, partial(self._hold_elapsed, device_id)
+            )
+        return replace(
+            current,
+            reason="fault_clearing",
+            details={**current.details, "cleared_at": cleared.isoformat(), "hold_off": hold_off},
+        )
+
+    @callback
+    def _hold_elapsed(self, device_id: str, _now: Any) -> None:
+        self._hold_timers.pop(device_id, None)
+        self._evaluate_values(device_id)
+        self._notify(device_id)
+
+    def _cancel_hold_timer(self, device_id: str) -> None:
+        if (cancel := self._hold_timers.pop(device_id, None)) is not None:
+            cancel()
+
+    def _delay_production(
+        self, device_id: str, was_active: bool, state: AlertState | None, now: datetime
+    ) -> AlertState | None:
+        """Production must stay below expected for `production_alert_delay` s before the alert goes on."""
+        if state is None:
+            return None
+        if not state.active:
+            self._below_since.pop(device_id, None)
+            return state
+        if was_active:
+            return state
+        since = self._below_since.setdefault(device_id, now)
+        if (now - since).total_seconds() >= self.thresholds.production_alert_delay:
+            return state
+        return replace(
+            state,
+            active=False,
+            reason="below_expected_pending",
+            details={**state.details, "below_since": since.isoformat()},
+        )
+
+    # ------------------------------------------------------------------------------------ health
+
+    def array(self, device_id: str) -> Array | None:
+        """The array configured for an inverter (options), if any."""
+        return self.arrays.get(device_id)
+
+    def peak_power_kw(self, device_id: str) -> float | None:
+        """The inverter's array size in kWp: its array, else the option `array_peak_power`."""
+        if (array := self.arrays.get(device_id)) is not None:
+            return array.peak_power
+        return self.thresholds.array_peak_power / 1000.0 if self.thresholds.array_peak_power > 0 else None
+
+    def sun_elevation(self, now: datetime) -> float:
+        """The sun's elevation at Home Assistant's home location, degrees."""
+        return solar_position(now, self.hass.config.latitude, self.hass.config.longitude).elevation
+
+    def expected_power(self, device_id: str, now: datetime | None = None) -> float | None:
+        """Expected AC power of an inverter (W): measured irradiance, else the clear-sky model."""
+        return expected_power(
+            moment=now or dt_util.utcnow(),
+            latitude=self.hass.config.latitude,
+            longitude=self.hass.config.longitude,
+            array=self.arrays.get(device_id),
+            irradiance=self._irradiance(),
+            peak_power=self.thresholds.array_peak_power,
+        )
+
+    def _role_number(self, device_id: str, role: str) -> tuple[float, str | None] | None:
+        runtime = self.devices.get(device_id)
+        if runtime is None:
+            return None
+        for point in runtime.definition.points_with_role(role):
+            value = runtime.values.get(point.key)
+            if point.kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value), point.unit
+        return None
+
+    def _pv_power(self, device_id: str) -> float | None:
+        """The inverter's current power; 0 while it sleeps, None while unknown or offline."""
+        runtime = self.devices.get(device_id)
+        if runtime is None or not self.device_available(device_id):
+            return None
+        if runtime.availability == "asleep":
+            return 0.0
+        reading = self._role_number(device_id, "pv_power")
+        return reading[0] if reading else None
+
+    def _counter_kwh(self, device_id: str, role: str) -> float | None:
+        reading = self._role_number(device_id, role)
+        return energy_kwh(*reading) if reading else None
+
+    def _inverters(self) -> list[str]:
+        return [did for did, runtime in self.devices.items() if has_health(runtime.definition)]
+
+    def _observe_peak(self, device_id: str) -> None:
+        if device_id not in self.health:
+            return
+        today = dt_util.as_local(dt_util.utcnow()).date()
+        tracker = self.health[device_id]
+        tracker.roll(today)
+        tracker.observe_power(self._pv_power(device_id))
+        self._observe_total_peak(today)
+
+    def _observe_total_peak(self, today: Any) -> None:
+        powers = [p for did in self._inverters() if (p := self._pv_power(did)) is not None]
+        self.summary.roll(today)
+        if powers:
+            self.summary.peak_power = max(self.summary.peak_power, sum(powers))
+
+    @callback
+    def _health_tick(self, now: datetime) -> None:
+        """Integrate expected and actual energy, roll over at midnight, judge the time-based alerts."""
+        if not self.usable:
+            return
+        today = dt_util.as_local(now).date()
+        for device_id in self._inverters():
+            tracker = self.health.setdefault(device_id, InverterHealth())
+            tracker.roll(today)
+            tracker.step(
+                now,
+                expected=self.expected_power(device_id, now),
+                power=self._pv_power(device_id),
+                counter=self._counter_kwh(device_id, "pv_energy"),
+            )
+        self._observe_total_peak(today)
+        for device_id in self.devices:
+            if (export := self._counter_kwh(device_id, "grid_export_energy")) is not None:
+                self.summary.export.update(export)
+                break
+        for device_id in self.devices:
+            self._evaluate_values(device_id)
+        self._store.async_delay_save(self._health_data, STORE_SAVE_DELAY)
+        self._notify_all()
+
+    def daily_summary(self) -> dict[str, Any]:
+        """Today's figures of the collector: what the sunset summary reports."""
+        trackers = [self.health[did] for did in self._inverters() if did in self.health]
+        produced = sum(t.actual_energy for t in trackers)
+        expected = sum(t.expected_energy for t in trackers)
+        exported = self.summary.export.today
+        self_consumption = (
+            round(100.0 * max(produced - exported, 0.0) / produced, 1)
+            if exported is not None and produced > 0
+            else None
+        )
+        return {
+            "energy_today": round(produced, 3) if trackers else None,
+            "expected_energy_today": round(expected, 3) if trackers else None,
+            "performance_ratio": round(100.0 * produced / expected, 1) if expected >= 0.01 else None,
+            "peak_power": self.summary.peak_power,
+            "grid_export_today": None if exported is None else round(exported, 3),
+            "self_consumption": self_consumption,
+            "alerts_today": list(self.summary.alerts),
+        }
+
+    async def _async_load_health(self) -> None:
+        data = await self._store.async_load()
+        if not data:
+            return
+        self.health = {did: InverterHealth.from_dict(item) for did, item in data.get("inverters", {}).items()}
+        self.summary = DaySummary.from_dict(data.get("summary", {}))
+
+    def _health_data(self) -> dict[str, Any]:
+        return {
+            "inverters": {did: tracker.to_dict() for did, tracker in self.health.items()},
+            "summary": self.summary.to_dict(),
+        }
 
     # ------------------------------------------------------------------------------------ commands
 
@@ -764,3 +1045,17 @@ def _definitions_changed(old: Announcement, new: Announcement) -> bool:
             if (previous := before.point(point.key)) is not None and previous != point:
                 return True
     return False
+
+
+def arrays_from_options(options: Any) -> dict[str, Array]:
+    """The arrays per inverter from the options (`arrays`: {device id: {peak_power, tilt, ...}})."""
+    arrays: dict[str, Array] = {}
+    for device_id, item in (options.get(CONF_ARRAYS) or {}).items():
+        if float(item.get(CONF_PEAK_POWER, 0)) > 0:
+            arrays[device_id] = Array(
+                peak_power=float(item[CONF_PEAK_POWER]),
+                tilt=float(item[CONF_TILT]),
+                azimuth=float(item[CONF_AZIMUTH]),
+                losses=float(item[CONF_LOSSES]),
+            )
+    return arrays

@@ -14,13 +14,23 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.components.sensor.const import DEVICE_CLASS_STATE_CLASSES, DEVICE_CLASS_UNITS
-from homeassistant.const import EntityCategory, Platform, UnitOfTime
+from homeassistant.const import PERCENTAGE, EntityCategory, Platform, UnitOfEnergy, UnitOfPower, UnitOfTime
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .catalogue import STAT_KEYS, connection_unique_id, point_platform, point_unique_id, stat_unique_id
+from .catalogue import (
+    HEALTH_KEYS,
+    STAT_KEYS,
+    SUMMARY_KEYS,
+    connection_unique_id,
+    has_health,
+    health_unique_id,
+    point_platform,
+    point_unique_id,
+    stat_unique_id,
+)
 from .const import SENSOR_KEYS, signal_new_entities
 from .contract import DeviceDef, PointDef, Stats
 from .entity import PvMonitorEntity, PvMonitorPointEntity, point_description_fields
@@ -108,6 +118,137 @@ STAT_DESCRIPTIONS: tuple[PvMonitorStatDescription, ...] = (
     ),
 )
 assert tuple(d.key for d in STAT_DESCRIPTIONS) == STAT_KEYS
+
+
+@dataclass(frozen=True, kw_only=True)
+class PvMonitorHealthDescription(SensorEntityDescription):
+    """A PV health figure of an inverter (device id) or of the collector's day (device id None)."""
+
+    value_fn: Callable[[PvMonitorHub, str | None], float | None]
+    attributes_fn: Callable[[PvMonitorHub], dict[str, Any]] | None = None
+
+
+def _tracker_value(attribute: str) -> Callable[[PvMonitorHub, str | None], float | None]:
+    def value(hub: PvMonitorHub, device_id: str | None) -> float | None:
+        tracker = hub.health.get(device_id) if device_id is not None else None
+        if tracker is None:
+            return None
+        result: float | None = getattr(tracker, attribute)
+        return None if result is None else round(result, 3)
+
+    return value
+
+
+def _expected_power(hub: PvMonitorHub, device_id: str | None) -> float | None:
+    assert device_id is not None
+    power = hub.expected_power(device_id)
+    return None if power is None else round(power, 1)
+
+
+def _expected_energy(hub: PvMonitorHub, device_id: str | None) -> float | None:
+    assert device_id is not None
+    if hub.expected_power(device_id) is None:
+        return None  # nothing describes the array: no expectation at all
+    return _tracker_value("expected_energy")(hub, device_id)
+
+
+def _ratio(attribute: str) -> Callable[[PvMonitorHub, str | None], float | None]:
+    tracker_value = _tracker_value(attribute)
+
+    def value(hub: PvMonitorHub, device_id: str | None) -> float | None:
+        assert device_id is not None
+        return None if hub.expected_power(device_id) is None else tracker_value(hub, device_id)
+
+    return value
+
+
+def _specific_yield(hub: PvMonitorHub, device_id: str | None) -> float | None:
+    assert device_id is not None
+    tracker = hub.health.get(device_id)
+    peak = hub.peak_power_kw(device_id)
+    if tracker is None or peak is None:
+        return None
+    return round(tracker.actual_energy / peak, 3)
+
+
+def _summary_value(key: str) -> Callable[[PvMonitorHub, str | None], float | None]:
+    def value(hub: PvMonitorHub, device_id: str | None) -> float | None:
+        result: float | None = hub.daily_summary()[key]
+        return result
+
+    return value
+
+
+# Expected energy and specific yield are daily totals that restart at local midnight: `total_increasing`
+# (a drop is a new cycle for the recorder's statistics, like a daily utility meter).
+HEALTH_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
+    PvMonitorHealthDescription(
+        key="expected_power",
+        translation_key="expected_power",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=_expected_power,
+    ),
+    PvMonitorHealthDescription(
+        key="expected_energy_today",
+        translation_key="expected_energy_today",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=2,
+        value_fn=_expected_energy,
+    ),
+    PvMonitorHealthDescription(
+        key="performance_ratio_today",
+        translation_key="performance_ratio_today",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=_ratio("performance_ratio"),
+    ),
+    PvMonitorHealthDescription(
+        key="performance_ratio_7d",
+        translation_key="performance_ratio_7d",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=_ratio("performance_ratio_rolling"),
+    ),
+    PvMonitorHealthDescription(
+        key="specific_yield_today",
+        translation_key="specific_yield_today",
+        native_unit_of_measurement="kWh/kWp",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=2,
+        value_fn=_specific_yield,
+    ),
+)
+assert tuple(d.key for d in HEALTH_DESCRIPTIONS) == HEALTH_KEYS
+
+SUMMARY_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
+    PvMonitorHealthDescription(
+        key="pv_energy_today",
+        translation_key="pv_energy_today",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=2,
+        value_fn=_summary_value("energy_today"),
+        attributes_fn=lambda hub: {k: v for k, v in hub.daily_summary().items() if k != "energy_today"},
+    ),
+    PvMonitorHealthDescription(
+        key="pv_peak_power_today",
+        translation_key="pv_peak_power_today",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=_summary_value("peak_power"),
+    ),
+)
+assert tuple(d.key for d in SUMMARY_DESCRIPTIONS) == SUMMARY_KEYS
 
 CONNECTION_DESCRIPTION = SensorEntityDescription(
     key="connection",
@@ -197,7 +338,18 @@ async def async_setup_entry(
             for description in STAT_DESCRIPTIONS
             if hub.claim(Platform.SENSOR, stat_unique_id(cid, description.key))
         ]
+        entities.extend(
+            PvMonitorHealthSensor(hub, None, description)
+            for description in SUMMARY_DESCRIPTIONS
+            if hub.claim(Platform.SENSOR, health_unique_id(cid, None, description.key))
+        )
         for device in hub.announcement.devices:
+            if has_health(device):
+                entities.extend(
+                    PvMonitorHealthSensor(hub, device.id, description)
+                    for description in HEALTH_DESCRIPTIONS
+                    if hub.claim(Platform.SENSOR, health_unique_id(cid, device.id, description.key))
+                )
             if hub.claim(Platform.SENSOR, connection_unique_id(cid, device.id)):
                 entities.append(PvMonitorConnectionSensor(hub, device))
             for point in device.points:
@@ -323,3 +475,38 @@ class PvMonitorStatSensor(PvMonitorEntity, SensorEntity):
         if stats is None or self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(stats)
+
+
+class PvMonitorHealthSensor(PvMonitorEntity, SensorEntity):
+    """A PV health figure (docs/pv-health.md), computed by the hub; unknown while it cannot be told."""
+
+    _platform_domain = Platform.SENSOR
+    _unrecorded_attributes = frozenset({"alerts_today"})
+    entity_description: PvMonitorHealthDescription
+
+    def __init__(
+        self, hub: PvMonitorHub, device_id: str | None, description: PvMonitorHealthDescription
+    ) -> None:
+        """One per figure and inverter (device None: the collector's day)."""
+        super().__init__(hub, device_id, health_unique_id(hub.collector_id, device_id, description.key))
+        self.entity_description = description
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Daily figures stay available while the inverter sleeps or is offline; they are the day's."""
+        return self.hub.usable
+
+    @property
+    @override
+    def native_value(self) -> float | None:
+        """The figure now."""
+        return self.entity_description.value_fn(self.hub, self.device_key)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """The collector's energy today carries the rest of the daily summary."""
+        if self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(self.hub)

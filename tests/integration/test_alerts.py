@@ -22,6 +22,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.pv_monitor.const import (
     CONF_ARRAY_PEAK_POWER,
     CONF_BATTERY_LOW_SOC,
+    CONF_FAULT_HOLD_OFF,
     CONF_OFFLINE_GRACE,
     DOMAIN,
     EVENT_ALERT,
@@ -79,31 +80,75 @@ async def test_grid_voltage_transitions(
 
 
 async def test_inverter_fault(
-    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, freezer: FrozenDateTimeFactory
 ) -> None:
-    """A fault bit or the operating state `fault` raises the fault alert, with the active fault names."""
+    """A fault bit or the operating state `fault` raises the fault alert, with the active fault names
+    decoded to text; it goes off once the fault stayed clear for the hold-off time."""
     events = async_capture_events(hass, EVENT_ALERT)
     collector.state("inverter", {"events": 0b11})
     await hass.async_block_till_done()
     fault = hass.states.get("binary_sensor.inverter_inverter_fault")
     assert fault.state == "on"
     assert fault.attributes["faults"] == ["ground_fault", "dc_over_voltage"]
+    assert fault.attributes["fault_texts"] == ["Ground fault", "DC overvoltage"]
+    assert fault.attributes["fault_codes"] == {"events": 3}
+    assert "fault active (Ground fault, DC overvoltage)" in events[-1].data["message"]
     collector.state("inverter", {"events": 0, "status": "fault"})
     await hass.async_block_till_done()
     fault = hass.states.get("binary_sensor.inverter_inverter_fault")
     assert (fault.state, fault.attributes["reason"]) == ("on", "operating_state_fault")
     collector.state("inverter", {"status": "mppt"})
     await hass.async_block_till_done()
+    fault = hass.states.get("binary_sensor.inverter_inverter_fault")
+    assert (fault.state, fault.attributes["reason"]) == ("on", "fault_clearing")  # held, no event yet
+    freezer.tick(timedelta(seconds=301))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
     assert hass.states.get("binary_sensor.inverter_inverter_fault").state == "off"
     fault_events = [e.data for e in events if e.data["alert"] == "inverter_fault"]
     assert [e["active"] for e in fault_events] == [True, False]
     assert fault_events[0]["previous_activation"] is None
-    collector.state("inverter", {"events": 0b1})  # flaps back on: the event says when it was last on
+    collector.state(
+        "inverter", {"events": 0b1}
+    )  # back after the hold-off: the event says when it was last on
     await hass.async_block_till_done()
     fault_events = [e.data for e in events if e.data["alert"] == "inverter_fault"]
     assert fault_events[-1]["active"] is True
     assert [e["previous_activation"] is None for e in fault_events] == [True, False, False]
     assert datetime.fromisoformat(fault_events[-1]["previous_activation"]) <= dt_util.utcnow()
+
+
+async def test_flapping_fault_fires_one_event(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, freezer: FrozenDateTimeFactory
+) -> None:
+    """A fault that clears and comes back within the hold-off sends one `active` event, and one
+    `inactive` event once it stayed clear for the whole hold-off."""
+    hass.config_entries.async_update_entry(running, options={CONF_FAULT_HOLD_OFF: 120})
+    await hass.async_block_till_done()
+    events = async_capture_events(hass, EVENT_ALERT)
+    for _ in range(5):
+        collector.state("inverter", {"events": 0b1000})
+        await hass.async_block_till_done()
+        freezer.tick(timedelta(seconds=30))
+        async_fire_time_changed(hass)
+        collector.state("inverter", {"events": 0})
+        await hass.async_block_till_done()
+        freezer.tick(timedelta(seconds=60))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+        assert hass.states.get("binary_sensor.inverter_inverter_fault").state == "on"
+    assert [(e.data["alert"], e.data["active"]) for e in events] == [("inverter_fault", True)]
+    assert events[0].data["details"]["fault_texts"] == ["Overtemperature"]
+    freezer.tick(timedelta(seconds=61))  # 121 s clear
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.inverter_inverter_fault").state == "off"
+    assert [(e.data["alert"], e.data["active"]) for e in events] == [
+        ("inverter_fault", True),
+        ("inverter_fault", False),
+    ]
+    summary = hass.states.get("sensor.home_pv_pv_energy_today")
+    assert [a["alert"] for a in summary.attributes["alerts_today"]] == ["inverter_fault"]
 
 
 async def test_battery_low_and_options(
@@ -120,9 +165,11 @@ async def test_battery_low_and_options(
 
 
 async def test_production_below_expected(
-    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, freezer: FrozenDateTimeFactory
 ) -> None:
-    """With an irradiance sensor and the array's peak power, low production raises the alert."""
+    """With an irradiance sensor and the array's peak power, production below expected for the alert
+    delay raises the alert while the sun is high; at night nothing is judged."""
+    freezer.move_to("2025-06-21T19:00:00+00:00")  # local noon at the harness's home (San Diego)
     entity_id = "binary_sensor.inverter_production_below_expected"
     assert hass.states.get(entity_id).state == STATE_UNKNOWN  # no peak power configured: no estimate
     hass.config_entries.async_update_entry(running, options={CONF_ARRAY_PEAK_POWER: 8000})
@@ -133,13 +180,27 @@ async def test_production_below_expected(
     await hass.async_block_till_done()
     state = hass.states.get(entity_id)
     assert (state.state, state.attributes["expected"], state.attributes["reason"]) == (
-        "on",
+        "off",
         4608.0,
-        "below_expected",
+        "below_expected_pending",
     )
+    freezer.tick(timedelta(seconds=840))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id).state == "off"  # 14 min: not yet
+    freezer.tick(timedelta(seconds=61))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id)
+    assert (state.state, state.attributes["reason"]) == ("on", "below_expected")
     collector.state("weather", {"irradiance": 300})  # a cloud: 1920 W expected
     await hass.async_block_till_done()
     assert hass.states.get(entity_id).state == "off"
+    freezer.move_to("2025-06-22T07:00:00+00:00")  # midnight in San Diego: sun far below the horizon
+    collector.state("inverter", {"ac_power": 0})
+    collector.state("weather", {"irradiance": 720})
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id).attributes["reason"] == "sun_low"
     collector.availability("inverter", "asleep")
     await hass.async_block_till_done()
     assert hass.states.get(entity_id).attributes["reason"] == "asleep"

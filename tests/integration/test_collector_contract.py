@@ -265,8 +265,12 @@ async def test_real_collector_to_entities(
     last_state: dict[str, dict[str, Any]] = {}
 
     def record(msg: mqtt.ReceiveMessage) -> None:
-        leaf = msg.topic.rsplit("/", 1)[-1]
-        if leaf in ("availability",) or "/set/" in msg.topic:
+        """Keep the contract's collector topics (`<cid>/<leaf>`) and device topics (`<cid>/<did>/<leaf>`)."""
+        parts = msg.topic.split("/")
+        leaf = parts[-1]
+        collector_leaf = len(parts) == 3 and leaf in ("config", "status", "stats")
+        device_leaf = len(parts) == 4 and leaf in ("state", "event")
+        if not (collector_leaf or device_leaf):
             return
         payload = msg.payload if leaf == "status" else json.loads(msg.payload)
         wire[leaf].append(payload)

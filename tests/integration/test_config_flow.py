@@ -303,7 +303,7 @@ async def test_options(hass: HomeAssistant) -> None:
     hass.config_entries.async_update_entry(entry, options={"chat_id": "42"})
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["thresholds", "dashboard", "automations"]
+    assert result["menu_options"] == ["thresholds", "array_device", "dashboard", "automations"]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "thresholds"}
     )
