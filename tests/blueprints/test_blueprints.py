@@ -267,3 +267,56 @@ async def test_collector_filter(hass: HomeAssistant, telegram: list[ServiceCall]
     fire_alert(hass, "inverter_fault", message="")
     await hass.async_block_till_done()
     assert len(telegram) == 1
+
+
+@pytest.mark.parametrize("expected_lingering_timers", [True])  # the automation waits for the next sunset
+async def test_daily_summary_from_the_summary_sensor(
+    hass: HomeAssistant, telegram: list[ServiceCall], freezer: FrozenDateTimeFactory
+) -> None:
+    """With PV Monitor's "PV energy today" sensor every figure and the day's alerts come from it."""
+    freezer.move_to(datetime(2026, 6, 1, 12, 0, tzinfo=TZ))
+    hass.states.async_set(
+        "sensor.home_pv_energy_today",
+        "12.5",
+        {
+            "device_class": "energy",
+            "expected_energy_today": 25.0,
+            "performance_ratio": 50.0,
+            "peak_power": 3999.6,
+            "grid_export_today": 2.5,
+            "self_consumption": 80.0,
+            "alerts_today": [
+                {
+                    "alert": "string_imbalance",
+                    "device": "Inverter",
+                    "name": "String imbalance",
+                    "time": "2026-06-01T10:00:00+02:00",
+                    "message": "PV2 is 40 % below PV1",
+                },
+            ],
+        },
+    )
+    with repo_blueprints():
+        assert await async_setup_component(
+            hass,
+            "automation",
+            {
+                "automation": {
+                    "id": "pv_summary",
+                    "alias": "PV summary",
+                    "use_blueprint": {
+                        "path": SUMMARY,
+                        "input": {"summary_sensor": "sensor.home_pv_energy_today", "chat_id": "42"},
+                    },
+                }
+            },
+        )
+        await hass.async_block_till_done()
+    freezer.move_to(get_astral_event_next(hass, "sunset") + timedelta(seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert [c.data["message"] for c in telegram] == [
+        "☀️ PV today: 12.50 kWh, expected 25.00 kWh (performance ratio 50 %), peak 4000 W, "
+        "self-consumption 80 %. Alerts today: String imbalance (Inverter)."
+    ]
+    assert telegram[0].data["chat_id"] == 42
