@@ -22,6 +22,7 @@ STAT_KEYS: Final = (
     "rejected_readings",
     "queue_length",
     "queue_dropped",
+    "quarantined_points",
     "messages_published",
     "uptime",
 )

@@ -277,6 +277,12 @@ class Stats:
     rejected_readings: int | None = None
     queue_length: int | None = None
     queue_dropped: int | None = None
+    quarantined: dict[str, tuple[str, ...]] | None = None  # device id -> point keys the device refuses
+
+    @property
+    def quarantined_total(self) -> int | None:
+        """Points the collector quarantined because their device refuses their registers."""
+        return None if self.quarantined is None else sum(len(keys) for keys in self.quarantined.values())
 
     @property
     def errors_total(self) -> int | None:
@@ -611,6 +617,15 @@ def parse_stats(payload: str | bytes | bytearray) -> Stats:
         or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in errors.values())
     ):
         raise InvalidPayload(f"errors: {errors!r} is not a map of error kinds to counts")
+    quarantined = data.get("quarantined")
+    if quarantined is not None and (
+        not isinstance(quarantined, dict)
+        or not all(
+            isinstance(keys, list) and all(isinstance(key, str) for key in keys)
+            for keys in quarantined.values()
+        )
+    ):
+        raise InvalidPayload(f"quarantined: {quarantined!r} is not a map of device ids to point keys")
     return Stats(
         ts=_number(data, "ts", "stats"),
         uptime=_number(data, "uptime", "stats"),
@@ -621,6 +636,9 @@ def parse_stats(payload: str | bytes | bytearray) -> Stats:
         rejected_readings=count("rejected_readings"),
         queue_length=count("queue_length"),
         queue_dropped=count("queue_dropped"),
+        quarantined=None
+        if quarantined is None
+        else {str(device): tuple(keys) for device, keys in quarantined.items()},
     )
 
 

@@ -99,6 +99,16 @@ STAT_DESCRIPTIONS: tuple[PvMonitorStatDescription, ...] = (
         value_fn=lambda stats: stats.queue_dropped,
     ),
     PvMonitorStatDescription(
+        key="quarantined_points",
+        translation_key="quarantined_points",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda stats: stats.quarantined_total,
+        attributes_fn=lambda stats: {
+            device: list(keys) for device, keys in (stats.quarantined or {}).items()
+        },
+    ),
+    PvMonitorStatDescription(
         key="messages_published",
         translation_key="messages_published",
         state_class=SensorStateClass.TOTAL_INCREASING,

@@ -163,6 +163,8 @@ async def test_collector_statistics(
     assert errors.state == "3"
     assert errors.attributes["timeout"] == 3
     assert hass.states.get("sensor.home_pv_queue_length").state == "0"
+    quarantined = hass.states.get("sensor.home_pv_quarantined_points")
+    assert (quarantined.state, quarantined.attributes["meter"]) == ("1", ["power_factor"])
     collector.stats({"ts": 1763900060.0, "queue_length": 12})
     await hass.async_block_till_done()
     assert hass.states.get("sensor.home_pv_queue_length").state == "12"

@@ -36,6 +36,7 @@ STATE_OK = {"ts": 1763900100.0, "seq": 10_000, "v": {"power": 777}}
         ("status", "sleeping", "status: 'sleeping' is not 'online' or 'offline'"),
         ("stats", json.dumps({"queue_length": -1}), "queue_length: -1 is not a non-negative integer"),
         ("stats", json.dumps({"errors": {"timeout": "many"}}), "errors: {'timeout': 'many'}"),
+        ("stats", json.dumps({"quarantined": {"meter": "power"}}), "quarantined: {'meter': 'power'}"),
         ("stats", json.dumps({"cycle_seconds": "fast"}), "stats.cycle_seconds: 'fast' is not a number"),
         (
             "meter/event",
