@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-
 from common import Report, verdict, wait_port
 
 from pv_collector.app import Collector
@@ -57,24 +56,40 @@ KEPT = 0.95  # device-cycles done / due at or above this: the period is kept
 def deadbands(profile_id: str) -> dict[str, float]:
     """10 displayed digits of every numeric point with a precision (empty for SunSpec: keys vary)."""
     profile = load_profile(profile_id)
-    return {p.key: 10 * 10.0 ** -p.precision for p in profile.points
-            if p.kind == "number" and p.precision is not None and not p.hidden}
+    return {
+        p.key: 10 * 10.0**-p.precision
+        for p in profile.points
+        if p.kind == "number" and p.precision is not None and not p.hidden
+    }
 
 
-def configuration(devices: int, mqtt_port: int, modbus_port: int, data_dir: Path,
-                  on_change: bool) -> dict[str, Any]:
+def configuration(
+    devices: int, mqtt_port: int, modbus_port: int, data_dir: Path, on_change: bool
+) -> dict[str, Any]:
     buses = []
     for first in range(0, devices, DEVICES_PER_BUS):
         members = []
         for index in range(first, min(first + DEVICES_PER_BUS, devices)):
             unit, profile = UNITS[index % len(UNITS)]
-            device: dict[str, Any] = {"id": f"d{index:03d}", "unit_id": unit, "profile": profile,
-                                      "poll_interval": 1.0}
+            device: dict[str, Any] = {
+                "id": f"d{index:03d}",
+                "unit_id": unit,
+                "profile": profile,
+                "poll_interval": 1.0,
+            }
             if on_change and profile != "sunspec":
                 device["deadband"] = deadbands(profile)
             members.append(device)
-        buses.append({"name": f"bus{first // DEVICES_PER_BUS:03d}", "type": "tcp", "host": "127.0.0.1",
-                      "port": modbus_port, "timeout": 1.0, "devices": members})
+        buses.append(
+            {
+                "name": f"bus{first // DEVICES_PER_BUS:03d}",
+                "type": "tcp",
+                "host": "127.0.0.1",
+                "port": modbus_port,
+                "timeout": 1.0,
+                "devices": members,
+            }
+        )
     return {
         "collector": {"id": "bench"},
         "data_dir": str(data_dir),
@@ -99,8 +114,16 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def measure(devices: int, seconds: float, mqtt_port: int, modbus_port: int, data_dir: Path,
-                  on_change: bool, warm_up: float) -> dict[str, Any]:
+async def measure(
+    devices: int,
+    seconds: float,
+    *,
+    mqtt_port: int,
+    modbus_port: int,
+    data_dir: Path,
+    on_change: bool,
+    warm_up: float,
+) -> dict[str, Any]:
     config = validate_config(configuration(devices, mqtt_port, modbus_port, data_dir, on_change))
     collector = Collector(config)
     task = asyncio.create_task(collector.run())
@@ -125,10 +148,20 @@ async def measure(devices: int, seconds: float, mqtt_port: int, modbus_port: int
     }
 
 
-def child(devices: int, seconds: float, mqtt_port: int, modbus_port: int, on_change: bool,
-          warm_up: float) -> None:
+def child(devices: int, seconds: float, ports: tuple[int, int], *, on_change: bool, warm_up: float) -> None:
+    mqtt_port, modbus_port = ports
     with tempfile.TemporaryDirectory() as data:
-        result = asyncio.run(measure(devices, seconds, mqtt_port, modbus_port, Path(data), on_change, warm_up))
+        result = asyncio.run(
+            measure(
+                devices,
+                seconds,
+                mqtt_port=mqtt_port,
+                modbus_port=modbus_port,
+                data_dir=Path(data),
+                on_change=on_change,
+                warm_up=warm_up,
+            )
+        )
     print(json.dumps(result))
 
 
@@ -209,11 +242,23 @@ class Subscriber:
         self.client.disconnect()
 
 
-def run_child(devices: int, args: argparse.Namespace, broker: Mosquitto, modbus_port: int,
-              on_change: bool) -> dict[str, Any]:
+def run_child(
+    devices: int, args: argparse.Namespace, broker: Mosquitto, modbus_port: int, on_change: bool
+) -> dict[str, Any]:
     # One process per size, so that peak RSS and CPU belong to that size alone.
-    command = [sys.executable, __file__, "--devices", str(devices), "--seconds", str(args.seconds),
-               "--warm-up", str(args.warm_up), "--child", str(broker.port), str(modbus_port)]
+    command = [
+        sys.executable,
+        __file__,
+        "--devices",
+        str(devices),
+        "--seconds",
+        str(args.seconds),
+        "--warm-up",
+        str(args.warm_up),
+        "--child",
+        str(broker.port),
+        str(modbus_port),
+    ]
     if on_change:
         command.append("--on-change")
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -228,18 +273,32 @@ def main() -> None:
     parser.add_argument("--warm-up", type=float, default=WARM_UP, help="seconds before measuring")
     parser.add_argument("--on-change", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="write figures and tables to this file")
-    parser.add_argument("--child", nargs=2, type=int, metavar=("MQTT_PORT", "MODBUS_PORT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=2, type=int, metavar=("MQTT_PORT", "MODBUS_PORT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
-        child(args.devices[0], args.seconds, *args.child, args.on_change, args.warm_up)
+        child(
+            args.devices[0], args.seconds, tuple(args.child), on_change=args.on_change, warm_up=args.warm_up
+        )
         return
     report = Report("collector_scale")
     with tempfile.TemporaryDirectory() as folder:
         broker = Mosquitto(Path(folder) / "mosquitto")
         broker.start()
         modbus_port = free_port()
-        simulator = subprocess.Popen([sys.executable, "-m", "pv_collector", "simulate", "--port",
-                                      str(modbus_port), "--log-level", "error"])
+        simulator = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pv_collector",
+                "simulate",
+                "--port",
+                str(modbus_port),
+                "--log-level",
+                "error",
+            ]
+        )
         subscriber = None
         try:
             wait_port(modbus_port)
@@ -252,18 +311,42 @@ def main() -> None:
                 result["traffic"] = subscriber.reset()
                 results.append(result)
                 kept = result["device_cycles"] / max(1, result["expected_cycles"])
-                rows.append([result["devices"], result["device_cycles"], result["expected_cycles"],
-                             f"{kept:.2f}", result["cpu_seconds"], result["cpu_ms_per_device_cycle"],
-                             result["cpu_share"], result["peak_rss_mb"]])
+                rows.append(
+                    [
+                        result["devices"],
+                        result["device_cycles"],
+                        result["expected_cycles"],
+                        f"{kept:.2f}",
+                        result["cpu_seconds"],
+                        result["cpu_ms_per_device_cycle"],
+                        result["cpu_share"],
+                        result["peak_rss_mb"],
+                    ]
+                )
                 report.figure(
                     f"scale.{devices}",
                     f"{devices} devices at 1 s: {result['cpu_ms_per_device_cycle']} ms CPU per device-cycle, "
                     f"{result['cpu_share']:.2f} of one core, period kept {kept:.2f} "
-                    f"({verdict(kept >= KEPT and result['cpu_share'] < 1)}), peak RSS {result['peak_rss_mb']} MB "
+                    f"({verdict(kept >= KEPT and result['cpu_share'] < 1)}), "
+                    f"peak RSS {result['peak_rss_mb']} MB "
                     f"(target < {RSS_TARGET_MB} MB: {verdict(result['peak_rss_mb'] < RSS_TARGET_MB)})",
-                    **{k: v for k, v in result.items() if k != "traffic"}, kept=kept)
-            report.table("scale", ["devices", "cycles", "due", "kept", "CPU s", "CPU ms/device-cycle",
-                                   "CPU share", "peak RSS MB"], rows)
+                    **{k: v for k, v in result.items() if k != "traffic"},
+                    kept=kept,
+                )
+            report.table(
+                "scale",
+                [
+                    "devices",
+                    "cycles",
+                    "due",
+                    "kept",
+                    "CPU s",
+                    "CPU ms/device-cycle",
+                    "CPU share",
+                    "peak RSS MB",
+                ],
+                rows,
+            )
 
             # Bytes per reading (from the largest run that delivered messages) and recorder rows.
             traffic = max((r["traffic"] for r in results), key=lambda t: t.readings)
@@ -275,8 +358,10 @@ def main() -> None:
                     f"{traffic.bytes_per_topic / traffic.readings:.1f} one topic per point: {ratio:.2f} "
                     f"(target <= {BYTES_TARGET:.2f}: {verdict(ratio <= BYTES_TARGET)}; "
                     f"{traffic.readings} readings in {traffic.messages} messages, QoS {QOS})",
-                    ratio=ratio, compact=traffic.bytes_compact / traffic.readings,
-                    per_topic=traffic.bytes_per_topic / traffic.readings)
+                    ratio=ratio,
+                    compact=traffic.bytes_compact / traffic.readings,
+                    per_topic=traffic.bytes_per_topic / traffic.readings,
+                )
             subscriber.reset()
             every = run_child(args.footprint_devices, args, broker, modbus_port, on_change=False)
             every_traffic = subscriber.reset()
@@ -288,10 +373,16 @@ def main() -> None:
                 f"recorder rows per device per hour: {r_change:.0f} with publish-on-change (deadbands) vs "
                 f"{r_every:.0f} publishing every poll ({r_change / r_every if r_every else 0:.2f}); "
                 f"messages {changed_traffic.messages} vs {every_traffic.messages}",
-                on_change=r_change, every_poll=r_every, devices=args.footprint_devices,
-                cpu_on_change=changed["cpu_ms_per_device_cycle"], cpu_every=every["cpu_ms_per_device_cycle"])
-            report.note(f"scale runs: {args.seconds:.0f} s each after {args.warm_up:.0f} s warm-up; "
-                        f"state QoS {QOS}; simulator in its own process on the same 2 cores")
+                on_change=r_change,
+                every_poll=r_every,
+                devices=args.footprint_devices,
+                cpu_on_change=changed["cpu_ms_per_device_cycle"],
+                cpu_every=every["cpu_ms_per_device_cycle"],
+            )
+            report.note(
+                f"scale runs: {args.seconds:.0f} s each after {args.warm_up:.0f} s warm-up; "
+                f"state QoS {QOS}; simulator in its own process on the same 2 cores"
+            )
         finally:
             if subscriber is not None:
                 subscriber.stop()

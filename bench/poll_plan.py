@@ -75,36 +75,81 @@ def model_row(profile: Profile, points: tuple[Point, ...], turnaround: float) ->
     readable = points_to_read(points)
     planned = plan_reads(readable, max_block=profile.max_block, max_gap=profile.max_gap)
     naive = one_per_point(readable)
-    best = optimal_plan(readable, profile.max_block, baudrate=BAUDRATE, bits_per_char=BITS_PER_CHAR,
-                        turnaround=turnaround)
-    t_plan, t_naive, t_best = seconds(planned, turnaround), seconds(naive, turnaround), seconds(best, turnaround)
-    return {"profile": profile.id, "points": len(readable), "req_plan": len(planned), "req_naive": len(naive),
-            "req_opt": len(best), "ms_plan": t_plan * 1000, "ms_naive": t_naive * 1000, "ms_opt": t_best * 1000,
-            "naive_over_plan": t_naive / t_plan, "plan_over_opt": t_plan / t_best}
+    best = optimal_plan(
+        readable, profile.max_block, baudrate=BAUDRATE, bits_per_char=BITS_PER_CHAR, turnaround=turnaround
+    )
+    t_plan, t_naive, t_best = (
+        seconds(planned, turnaround),
+        seconds(naive, turnaround),
+        seconds(best, turnaround),
+    )
+    return {
+        "profile": profile.id,
+        "points": len(readable),
+        "req_plan": len(planned),
+        "req_naive": len(naive),
+        "req_opt": len(best),
+        "ms_plan": t_plan * 1000,
+        "ms_naive": t_naive * 1000,
+        "ms_opt": t_best * 1000,
+        "naive_over_plan": t_naive / t_plan,
+        "plan_over_opt": t_plan / t_best,
+    }
 
 
 def model(report: Report, turnaround: float) -> None:
-    print(f"Modbus RTU at {BAUDRATE} baud, {BITS_PER_CHAR} bits per character, turnaround "
-          f"{turnaround * 1000:.1f} ms; modelled bus time per poll cycle")
+    print(
+        f"Modbus RTU at {BAUDRATE} baud, {BITS_PER_CHAR} bits per character, turnaround "
+        f"{turnaround * 1000:.1f} ms; modelled bus time per poll cycle"
+    )
     rows = []
     for profile_id in list_profiles():
         profile = load_profile(profile_id)
         points = sunspec_points() if profile.sunspec_models else profile.points
         rows.append(model_row(profile, points, turnaround))
-    report.table("model", ["profile", "points", "req plan", "req 1/pt", "req opt", "ms plan", "ms 1/pt",
-                           "ms opt", "1pt/plan", "plan/opt"],
-                 [[r["profile"], r["points"], r["req_plan"], r["req_naive"], r["req_opt"], f"{r['ms_plan']:.1f}",
-                   f"{r['ms_naive']:.1f}", f"{r['ms_opt']:.1f}", f"{r['naive_over_plan']:.2f}x",
-                   f"{r['plan_over_opt']:.3f}"] for r in rows])
+    report.table(
+        "model",
+        [
+            "profile",
+            "points",
+            "req plan",
+            "req 1/pt",
+            "req opt",
+            "ms plan",
+            "ms 1/pt",
+            "ms opt",
+            "1pt/plan",
+            "plan/opt",
+        ],
+        [
+            [
+                r["profile"],
+                r["points"],
+                r["req_plan"],
+                r["req_naive"],
+                r["req_opt"],
+                f"{r['ms_plan']:.1f}",
+                f"{r['ms_naive']:.1f}",
+                f"{r['ms_opt']:.1f}",
+                f"{r['naive_over_plan']:.2f}x",
+                f"{r['plan_over_opt']:.3f}",
+            ]
+            for r in rows
+        ],
+    )
     models = ", ".join(map(str, SIMULATED_SUNSPEC_MODELS))
     report.note(f"sunspec: {len(sunspec_points())} points from models {models}, scale factors included")
     for r in rows:
         report.figure(
             f"bus_time.{r['profile']}",
             f"{r['profile']}: planner / optimum {r['plan_over_opt']:.3f} (target <= {PLAN_TARGET}: "
-            f"{verdict(r['plan_over_opt'] <= PLAN_TARGET)}), one per point / planner {r['naive_over_plan']:.2f}x "
+            f"{verdict(r['plan_over_opt'] <= PLAN_TARGET)}), "
+            f"one per point / planner {r['naive_over_plan']:.2f}x "
             f"({r['ms_plan']:.1f} ms vs {r['ms_naive']:.1f} ms per cycle)",
-            plan_over_opt=r["plan_over_opt"], naive_over_plan=r["naive_over_plan"], ms_plan=r["ms_plan"])
+            plan_over_opt=r["plan_over_opt"],
+            naive_over_plan=r["naive_over_plan"],
+            ms_plan=r["ms_plan"],
+        )
 
 
 # ------------------------------------------------------------------------------------------- measured
@@ -130,8 +175,11 @@ async def timed_cycle(bus: Bus, unit: int, plan: list[ReadBlock]) -> float:
 
 
 async def measure(report: Report, cycles: int, turnaround: float) -> None:
-    relay = subprocess.Popen([sys.executable, str(RELAY), "--baudrate", str(BAUDRATE), "--bits",
-                              str(BITS_PER_CHAR)], stdout=subprocess.PIPE, text=True)
+    relay = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; it runs beside us
+        [sys.executable, str(RELAY), "--baudrate", str(BAUDRATE), "--bits", str(BITS_PER_CHAR)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     simulation = Simulation(seed=1)
     try:
         assert relay.stdout is not None
@@ -141,34 +189,64 @@ async def measure(report: Report, cycles: int, turnaround: float) -> None:
         tcp = Bus(BusConfig(name="scan", type="tcp", host="127.0.0.1", port=tcp_port))
         inverter = await scan(tcp.reader(1), load_profile("sunspec"))
         await tcp.close()
-        bus = Bus(BusConfig(name="rtu", type="serial", port=client_port, baudrate=BAUDRATE, timeout=2.0,
-                            retries=0))
-        devices = [(1, "sunspec", load_profile("sunspec"), inverter.points),
-                   (2, "sdm630", load_profile("sdm630"), None),
-                   (3, "pv_sim_battery", load_profile("pv_sim_battery"), None),
-                   (4, "pv_sim_environment", load_profile("pv_sim_environment"), None)]
+        bus = Bus(
+            BusConfig(name="rtu", type="serial", port=client_port, baudrate=BAUDRATE, timeout=2.0, retries=0)
+        )
+        devices = [
+            (1, "sunspec", load_profile("sunspec"), inverter.points),
+            (2, "sdm630", load_profile("sdm630"), None),
+            (3, "pv_sim_battery", load_profile("pv_sim_battery"), None),
+            (4, "pv_sim_environment", load_profile("pv_sim_environment"), None),
+        ]
         rows = []
         for unit, name, profile, found in devices:
             points = points_to_read(found if found is not None else profile.points)
-            plan = await effective_plan(bus, unit, plan_reads(points, max_block=profile.max_block,
-                                                              max_gap=profile.max_gap))
+            plan = await effective_plan(
+                bus, unit, plan_reads(points, max_block=profile.max_block, max_gap=profile.max_gap)
+            )
             times = [await timed_cycle(bus, unit, plan) for _ in range(cycles)]
             measured = statistics.median(times)
             modelled = seconds(plan, turnaround)
             ratio = measured / modelled
-            rows.append([name, len(plan), f"{modelled * 1000:.1f}", f"{measured * 1000:.1f}",
-                         f"{min(times) * 1000:.1f}", f"{max(times) * 1000:.1f}", f"{ratio:.3f}"])
-            report.figure(f"rtu_measured.{name}",
-                          f"{name}: measured / modelled RTU cycle {ratio:.3f} ({measured * 1000:.1f} ms vs "
-                          f"{modelled * 1000:.1f} ms, {len(plan)} requests; target <= {MEASURED_TARGET}: "
-                          f"{verdict(ratio <= MEASURED_TARGET)})", ratio=ratio, measured_ms=measured * 1000,
-                          modelled_ms=modelled * 1000)
+            rows.append(
+                [
+                    name,
+                    len(plan),
+                    f"{modelled * 1000:.1f}",
+                    f"{measured * 1000:.1f}",
+                    f"{min(times) * 1000:.1f}",
+                    f"{max(times) * 1000:.1f}",
+                    f"{ratio:.3f}",
+                ]
+            )
+            report.figure(
+                f"rtu_measured.{name}",
+                f"{name}: measured / modelled RTU cycle {ratio:.3f} ({measured * 1000:.1f} ms vs "
+                f"{modelled * 1000:.1f} ms, {len(plan)} requests; target <= {MEASURED_TARGET}: "
+                f"{verdict(ratio <= MEASURED_TARGET)})",
+                ratio=ratio,
+                measured_ms=measured * 1000,
+                modelled_ms=modelled * 1000,
+            )
         await bus.close()
         print()
-        report.table("measured", ["device", "requests", "modelled ms", "measured ms (median)", "min ms",
-                                  "max ms", "measured/model"], rows)
-        report.note(f"measured over {cycles} cycles per device through bench/rtu_relay.py "
-                    f"({BAUDRATE} baud, {BITS_PER_CHAR} bits per character, half duplex)")
+        report.table(
+            "measured",
+            [
+                "device",
+                "requests",
+                "modelled ms",
+                "measured ms (median)",
+                "min ms",
+                "max ms",
+                "measured/model",
+            ],
+            rows,
+        )
+        report.note(
+            f"measured over {cycles} cycles per device through bench/rtu_relay.py "
+            f"({BAUDRATE} baud, {BITS_PER_CHAR} bits per character, half duplex)"
+        )
     finally:
         await simulation.stop()
         relay.terminate()

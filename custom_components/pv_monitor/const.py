@@ -79,6 +79,7 @@ PLATFORMS: Final = [
 # Repair issue ids (suffixed with the collector id where one collector is concerned).
 ISSUE_MQTT_NOT_SETUP: Final = "mqtt_not_setup"
 ISSUE_UNSUPPORTED_CONTRACT: Final = "unsupported_contract"
+ISSUE_HA_DISCOVERY: Final = "ha_discovery_duplicates"
 
 
 def signal_new_entities(entry_id: str, platform: Platform) -> str:

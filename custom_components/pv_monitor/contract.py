@@ -213,6 +213,7 @@ class CollectorInfo:
     name: str
     version: str
     instance: str | None = None
+    ha_discovery: bool = False  # also publishes standard Home Assistant MQTT discovery
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -497,6 +498,7 @@ def parse_collector(data: object) -> CollectorInfo:
         name=_str(data, "name", "collector", required=True) or collector_id,
         version=_str(data, "version", "collector", required=True, max_len=40) or "",
         instance=_str(data, "instance", "collector", required=False, max_len=64),
+        ha_discovery=data.get("ha_discovery") is True,
     )
 
 

@@ -70,6 +70,7 @@ from .const import (
     DOMAIN,
     EVENT_ALERT,
     HEALTH_INTERVAL,
+    ISSUE_HA_DISCOVERY,
     ISSUE_UNSUPPORTED_CONTRACT,
     PLATFORMS,
     signal_new_entities,
@@ -357,7 +358,24 @@ class PvMonitorHub:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
         if announcement.problems:
             self._warn(msg, "left out of the announcement: " + "; ".join(announcement.problems))
+        self._check_ha_discovery(announcement)
         self._apply_announcement(announcement)
+
+    def _check_ha_discovery(self, announcement: Announcement) -> None:
+        """A collector that also publishes standard MQTT discovery makes every entity twice: say so."""
+        issue_id = f"{ISSUE_HA_DISCOVERY}_{self.collector_id}"
+        if not announcement.collector.ha_discovery:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_HA_DISCOVERY,
+            translation_placeholders={"collector": announcement.collector.name},
+        )
 
     def _apply_announcement(self, announcement: Announcement) -> None:
         previous = self.announcement

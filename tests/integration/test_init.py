@@ -270,3 +270,22 @@ async def test_pending_device_keeps_its_entities(
     assert hass.states.get("sensor.inverter_ac_power").state == "1234"
     final = {e.unique_id: e.id for e in er.async_entries_for_config_entry(entity_registry, running.entry_id)}
     assert final == before
+
+
+async def test_standard_discovery_on_raises_a_repair_issue(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, issue_registry: ir.IssueRegistry
+) -> None:
+    """A collector that also publishes HA's standard MQTT discovery would make every entity twice."""
+    assert issue_registry.async_get_issue(DOMAIN, "ha_discovery_duplicates_home") is None
+    announcement = json.loads(json.dumps(collector.announcement))
+    announcement["collector"]["ha_discovery"] = True
+    collector.announce(announcement)
+    await hass.async_block_till_done()
+    issue = issue_registry.async_get_issue(DOMAIN, "ha_discovery_duplicates_home")
+    assert issue is not None
+    assert issue.translation_placeholders == {"collector": "Home PV"}
+    assert hass.states.get("sensor.inverter_ac_power").state == "2345"  # the integration keeps working
+    del announcement["collector"]["ha_discovery"]
+    collector.announce(announcement)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, "ha_discovery_duplicates_home") is None

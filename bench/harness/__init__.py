@@ -1,0 +1,1 @@
+"""Home Assistant harness measurements (pytest-homeassistant-custom-component), run by bench/ scripts."""
