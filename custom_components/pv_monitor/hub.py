@@ -141,6 +141,7 @@ class PvMonitorHub:
         self._pending: dict[str, asyncio.Future[EventMessage]] = {}
         self._offline_timers: dict[str | None, CALLBACK_TYPE] = {}
         self._early_states: dict[str, str | bytes | bytearray] = {}
+        self._early_availability: dict[str, Availability] = {}
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._claimed: set[tuple[Platform, str]] = set()
         self.backfill = StatisticsBackfill(hass, self.topics.collector_id)
@@ -409,6 +410,8 @@ class PvMonitorHub:
         for platform in PLATFORMS:
             async_dispatcher_send(self.hass, signal_new_entities(self.entry.entry_id, platform))
         for device_id in announced:
+            if (availability := self._early_availability.pop(device_id, None)) is not None:
+                self._set_availability(device_id, availability)
             if (payload := self._early_states.pop(device_id, None)) is not None:
                 self._apply_state(device_id, payload)
             self._evaluate_values(device_id)
@@ -493,10 +496,15 @@ class PvMonitorHub:
         except InvalidPayload as err:
             self._warn(msg, str(err))
             return
-        runtime = self.devices.get(device_id)
-        if runtime is None:
-            _LOGGER.debug("Availability of unannounced device %s on %s", device_id, msg.topic)
+        if device_id not in self.devices:
+            # Retained messages come in any order: keep it until the device is announced.
+            if len(self._early_availability) < 500:
+                self._early_availability[device_id] = availability
             return
+        self._set_availability(device_id, availability)
+
+    def _set_availability(self, device_id: str, availability: Availability) -> None:
+        runtime = self.devices[device_id]
         previous = runtime.availability
         runtime.availability = availability
         if availability == "offline" and previous != "offline":

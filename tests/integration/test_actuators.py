@@ -90,7 +90,7 @@ async def sent_command(mqtt_mock: MqttMockHAClient) -> tuple[str, dict[str, Any]
         ),
     ],
 )
-async def test_command_confirmed(  # noqa: PLR0917
+async def test_command_confirmed(
     hass: HomeAssistant,
     running: MockConfigEntry,
     collector: FakeCollector,

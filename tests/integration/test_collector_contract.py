@@ -361,6 +361,14 @@ async def test_real_collector_to_entities(
             )
             assert len(shown(device_id)) >= 3, device_id
 
+        # The collector's statistics become its diagnostic sensors (errors is enabled by default).
+        errors_id = entities.async_get_entity_id("sensor", DOMAIN, "sim-stats-errors")
+        assert errors_id is not None
+        await until(
+            lambda: hass.states.get(errors_id) is not None and hass.states.get(errors_id).state.isdigit(),
+            f"collector statistics in HA: {hass.states.get(errors_id)}; last stats {wire['stats'][-1:]}",
+        )
+
         # A write through HA reaches the device register and shows only once confirmed.
         limit_id = entities.async_get_entity_id("number", DOMAIN, "sim_inverter_power_limit")
         assert limit_id is not None

@@ -123,7 +123,7 @@ async def test_changed_point_definition_reloads(
     assert state.state == "auto"
 
 
-async def test_incomplete_announcement_keeps_device(  # noqa: PLR0917
+async def test_incomplete_announcement_keeps_device(
     hass: HomeAssistant,
     running: MockConfigEntry,
     collector: FakeCollector,
@@ -289,3 +289,23 @@ async def test_standard_discovery_on_raises_a_repair_issue(
     collector.announce(announcement)
     await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, "ha_discovery_duplicates_home") is None
+
+
+async def test_retained_messages_in_any_order(
+    hass: HomeAssistant, setup_integration: MockConfigEntry, collector: FakeCollector
+) -> None:
+    """After a restart the broker re-delivers retained messages in any order: availability, state and
+    statistics that arrive before the announcement still count."""
+    collector.status(True)
+    collector.availability("inverter", "online")
+    collector.availability("meter", "offline")
+    collector.state("inverter", {"ac_power": 1500})
+    collector.stats()
+    await hass.async_block_till_done()
+    collector.announce()
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.inverter_connection").state == "online"
+    assert hass.states.get("sensor.inverter_ac_power").state == "1500"
+    assert hass.states.get("sensor.grid_meter_connection").state == "offline"
+    assert hass.states.get("sensor.grid_meter_power").state == "unavailable"
+    assert hass.states.get("sensor.home_pv_errors").state == "3"

@@ -69,7 +69,7 @@ STATE_OK = {"ts": 1763900100.0, "seq": 10_000, "v": {"power": 777}}
         ),
     ],
 )
-async def test_malformed_payload(  # noqa: PLR0917
+async def test_malformed_payload(
     hass: HomeAssistant,
     running: MockConfigEntry,
     collector: FakeCollector,

@@ -19,6 +19,7 @@ from pv_collector.cache import RegisterCache
 from pv_collector.commands import CommandHandler
 from pv_collector.config import Config
 from pv_collector.gateway import Gateway
+from pv_collector.instance import check_instance, remember_instance
 from pv_collector.metrics import Metrics
 from pv_collector.outbox import Outbox
 from pv_collector.poller import DevicePoller
@@ -83,14 +84,17 @@ class Collector:
 
     def announcement(self) -> dict[str, Any]:
         """The retained announcement (contract `announcement.schema.json`)."""
+        collector: dict[str, Any] = {
+            "id": self.config.collector.id,
+            "name": self.config.collector.name,
+            "version": __version__,
+            "instance": self.instance,
+        }
+        if self.config.mqtt.ha_discovery.enabled:
+            collector["ha_discovery"] = True  # Home Assistant's standard discovery is published too
         return {
             "contract": CONTRACT_VERSION,
-            "collector": {
-                "id": self.config.collector.id,
-                "name": self.config.collector.name,
-                "version": __version__,
-                "instance": self.instance,
-            },
+            "collector": collector,
             "devices": [poller.announcement() for poller in self.pollers.values()],
         }
 
@@ -146,6 +150,12 @@ class Collector:
         config = self.config
         self._build()
         assert self.publisher is not None
+        try:  # one collector per collector id (pv_collector.instance)
+            await asyncio.to_thread(check_instance, config, self.instance)
+        except BaseException:
+            await self._shutdown()
+            raise
+        remember_instance(config.data_dir, self.instance)
         if config.metrics.enabled:
             self.metrics_port = await asyncio.to_thread(
                 self.metrics.serve, config.metrics.host, config.metrics.port

@@ -60,6 +60,15 @@ class QosConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HaDiscoveryConfig:
+    """Home Assistant's standard MQTT discovery (docs/mqtt-contract.md), for consumers without the
+    integration. Off: whatever an earlier run published is removed."""
+
+    enabled: bool = False
+    prefix: str = "homeassistant"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MqttConfig:
     """The broker connection."""
 
@@ -75,6 +84,7 @@ class MqttConfig:
     base_topic: str = "pv_monitor"
     keepalive: int = 30
     qos: QosConfig = field(default_factory=QosConfig)
+    ha_discovery: HaDiscoveryConfig = field(default_factory=HaDiscoveryConfig)
 
     @property
     def use_tls(self) -> bool:
@@ -357,6 +367,12 @@ TOP_SCHEMA = vol.Schema(
                     {
                         vol.Optional(kind, default=default): _choice(0, 1, 2)
                         for kind, default in (("state", 0), ("status", 1), ("discovery", 1), ("commands", 1))
+                    }
+                ),
+                vol.Optional("ha_discovery", default=dict): _section(
+                    {
+                        vol.Optional("enabled", default=False): _boolean,
+                        vol.Optional("prefix", default="homeassistant"): _topic_level,
                     }
                 ),
             }
@@ -730,6 +746,7 @@ def _build(top: dict[str, Any], buses: list[BusConfig], base: Path) -> Config:
             base_topic=mqtt["base_topic"],
             keepalive=mqtt["keepalive"],
             qos=QosConfig(**mqtt["qos"]),
+            ha_discovery=HaDiscoveryConfig(**mqtt["ha_discovery"]),
         ),
         publish=PublishConfig(**top["publish"]),
         queue=QueueConfig(**top["queue"]),

@@ -167,6 +167,8 @@ class DevicePoller:
         self.availability = "unknown"
         self.values: dict[str, Value] = {}  # latest decoded values, hidden ones (scale factors) included
         self.failures = 0
+        self._answered_failure = False  # the last failure was an exception response, not silence
+        self._block_error: Exception | None = None  # the last failed block of this cycle
         self.plausibility = PlausibilityFilter(device.id)
         self._published: dict[str, Value] = {}
         self._last_full = -math.inf
@@ -238,6 +240,8 @@ class DevicePoller:
         """Seconds until the next attempt after a failure: rare while asleep, else the backoff."""
         if self.availability == "asleep":
             return self.device.asleep_poll_interval
+        if self._answered_failure:  # it answers (exception 4, 6, ...): asking costs the bus nothing
+            return interval
         return self._backoff(interval)
 
     # ------------------------------------------------------------------ sleeping at night
@@ -328,6 +332,7 @@ class DevicePoller:
             await self._read_info()
         reads: list[tuple[ReadBlock, list[int]]] = []
         self._requests = 0
+        self._block_error = None
         probe = self.failures > 0  # away: one request without retries tells whether it is back
         try:
             for block in list(self.plan):
@@ -338,7 +343,7 @@ class DevicePoller:
             self._failed(err, ts)
             return False
         if self.plan and not reads:
-            self._failed(ModbusError("no block could be read"), ts)
+            self._failed(self._block_error or ModbusError("no block could be read"), ts)
             return False
         self._back()
         try:
@@ -500,6 +505,7 @@ class DevicePoller:
 
     def _block_failed(self, block: ReadBlock, err: Exception) -> None:
         self.metrics.error("block")
+        self._block_error = err
         _LOGGER.debug(
             "block read failed", extra={"device": self.id, "address": block.address, "error": str(err)}
         )
@@ -590,6 +596,7 @@ class DevicePoller:
             self._fall_asleep(ts)
             return
         self.failures += 1
+        self._answered_failure = isinstance(err, ModbusExceptionResponse)
         self.metrics.availability(self.id, False)
         if self.availability != "offline":
             self.availability = "offline"

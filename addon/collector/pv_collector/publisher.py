@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import ssl
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from pv_collector.config import Config
+from pv_collector import ha_discovery
+from pv_collector.config import Config, MqttConfig
 from pv_collector.metrics import Metrics
 from pv_collector.outbox import Outbox, QueuedMessage
 
@@ -44,6 +46,32 @@ type CommandCallback = Callable[[str, str, bytes], Coroutine[Any, Any, None]]
 def dumps(message: dict[str, Any]) -> str:
     """Compact JSON as the contract wants it."""
     return json.dumps(message, separators=(",", ":"), allow_nan=False)
+
+
+def configure_client(client: mqtt.Client, cfg: MqttConfig) -> None:
+    """Credentials and TLS of `cfg` on a paho client (the publisher's and the instance probe's)."""
+    if cfg.username is not None:
+        client.username_pw_set(cfg.username, cfg.password)
+    if cfg.use_tls:
+        client.tls_set(
+            ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
+            certfile=str(cfg.client_cert) if cfg.client_cert else None,
+            keyfile=str(cfg.client_key) if cfg.client_key else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+
+
+def describe_connect_error(error: BaseException | None) -> str:
+    """One line for a failed connection attempt (TLS, refused, unreachable); never contains credentials."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS: the broker's certificate is not trusted ({error.verify_message}); check mqtt.ca_file"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS handshake failed ({error.reason or error}); check mqtt.ca_file/client_cert/client_key"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused: no MQTT broker listens there"
+    if error is None:
+        return "connection failed"
+    return f"{type(error).__name__}: {error}"
 
 
 @dataclass(slots=True)
@@ -86,6 +114,11 @@ class Publisher:
         self._drain_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._mids_done: dict[int, asyncio.Future[None]] = {}
+        self._ha_topics = ha_discovery.DiscoveryTopics(
+            base=self.base, collector_id=config.collector.id, prefix=config.mqtt.ha_discovery.prefix
+        )
+        self._ha_published = ha_discovery.PublishedTopics(config.data_dir)
+        self._ha_status_topic = f"{config.mqtt.ha_discovery.prefix}/status"  # HA's birth message
 
     # ------------------------------------------------------------------ topics
 
@@ -116,18 +149,11 @@ class Publisher:
             reconnect_on_failure=True,
         )
         client.will_set(self.status_topic, "offline", qos=cfg.qos.status, retain=True)
-        if cfg.username is not None:
-            client.username_pw_set(cfg.username, cfg.password)
-        if cfg.use_tls:
-            client.tls_set(
-                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
-                certfile=str(cfg.client_cert) if cfg.client_cert else None,
-                keyfile=str(cfg.client_key) if cfg.client_key else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        configure_client(client, cfg)
         client.reconnect_delay_set(RECONNECT_MIN_DELAY, RECONNECT_MAX_DELAY)  # type: ignore[arg-type]
         client.max_queued_messages_set(0)
         client.on_connect = self._paho_connect
+        client.on_connect_fail = self._paho_connect_fail
         client.on_disconnect = self._paho_disconnect
         client.on_message = self._paho_message
         client.on_publish = self._paho_publish
@@ -163,14 +189,40 @@ class Publisher:
     # ------------------------------------------------------------------ publishing API
 
     def announce(self) -> None:
-        """(Re)publish the retained announcement."""
+        """(Re)publish the retained announcement, then Home Assistant's standard discovery messages
+        (or, with that option off, remove the ones an earlier run published)."""
         if self._connected:
+            announcement = self._announcement()
             self._publish(
                 f"{self.base}/config",
-                dumps(self._announcement()),
+                dumps(announcement),
                 self.mqtt_config.qos.discovery,
                 True,
                 "config",
+            )
+            self._publish_ha_discovery(announcement)
+
+    def _publish_ha_discovery(self, announcement: dict[str, Any]) -> None:
+        """Publish `ha_discovery.plan`: empty retained payloads clear what is gone; remember the rest."""
+        option = self.mqtt_config.ha_discovery
+        previous = self._ha_published.load()
+        if not option.enabled and not previous:
+            return
+        plan = ha_discovery.plan(
+            self._ha_topics, announcement, previous, enabled=option.enabled, qos=self.mqtt_config.qos.state
+        )
+        qos = self.mqtt_config.qos.discovery
+        not_cleared = {
+            topic for topic in plan.clear if self._publish(topic, "", qos, True, "ha_discovery") is None
+        }
+        for topic, payload in plan.publish.items():
+            self._publish(topic, ha_discovery.dumps(payload), qos, True, "ha_discovery")
+        try:
+            self._ha_published.save(plan.remember | not_cleared)
+        except OSError as err:
+            _LOGGER.error(
+                "cannot remember the Home Assistant discovery topics",
+                extra={"file": str(self._ha_published.path), "error": str(err)},
             )
 
     def set_availability(self, device_id: str, availability: str) -> None:
@@ -192,7 +244,7 @@ class Publisher:
         queued = self.outbox.put(
             device_id, self.device_topic(device_id, "state"), message, qos=self.mqtt_config.qos.state
         )
-        self.metrics.queue(len(self.outbox), self._take_dropped())
+        self._report_queue()
         self._wake.set()
         return queued
 
@@ -215,11 +267,29 @@ class Publisher:
     def expire_queue(self) -> None:
         """Drop queued messages older than the queue's max_age."""
         if self.outbox.expire():
-            self.metrics.queue(len(self.outbox), self._take_dropped())
+            self._report_queue()
 
     # ------------------------------------------------------------------ internals: publishing
 
     _reported_dropped = 0
+    _drop_logged = False
+
+    def _report_queue(self) -> None:
+        """Queue length and drops to the metrics; the first drop of a full-queue episode is logged."""
+        dropped = self._take_dropped()
+        self.metrics.queue(len(self.outbox), dropped)
+        if dropped and not self._drop_logged:
+            self._drop_logged = True
+            _LOGGER.warning(
+                "queue full or too old: dropping the oldest readings (counted in queue_dropped)",
+                extra={
+                    "max_messages": self.outbox.max_messages,
+                    "max_age": self.outbox.max_age,
+                    "queued": len(self.outbox),
+                },
+            )
+        elif self._drop_logged and len(self.outbox) == 0:
+            self._drop_logged = False  # drained: log the next episode again
 
     def _take_dropped(self) -> int:
         new = self.outbox.dropped - self._reported_dropped
@@ -300,7 +370,7 @@ class Publisher:
             self.outbox.ack(entry.message.id)
             self._last_state[entry.message.device] = entry.message.payload
             self.metrics.published("state")
-            self.metrics.queue(len(self.outbox))
+            self._report_queue()
             self._wake.set()
             return
         future = self._mids_done.pop(mid, None)
@@ -348,7 +418,7 @@ class Publisher:
             _LOGGER.warning("lost the MQTT broker", extra={"reason": reason, "queued": len(self.outbox)})
 
     def _on_message(self, topic: str, payload: bytes) -> None:
-        if topic == HA_STATUS_TOPIC:
+        if topic in (HA_STATUS_TOPIC, self._ha_status_topic):
             if payload.strip() == b"online":
                 _LOGGER.info("Home Assistant started: announcing again")
                 self.announce()
@@ -386,8 +456,28 @@ class Publisher:
                 _LOGGER.error("the MQTT broker refused the connection", extra={"reason": str(reason)})
             return
         qos = self.mqtt_config.qos.commands
-        client.subscribe([(f"{self.base}/+/set/+", qos), (HA_STATUS_TOPIC, 1)])
+        topics = [(f"{self.base}/+/set/+", qos), (HA_STATUS_TOPIC, 1)]
+        if self._ha_status_topic != HA_STATUS_TOPIC:  # discovery under another prefix: its birth message
+            topics.append((self._ha_status_topic, 1))
+        client.subscribe(topics)
         self._call(self._on_connected)
+
+    def _paho_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # Called inside paho's `except OSError:` block: the exception is the current one.
+        self._call(self._on_connect_failed, describe_connect_error(sys.exception()))
+
+    def _on_connect_failed(self, error: str) -> None:
+        self.metrics.error("mqtt_connect")
+        if not self._refused_logged:
+            self._refused_logged = True
+            _LOGGER.error(
+                "cannot connect to the MQTT broker; retrying with backoff",
+                extra={
+                    "broker": f"{self.mqtt_config.host}:{self.mqtt_config.port}",
+                    "error": error,
+                    "max_delay": RECONNECT_MAX_DELAY,
+                },
+            )
 
     def _paho_disconnect(
         self,

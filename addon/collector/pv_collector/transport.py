@@ -121,6 +121,7 @@ class Bus:
         self._next_connect = 0.0
         self._connect_delay = RECONNECT_MIN
         self._consecutive_timeouts = 0
+        self._quiet_until = 0.0  # RTU: nothing is sent before this (monotonic); late answers die out
         self._closed = False
         self._was_connected = False
         self._timers: dict[int, ResponseTimer] = {}
@@ -154,9 +155,11 @@ class Bus:
         what = f"read {function.value} {address}+{count} unit {unit_id}"
         response = await self._request(call, retries, what, unit_id)
         registers = list(getattr(response, "registers", []) or [])
-        if len(registers) < count:
+        if len(registers) != count:
+            # A late answer to an earlier request (another block): the line is out of step.
+            self._out_of_step()
             raise ModbusError(f"unit {unit_id} answered {len(registers)} registers of {count} at {address}")
-        return registers[:count]
+        return registers
 
     async def write_registers(self, unit_id: int, address: int, values: list[int]) -> None:
         """Write one register (FC6) or several (FC16). Writes are never retried after a timeout."""
@@ -222,6 +225,8 @@ class Bus:
     ) -> Any:
         if self._closed:
             raise ModbusConnectionError(f"bus {self.name} is closed")
+        if (quiet := self._quiet_until - time.monotonic()) > 0:
+            await asyncio.sleep(quiet)  # the lock is held: nobody talks while a late answer may come
         client = await self._connected_client()
         timer = self._timers.setdefault(unit_id, ResponseTimer())
         timeout = timer.timeout(self.config.timeout) if adaptive else self.config.timeout
@@ -263,11 +268,18 @@ class Bus:
     def _after_timeout(self) -> None:
         self._consecutive_timeouts += 1
         if self.config.rtu_framing:
-            # No transaction id: discard anything the slow device may still send.
-            self._drop_client(reconnect_now=True)
+            self._out_of_step()
         elif self._consecutive_timeouts >= TIMEOUTS_BEFORE_RECONNECT:
             self._drop_client(reconnect_now=True)
             self._consecutive_timeouts = 0
+
+    def _out_of_step(self) -> None:
+        """RTU has no transaction id: a late answer could be taken for the answer to the next request.
+        Stay quiet for one full timeout, then reopen the line (whatever arrived meanwhile is discarded)."""
+        if not self.config.rtu_framing:
+            return
+        self._quiet_until = time.monotonic() + self.config.timeout
+        self._drop_client(reconnect_now=True)
 
     async def _connected_client(self) -> ModbusClient:
         if self._client is not None and self._client.connected:

@@ -17,6 +17,8 @@ Answers:
 - a register made to be refused (`refuse_register`): exception 2 for every request that covers it, as a
   device whose documented map has a hole;
 - a unit with a response delay (`set_delay`) answers that much later (a slow device on a shared line);
+- a unit made to fail (`set_exception`) answers every request with that exception code (4 device failure,
+  6 busy, ...), as a device with an internal fault;
 - a unit id nobody has: over TCP exception 0x0B (gateway target failed to respond), like a Modbus TCP
   gateway; over RTU silence, like an RS-485 line.
 """
@@ -111,6 +113,7 @@ class Simulation:
         self.writes: Counter[int] = Counter()
         self._refused: set[tuple[int, Function, int]] = set()
         self._delays: dict[int, float] = {}
+        self._exceptions: dict[int, ExcCodes] = {}
         self.household = Household(seed=seed, longitude=longitude)
         self.inverter = Inverter(INVERTER_UNIT, seed)
         self.meter = GridMeter(METER_UNIT, seed)
@@ -185,6 +188,8 @@ class Simulation:
             raise NoSuchIdException(f"unit {unit.unit_id} is offline")
         if delay := self._delays.get(unit.unit_id):
             await asyncio.sleep(delay)
+        if failure := self._exceptions.get(unit.unit_id):
+            return failure
         table_kind = _FUNCTION_TABLES.get(function_code)
         if table_kind is None:
             return ExcCodes.ILLEGAL_FUNCTION
@@ -293,6 +298,17 @@ class Simulation:
         if not 0 <= seconds <= 60:
             raise ValueError(f"delay: {seconds} is outside 0..60 s")
         self._delays[self._unit(unit).unit_id] = seconds
+
+    def set_exception(self, unit: int, code: int | None) -> None:
+        """Make `unit` answer every request with exception `code` (4 failure, 6 busy; None: normal)."""
+        unit_id = self._unit(unit).unit_id
+        if code is None:
+            self._exceptions.pop(unit_id, None)
+            return
+        try:
+            self._exceptions[unit_id] = ExcCodes(code)
+        except ValueError:
+            raise ValueError(f"exception code: {code} is not a Modbus exception code") from None
 
     @property
     def asleep(self) -> bool:

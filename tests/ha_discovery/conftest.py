@@ -1,0 +1,46 @@
+"""Fixtures of the standard-discovery tests (the Home Assistant harness, its own pytest invocation).
+
+These tests use Home Assistant's own `mqtt` integration only, but the loader still needs the project's
+custom_components mounted first (see ../shared/TESTING.md).
+"""
+
+import custom_components.pv_monitor  # noqa: F401, I001
+
+from collections.abc import AsyncIterator, Generator
+from pathlib import Path
+
+import pytest
+from pv_collector.simulator import Simulation
+from tests.collector.conftest import FIXED_TIME
+from tests.mosquitto import Mosquitto
+
+
+@pytest.fixture
+def broker(socket_enabled: None, tmp_path: Path) -> Generator[Mosquitto]:
+    """A Mosquitto on a free 127.0.0.1 port."""
+    mosquitto = Mosquitto(tmp_path / "mosquitto")
+    mosquitto.start()
+    yield mosquitto
+    mosquitto.stop()
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(broker: Mosquitto, enable_custom_integrations: None) -> None:
+    """The broker comes before `hass` so that it is torn down after it."""
+
+
+@pytest.fixture
+def expected_lingering_timers() -> bool:
+    """The MQTT integration leaves its periodic timer behind."""
+    return True
+
+
+@pytest.fixture
+async def simulation(socket_enabled: None) -> AsyncIterator[tuple[Simulation, int]]:
+    """The simulated devices over Modbus TCP on a free port, with a frozen clock."""
+    sim = Simulation(latitude=52.52, longitude=13.405, seed=1, clock=lambda: FIXED_TIME)
+    port = await sim.start("127.0.0.1", 0)
+    try:
+        yield sim, port
+    finally:
+        await sim.stop()
