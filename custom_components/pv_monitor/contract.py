@@ -317,6 +317,10 @@ def load_json_object(payload: str | bytes | bytearray) -> dict[str, Any]:
     return data
 
 
+def _is_point_kind(value: object) -> TypeIs[PointKind]:
+    return isinstance(value, str) and value in POINT_KINDS
+
+
 def _is_number(value: object) -> TypeIs[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -345,9 +349,9 @@ def _choice(data: dict[str, Any], key: str, where: str, allowed: frozenset[str])
     value = data.get(key)
     if value is None:
         return None
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise InvalidPayload(f"{where}.{key}: {value!r} is not one of {', '.join(sorted(allowed))}")
-    return str(value)
+    return value
 
 
 # ---------------------------------------------------------------------------------------------- parsers
@@ -382,7 +386,7 @@ def parse_point(data: object, where: str) -> PointDef:
     where = f"{where}({key})"
     name = _str(data, "name", where, required=True)
     kind = data.get("kind")
-    if kind not in POINT_KINDS:
+    if not _is_point_kind(kind):
         raise InvalidPayload(f"{where}.kind: {kind!r} is not one of {', '.join(sorted(POINT_KINDS))}")
     device_class = data.get("device_class")
     if device_class is not None and (not isinstance(device_class, str) or not device_class):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -549,9 +550,28 @@ class PvMonitorHub:
             self.backfill.add(runtime.definition, state)
         else:
             self.backfill.live_state()
-        if state.seq <= runtime.last_seq:
-            _LOGGER.debug("Dropping state %s of %s: already seen %s", state.seq, device_id, runtime.last_seq)
+        if not math.isfinite(state.ts):
+            _LOGGER.warning(
+                "Ignoring state of %s from collector %s: its time %s is not a time",
+                device_id,
+                self.collector_id,
+                state.ts,
+            )
             return False
+        if state.seq <= runtime.last_seq:
+            if runtime.last_ts is None or state.ts <= runtime.last_ts:
+                _LOGGER.debug(
+                    "Dropping state %s of %s: already seen %s", state.seq, device_id, runtime.last_seq
+                )
+                return False
+            # Newer readings with a lower sequence number: the numbering restarted (or a corrupt message
+            # had claimed a huge one). Follow the collector rather than drop its readings forever.
+            _LOGGER.info(
+                "Sequence numbers of %s of collector %s restarted at %s",
+                device_id,
+                self.collector_id,
+                state.seq,
+            )
         definition = runtime.definition
         accepted: dict[str, Value] = {}
         wrong: list[str] = []

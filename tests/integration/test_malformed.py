@@ -149,3 +149,16 @@ async def test_messages_for_unknown_devices(
     await hass.async_block_till_done()
     assert [r for r in caplog.records if r.levelname == "WARNING"] == []
     assert hass.states.get("sensor.grid_meter_power").state == "-1200"
+
+
+async def test_sequence_restart_and_duplicates(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector
+) -> None:
+    """Same or lower seq with no newer time is a duplicate; lower seq with newer readings is followed."""
+    collector.raw("inverter/state", json.dumps({"ts": 1763900100.0, "seq": 1000, "v": {"ac_power": 100}}))
+    collector.raw("inverter/state", json.dumps({"ts": 1763900090.0, "seq": 999, "v": {"ac_power": 999}}))
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.inverter_ac_power").state == "100"  # the stale duplicate was dropped
+    collector.raw("inverter/state", json.dumps({"ts": 1763900200.0, "seq": 1, "v": {"ac_power": 200}}))
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.inverter_ac_power").state == "200"  # numbering restarted: followed
