@@ -33,7 +33,7 @@ from pv_collector.simulator import Simulation
 from tests.collector.conftest import Recorder, collector_config, running
 from tests.mosquitto import Mosquitto
 
-WAIT = 15.0
+WAIT = 45.0  # polls; generous for a loaded 2-core CI machine
 SLOW_POLL = 60.0  # one poll at start, then only command read-backs: values stay put during the test
 
 
