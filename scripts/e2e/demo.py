@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         f"""
 PV Monitor demo is running (ready in {time.monotonic() - started:.0f} s).
 
-  Home Assistant   {stack.url}/pv-monitor/overview
+  Home Assistant   {stack.url}/{stack.dashboard_url_path}/overview
   Login            user "{s.username}"  password "{s.password}"
   MQTT broker      127.0.0.1:{stack.mqtt_port}  (mosquitto_sub -p {stack.mqtt_port} -t 'pv_monitor/#' -v)
   Modbus devices   127.0.0.1:{stack.modbus_port} (units 1 inverter, 2 meter, 3 battery, 4 weather station)
