@@ -59,9 +59,18 @@ SCRIPTS: list[tuple[str, str, str, list[str], list[str]]] = [
         "ha_throughput",
         "4. Integration throughput through a real broker",
         "State messages per second the integration turns into entity states, 50 devices x 40 points, with "
-        "the event loop's lag sampled every 10 ms.",
-        ["--devices", "50", "--points", "40", "--rounds", "100"],
-        ["--devices", "5", "--points", "10", "--rounds", "10"],
+        "the event loop's lag sampled every 10 ms; every value changing, then publish-on-change messages "
+        "carrying 3 changed values of 40.",
+        ["--devices", "50", "--points", "40", "--rounds", "100", "--changed-per-message", "40", "3"],
+        ["--devices", "5", "--points", "10", "--rounds", "10", "--changed-per-message", "10", "2"],
+    ),
+    (
+        "ha_per_collector",
+        "4b. The integration's cost per collector",
+        "1, 5 and 10 collectors of 4 devices each (the integration tests' fixture announcement and states) "
+        "in Home Assistant's harness: set-up time, entities and RSS per collector, cost per state message.",
+        ["--collectors", "1", "5", "10", "--rounds", "20"],
+        ["--collectors", "1", "2", "--rounds", "2"],
     ),
     (
         "collector_scale",

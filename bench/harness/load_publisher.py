@@ -1,8 +1,10 @@
 """The collector side of the throughput measurement: a paho client that announces N devices x M points,
-then, on a line on stdin, publishes ROUNDS state messages per device as fast as it can (every value
-changes in every message) and prints how long publishing took.
+then, on a line on stdin, publishes ROUNDS state messages per device as fast as it can and prints how long
+publishing took. Every value changes in every message, unless CHANGED (optional, 1..POINTS) is given:
+then each message is a publish-on-change message carrying only CHANGED keys (the next CHANGED points in
+turn, each with a new value), the rest of the device's points staying as they are.
 
-    python bench/harness/load_publisher.py MQTT_PORT DEVICES POINTS ROUNDS
+    python bench/harness/load_publisher.py MQTT_PORT DEVICES POINTS ROUNDS [CHANGED]
 """
 
 from __future__ import annotations
@@ -47,7 +49,17 @@ def announcement(devices: int, points: int) -> dict[str, object]:
     }
 
 
-def main(port: int, devices: int, points: int, rounds: int) -> None:
+def changed_values(seq: int, points: int, changed: int) -> dict[str, int]:
+    """Message `seq` (from 1): all points, or the `changed` points after those of message seq - 1."""
+    if changed >= points:
+        return {f"p{p:02d}": seq * 100 + p for p in range(points)}
+    first = (seq - 1) * changed
+    keys = [(first + i) % points for i in range(changed)]
+    return {f"p{p:02d}": seq * 100 + p for p in keys}
+
+
+def main(port: int, devices: int, points: int, rounds: int, changed: int | None = None) -> None:
+    changed = points if changed is None else max(1, min(changed, points))
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="pv_monitor_load")
     client.will_set(f"{ROOT}/status", "offline", qos=1, retain=True)
     client.max_inflight_messages_set(1000)
@@ -70,7 +82,7 @@ def main(port: int, devices: int, points: int, rounds: int) -> None:
     last = None
     for seq in range(1, rounds + 1):
         for d in range(devices):
-            values = {f"p{p:02d}": seq * 100 + p for p in range(points)}
+            values = changed_values(seq, points, changed)
             message = {"ts": round(time.time(), 3), "seq": seq, "v": values}
             last = client.publish(
                 f"{ROOT}/d{d:02d}/state", json.dumps(message, separators=(",", ":")), qos=QOS, retain=True
@@ -84,4 +96,4 @@ def main(port: int, devices: int, points: int, rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:5]))
+    main(*(int(a) for a in sys.argv[1:6]))

@@ -2,10 +2,12 @@
 
 A real Mosquitto, Home Assistant's real MQTT client and the pv_monitor integration; a separate process
 (bench/harness/load_publisher.py) announces DEVICES x POINTS and then publishes ROUNDS state messages per
-device as fast as it can. Messages handled = sensor state changes of the announced points / POINTS (every
-value changes in every message); the event loop's lag is sampled every 10 ms meanwhile.
+device as fast as it can. Messages handled = sensor state changes of the announced points / CHANGED (the
+number of values each message changes: every one of the POINTS unless BENCH_CHANGED says fewer); the event
+loop's lag is sampled every 10 ms meanwhile. All state writes of the entry's entities (state changes and
+"reported" writes that changed nothing) and the process's CPU time while the load runs are counted too.
 
-Environment: BENCH_OUT, BENCH_DEVICES (50), BENCH_POINTS (40), BENCH_ROUNDS (200).
+Environment: BENCH_OUT, BENCH_DEVICES (50), BENCH_POINTS (40), BENCH_ROUNDS (200), BENCH_CHANGED (POINTS).
 """
 
 import asyncio
@@ -15,8 +17,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -42,6 +45,7 @@ async def test_throughput(
     devices = int(os.environ.get("BENCH_DEVICES", "50"))
     points = int(os.environ.get("BENCH_POINTS", "40"))
     rounds = int(os.environ.get("BENCH_ROUNDS", "200"))
+    changed_per_message = max(1, min(int(os.environ.get("BENCH_CHANGED", str(points))), points))
     mqtt_entry = MockConfigEntry(
         domain="mqtt", data={"broker": "127.0.0.1", "port": broker.port}, version=1, minor_version=2
     )
@@ -57,7 +61,15 @@ async def test_throughput(
     assert await hass.config_entries.async_setup(entry.entry_id)
 
     publisher = subprocess.Popen(  # noqa: ASYNC220 - runs beside the loop, never waited on here
-        [sys.executable, str(PUBLISHER), str(broker.port), str(devices), str(points), str(rounds)],
+        [
+            sys.executable,
+            str(PUBLISHER),
+            str(broker.port),
+            str(devices),
+            str(points),
+            str(rounds),
+            str(changed_per_message),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -69,11 +81,23 @@ async def test_throughput(
     changes: list[float] = []
     watched: set[str] = set()
     lags: list[float] = []
+    entry_entities: set[str] = set()
+    writes = [0]  # every state write of the entry's entities while the load runs (changed or not)
 
     @callback
     def changed(event: Event) -> None:
-        if event.data["entity_id"] in watched:
+        entity_id = event.data["entity_id"]
+        if entity_id in entry_entities:
+            writes[0] += 1
+        if entity_id in watched:
             changes.append(time.monotonic())
+
+    @callback
+    def reported(event_data: Any) -> bool:
+        """Event filter of EVENT_STATE_REPORTED: counts the write, never runs a listener."""
+        if event_data["entity_id"] in entry_entities:
+            writes[0] += 1
+        return False
 
     async def lag_monitor() -> None:
         while True:
@@ -99,19 +123,27 @@ async def test_throughput(
         await hass.async_block_till_done()
         setup_seconds = time.monotonic() - setup_started
         watched.update(sensors())
+        entry_entities.update(
+            e.entity_id for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+        )
         hass.bus.async_listen(EVENT_STATE_CHANGED, changed)
+        hass.bus.async_listen(EVENT_STATE_REPORTED, lambda _event: None, event_filter=reported)
         monitor = asyncio.create_task(lag_monitor())
         await asyncio.sleep(0.5)
         lags.clear()
+        writes[0] = 0
+        cpu_started = time.process_time()
         publisher.stdin.write("go\n")
         publisher.stdin.flush()
-        expected = devices * points * rounds
+        expected = devices * changed_per_message * rounds
         last_count, idle_since = -1, time.monotonic()
         while len(changes) < expected and time.monotonic() - idle_since < 5:
             if len(changes) != last_count:
                 last_count, idle_since = len(changes), time.monotonic()
             await asyncio.sleep(0.05)
         monitor.cancel()
+        cpu_seconds = time.process_time() - cpu_started
+        all_writes = writes[0]
         handled = list(changes)  # unloading below makes the entities unavailable: not messages
         published = (await loop.run_in_executor(None, publisher.stdout.readline)).strip()
     finally:
@@ -130,7 +162,10 @@ async def test_throughput(
                 "devices": devices,
                 "points": points,
                 "messages_sent": devices * rounds,
-                "messages_handled": len(handled) / points,
+                "changed_per_message": changed_per_message,
+                "messages_handled": len(handled) / changed_per_message,
+                "all_state_writes": all_writes,
+                "cpu_seconds": cpu_seconds,
                 "state_writes": len(handled),
                 "seconds": span,
                 "lags": lags,

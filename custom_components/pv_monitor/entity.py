@@ -75,6 +75,18 @@ class PvMonitorPointEntity(PvMonitorEntity):
         self.entity_description = description
         if point.key in PV_STRING_KEYS:
             self._attr_translation_placeholders = {"string": PV_STRING_KEYS[point.key][1]}
+        self._written_available: bool | None = None
+
+    @callback
+    @override
+    def _handle_hub_update(self) -> None:
+        """Write the state when the point is among the changed keys or the availability changed."""
+        keys = self.hub.notified_keys
+        available = self.available
+        if keys is not None and self.point.key not in keys and available == self._written_available:
+            return
+        self._written_available = available
+        self.async_write_ha_state()
 
     @property
     def point_value(self) -> Value | None:

@@ -101,6 +101,7 @@ from .health import DaySummary, InverterHealth, energy_kwh
 _LOGGER = logging.getLogger(__package__)
 
 SUBSCRIBE_QOS = 1
+NO_KEYS: frozenset[str] = frozenset()  # a notification about derived values only, no point changed
 STORE_VERSION = 1
 STORE_SAVE_DELAY = 60.0
 # Translations of fault codes: bit names and operating states (strings.json).
@@ -139,6 +140,9 @@ class PvMonitorHub:
         self._activated_at: dict[tuple[str | None, AlertType], datetime] = {}
         self.thresholds = Thresholds.from_options(entry.options)
         self._listeners: dict[str | None, list[Callable[[], None]]] = {}
+        # While listeners run: the point keys the notification is about (None: anything may have changed).
+        # Point entities whose key is not among them (and whose availability stays) skip their write.
+        self.notified_keys: frozenset[str] | None = None
         self._pending: dict[str, asyncio.Future[EventMessage]] = {}
         self._offline_timers: dict[str | None, CALLBACK_TYPE] = {}
         self._early_states: dict[str, str | bytes | bytearray] = {}
@@ -242,9 +246,15 @@ class PvMonitorHub:
         return remove
 
     @callback
-    def _notify(self, device_id: str | None) -> None:
-        for update in list(self._listeners.get(device_id, ())):
-            update()
+    def _notify(self, device_id: str | None, keys: frozenset[str] | None = None) -> None:
+        """Call the listeners of a device; `keys`: only these points changed (None: anything may have)."""
+        outer = self.notified_keys
+        self.notified_keys = keys
+        try:
+            for update in list(self._listeners.get(device_id, ())):
+                update()
+        finally:
+            self.notified_keys = outer
 
     @callback
     def _notify_all(self) -> None:
@@ -526,17 +536,21 @@ class PvMonitorHub:
             if len(msg.payload) <= MAX_PAYLOAD_BYTES and len(self._early_states) < 500:
                 self._early_states[device_id] = msg.payload
             return
-        if self._apply_state(device_id, msg.payload, msg.topic):
+        if (accepted := self._apply_state(device_id, msg.payload, msg.topic)) is not None:
             self._observe_peak(device_id)
             self._evaluate_values(device_id)
             if self._is_irradiance_source(device_id):
+                # Other devices' points are unchanged: only their derived entities (alerts, health) follow.
                 for other in self.devices:
                     if other != device_id:
                         self._evaluate_values(other)
-                        self._notify(other)
-            self._notify(device_id)
+                        self._notify(other, NO_KEYS)
+            self._notify(device_id, accepted)
 
-    def _apply_state(self, device_id: str, payload: str | bytes | bytearray, topic: str = "") -> bool:
+    def _apply_state(
+        self, device_id: str, payload: str | bytes | bytearray, topic: str = ""
+    ) -> frozenset[str] | None:
+        """Take a state message's values; the keys accepted, None when the message is ignored."""
         runtime = self.devices[device_id]
         try:
             state = parse_state(payload)
@@ -544,7 +558,7 @@ class PvMonitorHub:
             _LOGGER.warning(
                 "Ignoring message on %s from collector %s: %s", topic or device_id, self.collector_id, err
             )
-            return False
+            return None
         if state.buffered:
             # Late readings from the collector's outage queue also back-fill long-term statistics.
             self.backfill.add(runtime.definition, state)
@@ -557,13 +571,13 @@ class PvMonitorHub:
                 self.collector_id,
                 state.ts,
             )
-            return False
+            return None
         if state.seq <= runtime.last_seq:
             if runtime.last_ts is None or state.ts <= runtime.last_ts:
                 _LOGGER.debug(
                     "Dropping state %s of %s: already seen %s", state.seq, device_id, runtime.last_seq
                 )
-                return False
+                return None
             # Newer readings with a lower sequence number: the numbering restarted (or a corrupt message
             # had claimed a huge one). Follow the collector rather than drop its readings forever.
             _LOGGER.info(
@@ -594,7 +608,7 @@ class PvMonitorHub:
         runtime.inferred = state.inferred & accepted.keys()
         runtime.last_seq = state.seq
         runtime.last_ts = state.ts
-        return True
+        return frozenset(accepted)
 
     @callback
     def _on_event(self, msg: mqtt.ReceiveMessage) -> None:
@@ -616,7 +630,7 @@ class PvMonitorHub:
             point = runtime.definition.point(event.point)
             if point is not None and point.accepts(event.value):
                 runtime.values[event.point] = event.value
-                self._notify(device_id)
+                self._notify(device_id, frozenset((event.point,)))
         if event.id is not None and (future := self._pending.get(event.id)) and not future.done():
             future.set_result(event)
 

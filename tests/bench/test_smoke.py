@@ -27,7 +27,8 @@ EXPECTED = {
     ],
     "poll_plan": ["bus_time.sdm630", "bus_time.sunspec", "rtu_measured.sdm630", "rtu_measured.sunspec"],
     "e2e_latency": ["e2e_latency"],
-    "ha_throughput": ["ha_throughput"],
+    "ha_throughput": ["ha_throughput", "ha_throughput.changed_2"],
+    "ha_per_collector": ["per_collector.1", "per_collector.2"],
     "collector_scale": ["scale.2", "bytes_per_reading", "recorder_rows"],
 }
 

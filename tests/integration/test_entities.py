@@ -1,6 +1,7 @@
 """The entity catalogue (snapshots, one platform at a time) and how entities follow MQTT."""
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -251,3 +252,20 @@ async def test_announced_classes_checked(
     wide = hass.states.get("number.odd_wide")
     assert (wide.attributes["mode"], "device_class" in wide.attributes) == ("box", False)
     assert hass.states.get("number.odd_counter").attributes["mode"] == "slider"
+
+
+async def test_only_changed_points_are_written(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, freezer: FrozenDateTimeFactory
+) -> None:
+    """A state message carrying one point rewrites that entity only (publish-on-change stays cheap)."""
+    before_power = hass.states.get("sensor.inverter_ac_power")
+    before_voltage = hass.states.get("sensor.grid_meter_voltage_l1")
+    before_energy = hass.states.get("sensor.inverter_lifetime_energy")
+    freezer.tick(5)
+    collector.state("inverter", {"ac_power": 1111})
+    await hass.async_block_till_done()
+    power = hass.states.get("sensor.inverter_ac_power")
+    assert power.state == "1111"
+    assert power.last_reported > before_power.last_reported
+    assert hass.states.get("sensor.inverter_lifetime_energy").last_reported == before_energy.last_reported
+    assert hass.states.get("sensor.grid_meter_voltage_l1").last_reported == before_voltage.last_reported
