@@ -196,23 +196,33 @@ async def test_partial_state_and_command(
         ac_power = entity_id(hass, "sensor", "pv_monitor_test_inverter_ac_power")
         limit = entity_id(hass, "number", "pv_monitor_test_inverter_power_limit")
         reported = (await retained_state_keys(broker.port))["inverter"]
-        others = {
-            key: entity_id(hass, "sensor", f"pv_monitor_test_inverter_{key}")
+        wanted = [
+            key
             for key, point in keys.items()
             if key != "ac_power"
             and key in reported
             and "writable" not in point
             and point["kind"] in ("number", "enum", "bitfield")
-        }
+        ]
+
+        def values_shown() -> bool:
+            """Every wanted entity exists (HA creates them one by one) and shows a value."""
+            found = {key: entity_id(hass, "sensor", f"pv_monitor_test_inverter_{key}") for key in wanted}
+            return all(
+                state_of(hass, e) not in (None, STATE_UNKNOWN, STATE_UNAVAILABLE) for e in found.values()
+            ) and state_of(hass, ac_power) not in (None, STATE_UNKNOWN, STATE_UNAVAILABLE)
+
         await until(
-            lambda: (
-                all(
-                    state_of(hass, e) not in (None, STATE_UNKNOWN, STATE_UNAVAILABLE) for e in others.values()
-                )
-                and state_of(hass, ac_power) not in (None, STATE_UNKNOWN, STATE_UNAVAILABLE)
+            values_shown,
+            "inverter values: "
+            + str(
+                [
+                    (k, state_of(hass, entity_id(hass, "sensor", f"pv_monitor_test_inverter_{k}")))
+                    for k in wanted
+                ]
             ),
-            "inverter values",
         )
+        others = {key: entity_id(hass, "sensor", f"pv_monitor_test_inverter_{key}") for key in wanted}
         assert any(keys[key]["kind"] == "enum" for key in others)  # the text template is exercised too
         before = {key: state_of(hass, e) for key, e in others.items()}
 
