@@ -258,3 +258,31 @@ YAML_TEXTS = st.one_of(
     st.just("\t- x"),
     st.binary(max_size=100).map(lambda b: b.decode("latin-1")),
 )
+
+
+def configured_password(text: str) -> str | None:
+    """The `mqtt.password` a configuration text really sets (None if it does not parse to one).
+
+    Only that value is a secret: the same characters elsewhere (a collector id, a profile name) may be
+    echoed in an error message, and hypothesis likes to reuse the test's own string constants."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError):
+        return None
+    mqtt = data.get("mqtt") if isinstance(data, dict) else None
+    password = mqtt.get("password") if isinstance(mqtt, dict) else None
+    return password if isinstance(password, str) and password.strip() else None
+
+
+def check_config_file_output(text: str, code: int, out: str, err: str) -> None:
+    """`pv-collector check` on `text`: exit 0 or 2, never a traceback, a message when invalid, never the
+    configured password."""
+    assert code in {0, 2}, code
+    assert "Traceback" not in err
+    if code == 2:
+        assert err.strip(), "an invalid file prints what is wrong"
+        password = configured_password(text)
+        if password is not None and len(password) >= 4:
+            assert password not in err + out, "a password is never printed"

@@ -450,10 +450,8 @@ class Publisher:
         reason: ReasonCode,
         properties: Any,
     ) -> None:
-        if reason.is_failure:
-            if not self._refused_logged:
-                self._refused_logged = True
-                _LOGGER.error("the MQTT broker refused the connection", extra={"reason": str(reason)})
+        if reason.is_failure:  # e.g. "Not authorized": paho retries with backoff
+            self._call(self._on_refused, str(reason))
             return
         qos = self.mqtt_config.qos.commands
         topics = [(f"{self.base}/+/set/+", qos), (HA_STATUS_TOPIC, 1)]
@@ -461,6 +459,19 @@ class Publisher:
             topics.append((self._ha_status_topic, 1))
         client.subscribe(topics)
         self._call(self._on_connected)
+
+    def _on_refused(self, reason: str) -> None:
+        self.metrics.error("mqtt_connect")
+        if not self._refused_logged:
+            self._refused_logged = True
+            _LOGGER.error(
+                "the MQTT broker refused the connection; retrying with backoff",
+                extra={
+                    "broker": f"{self.mqtt_config.host}:{self.mqtt_config.port}",
+                    "reason": reason,
+                    "max_delay": RECONNECT_MAX_DELAY,
+                },
+            )
 
     def _paho_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         # Called inside paho's `except OSError:` block: the exception is the current one.
