@@ -347,3 +347,16 @@ def test_plausibility_filter_rejects_garbage_and_logs_once(caplog: pytest.LogCap
     assert all(result is not None for result in results[:-1])
     assert results[-1] is None
     assert check(energy, 5.0 + REBASE_AFTER - 1 + 0.2, 3800.0) is None  # +0.2 kWh in 91 s
+
+
+async def test_first_statistics_soon_after_start(
+    broker: Mosquitto, recorder: Recorder, simulation: tuple[Simulation, int], tmp_path: Path
+) -> None:
+    """With a long stats interval the first statistics still come within seconds, so Home Assistant's
+    diagnostic sensors are not empty for the first interval after every start."""
+    _, port = simulation
+    config = collector_config(tmp_path / "data", broker.port, port, publish={"stats_interval": 600})
+    async with running(config):
+        message = await recorder.wait(f"{BASE}/stats")  # within the fixture's WAIT (10 s), far below 600 s
+    schema("stats").validate(message.json())
+    assert message.json()["requests_per_cycle"] >= 4

@@ -33,6 +33,7 @@ CONTRACT_VERSION = 1
 QUEUE_EXPIRY_INTERVAL = 60.0
 STARTUP_CONNECT_WAIT = 2.0  # seconds the first poll waits for the broker
 
+FIRST_STATS_DELAY = 5.0  # seconds after start until the first statistics message (first cycles done)
 
 class Collector:
     """One collector process."""
@@ -198,8 +199,10 @@ class Collector:
         assert self.publisher is not None
         interval = self.config.publish.stats_interval
         since_expiry = 0.0
+        delay = min(interval, FIRST_STATS_DELAY)  # soon after start, so diagnostics are never empty for long
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(delay)
+            delay = interval
             self.publisher.stats(self.metrics.stats())
             since_expiry += interval
             if since_expiry >= QUEUE_EXPIRY_INTERVAL:
