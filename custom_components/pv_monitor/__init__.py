@@ -11,7 +11,13 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
 from .catalogue import device_identifier
-from .const import DOMAIN, ISSUE_MQTT_NOT_SETUP, ISSUE_UNSUPPORTED_CONTRACT, PLATFORMS
+from .const import (
+    DOMAIN,
+    ISSUE_DUPLICATE_COLLECTOR,
+    ISSUE_MQTT_NOT_SETUP,
+    ISSUE_UNSUPPORTED_CONTRACT,
+    PLATFORMS,
+)
 from .hub import PvMonitorConfigEntry, PvMonitorHub
 from .services import async_setup_services
 
@@ -57,7 +63,9 @@ async def _async_options_updated(hass: HomeAssistant, entry: PvMonitorConfigEntr
 
 async def async_unload_entry(hass: HomeAssistant, entry: PvMonitorConfigEntry) -> bool:
     """Unload the platforms; the subscriptions end with `async_on_unload`."""
-    ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_UNSUPPORTED_CONTRACT}_{entry.runtime_data.collector_id}")
+    collector_id = entry.runtime_data.collector_id
+    for issue in (ISSUE_UNSUPPORTED_CONTRACT, ISSUE_DUPLICATE_COLLECTOR):
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{collector_id}")
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 

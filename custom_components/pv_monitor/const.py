@@ -80,6 +80,7 @@ PLATFORMS: Final = [
 ISSUE_MQTT_NOT_SETUP: Final = "mqtt_not_setup"
 ISSUE_UNSUPPORTED_CONTRACT: Final = "unsupported_contract"
 ISSUE_HA_DISCOVERY: Final = "ha_discovery_duplicates"
+ISSUE_DUPLICATE_COLLECTOR: Final = "duplicate_collector"
 
 
 def signal_new_entities(entry_id: str, platform: Platform) -> str:

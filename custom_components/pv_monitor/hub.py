@@ -71,6 +71,7 @@ from .const import (
     DOMAIN,
     EVENT_ALERT,
     HEALTH_INTERVAL,
+    ISSUE_DUPLICATE_COLLECTOR,
     ISSUE_HA_DISCOVERY,
     ISSUE_UNSUPPORTED_CONTRACT,
     PLATFORMS,
@@ -110,6 +111,10 @@ FAULT_TEXT_KEY = "component.{domain}.entity.binary_sensor.inverter_fault.state_a
 type PvMonitorConfigEntry = ConfigEntry[PvMonitorHub]
 
 
+# Announcements from an instance that was replaced and came back within this time: two collectors.
+DUPLICATE_WINDOW = timedelta(minutes=10)
+
+
 @dataclass(slots=True)
 class DeviceRuntime:
     """What the hub knows about one announced device."""
@@ -136,6 +141,7 @@ class PvMonitorHub:
         self.devices: dict[str, DeviceRuntime] = {}
         self.stats: Stats | None = None
         self.alerts: dict[tuple[str | None, AlertType], AlertState] = {}
+        self._instances: list[tuple[str, datetime]] = []  # recent announcement instance tokens
         # When each alert last became active: lets notifications debounce a flapping alert.
         self._activated_at: dict[tuple[str | None, AlertType], datetime] = {}
         self.thresholds = Thresholds.from_options(entry.options)
@@ -371,7 +377,37 @@ class PvMonitorHub:
         if announcement.problems:
             self._warn(msg, "left out of the announcement: " + "; ".join(announcement.problems))
         self._check_ha_discovery(announcement)
+        self._check_duplicate(announcement)
         self._apply_announcement(announcement)
+
+    def _check_duplicate(self, announcement: Announcement) -> None:
+        """Two collectors running with one id announce in turns: A, B, A again. A restart is A, B, B."""
+        instance = announcement.collector.instance
+        if instance is None:
+            return
+        now = dt_util.utcnow()
+        seen = self._instances
+        if seen and seen[-1][0] == instance:
+            seen[-1] = (instance, now)
+            return
+        back = any(token == instance and now - when < DUPLICATE_WINDOW for token, when in seen[:-1])
+        seen.append((instance, now))
+        del seen[:-3]
+        if back:
+            _LOGGER.error(
+                "Two collectors announce themselves as %s (instances %s); give each its own collector id",
+                self.collector_id,
+                ", ".join(sorted({token for token, _ in seen})),
+            )
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"{ISSUE_DUPLICATE_COLLECTOR}_{self.collector_id}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_DUPLICATE_COLLECTOR,
+                translation_placeholders={"collector": announcement.collector.name, "id": self.collector_id},
+            )
 
     def _check_ha_discovery(self, announcement: Announcement) -> None:
         """A collector that also publishes standard MQTT discovery makes every entity twice: say so."""

@@ -309,3 +309,27 @@ async def test_retained_messages_in_any_order(
     assert hass.states.get("sensor.grid_meter_connection").state == "offline"
     assert hass.states.get("sensor.grid_meter_power").state == "unavailable"
     assert hass.states.get("sensor.home_pv_errors").state == "3"
+
+
+async def test_two_collectors_with_one_id_raise_a_repair_issue(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, issue_registry: ir.IssueRegistry
+) -> None:
+    """A restart changes the instance once (A, B, B): fine. Two collectors alternate (A, B, A): repair."""
+
+    def announce(instance: str) -> None:
+        announcement = json.loads(json.dumps(collector.announcement))
+        announcement["collector"]["instance"] = instance
+        collector.announce(announcement)
+
+    for instance in ("first", "second", "second"):
+        announce(instance)
+        await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, "duplicate_collector_home") is None
+    announce("first")
+    await hass.async_block_till_done()
+    issue = issue_registry.async_get_issue(DOMAIN, "duplicate_collector_home")
+    assert issue is not None
+    assert issue.translation_placeholders == {"collector": "Home PV", "id": "home"}
+    assert await hass.config_entries.async_reload(running.entry_id)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, "duplicate_collector_home") is None
