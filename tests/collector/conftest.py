@@ -79,30 +79,39 @@ class Message:
 
 @dataclass
 class Recorder:
-    """A paho client subscribed to `#` that records everything it receives (thread-safe)."""
+    """A paho client subscribed to `topic` (QoS 1) that records everything it receives (thread-safe).
+
+    `start()` returns once the broker acknowledged the subscription, so nothing published after it is
+    missed; `persistent` uses a persistent session (with a fixed `client_id`) to lose nothing across
+    reconnects.
+    """
 
     port: int
+    topic: str = "#"
     client_id: str = ""
     persistent: bool = False
+    within: float = WAIT  # default wait of `wait()`
     messages: list[Message] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _client: mqtt.Client | None = None
-    _connected: threading.Event = field(default_factory=threading.Event)
+    _subscribed: threading.Event = field(default_factory=threading.Event)
 
-    def start(self) -> None:
+    def start(self) -> Recorder:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             clean_session=not self.persistent,
         )
-        client.on_connect = self._on_connect
+        client.on_connect = lambda c, *_args: c.subscribe(self.topic, qos=1)
+        client.on_subscribe = lambda *_args: self._subscribed.set()
         client.on_message = self._on_message
         client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]
         client.connect("127.0.0.1", self.port)
         client.loop_start()
         self._client = client
-        if not self._connected.wait(5):
-            raise RuntimeError("recorder could not connect")
+        if not self._subscribed.wait(5):
+            raise RuntimeError(f"recorder on port {self.port} could not subscribe to {self.topic}")
+        return self
 
     def stop(self) -> None:
         if self._client is not None:
@@ -114,13 +123,14 @@ class Recorder:
         assert self._client is not None
         self._client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(5)
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        client.subscribe("#", qos=1)
-        self._connected.set()
-
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
             self.messages.append(Message(message.topic, bytes(message.payload), message.retain, time.time()))
+
+    def matching(self, pattern: str) -> list[Message]:
+        """Recorded messages whose topic matches an MQTT subscription pattern."""
+        with self._lock:
+            return [m for m in self.messages if mqtt.topic_matches_sub(pattern, m.topic)]
 
     def on(self, topic: str) -> list[Message]:
         with self._lock:
@@ -135,14 +145,14 @@ class Recorder:
             self.messages.clear()
 
     async def wait(
-        self, topic: str, predicate: Callable[[Message], bool] = lambda _m: True, within: float = WAIT
+        self, topic: str, predicate: Callable[[Message], bool] = lambda _m: True, within: float | None = None
     ) -> Message:
         """The first recorded message on `topic` that satisfies `predicate` (waiting for it)."""
 
         def probe() -> Message | None:
             return next((m for m in self.on(topic) if predicate(m)), None)
 
-        return await wait_for(probe, within, f"a message on {topic}")
+        return await wait_for(probe, self.within if within is None else within, f"a message on {topic}")
 
 
 # ------------------------------------------------------------------------------------------ fixtures

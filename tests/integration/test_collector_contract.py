@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -25,11 +21,11 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from pymodbus.client import ModbusTcpClient
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pv_monitor.const import DOMAIN
-from tests.mosquitto import Mosquitto, free_port
+from tests.mosquitto import Mosquitto
+from tests.system.peers import Process, read_power_limit_pct, start_simulator
 
 CONTRACT = Path(__file__).parents[2] / "addon" / "collector" / "pv_collector" / "contract"
 SCHEMAS = {
@@ -48,57 +44,6 @@ PLATFORM = {
     ("bitfield", False): "sensor",
     ("action", True): "button",
 }
-INVERTER_UNIT = 1
-
-
-def _offset(model: int, name: str) -> int:
-    """Register offset of a point from the model's ID register, from the SunSpec reference definition."""
-    definition = json.loads((SUNSPEC_REFERENCE / f"model_{model}.json").read_text())
-    offset = 0
-    for point in definition["group"]["points"]:
-        if point["name"] == name:
-            return offset
-        offset += int(point["size"])
-    raise KeyError(name)
-
-
-SUNSPEC_REFERENCE = Path(__file__).parents[1] / "collector" / "sunspec_reference"
-WMAXLIMPCT_OFFSET = _offset(123, "WMaxLimPct")
-
-
-class Process:
-    """A child process whose output goes to a file, shown when a test fails."""
-
-    def __init__(self, name: str, args: list[str], log: Path) -> None:
-        self.name, self.log = name, log
-        self.handle = log.open("wb")
-        self.popen = subprocess.Popen(args, stdout=self.handle, stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-        self.handle.close()
-
-
-def wait_for_port(port: int, process: Process, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.popen.poll() is not None:
-            raise AssertionError(f"{process.name} exited: {process.output()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"{process.name} did not listen on {port}: {process.output()}")
 
 
 @pytest.fixture
@@ -112,11 +57,8 @@ def broker(socket_enabled: None, tmp_path: Path) -> Generator[Mosquitto]:
 @pytest.fixture
 def simulator_port(broker: Mosquitto, tmp_path: Path) -> Generator[int]:
     """`pv-collector simulate` on a free port (requested after the broker, before hass)."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "pv_collector", "simulate", "--host", "127.0.0.1", "--port", str(port)]
-    process = Process("simulator", cmd, tmp_path / "simulator.log")
+    process, port = start_simulator(tmp_path / "simulator")
     try:
-        wait_for_port(port, process)
         yield port
     finally:
         process.stop()
@@ -178,8 +120,7 @@ def collector_process(
     started: list[Process] = []
 
     def start() -> Process:
-        cmd = [sys.executable, "-m", "pv_collector", "run", "--config", str(path)]
-        started.append(Process("collector", cmd, tmp_path / "collector.log"))
+        started.append(Process(tmp_path / f"collector-{len(started)}.log", "run", "--config", str(path)))
         return started[-1]
 
     yield start
@@ -202,36 +143,6 @@ async def until(condition: Callable[[], bool], what: str, seconds: float = 30.0)
         if loop.time() > deadline:
             raise AssertionError(f"not reached in {seconds} s: {what}")
         await asyncio.sleep(0.05)
-
-
-def read_power_limit_register(port: int, base: int) -> int:
-    """WMaxLimPct straight from the simulated inverter over Modbus (a third, independent reader)."""
-    client = ModbusTcpClient("127.0.0.1", port=port, timeout=2)
-    assert client.connect()
-    try:
-        response = client.read_holding_registers(base + WMAXLIMPCT_OFFSET, count=1, device_id=INVERTER_UNIT)
-        assert not response.isError(), response
-        return int(response.registers[0])
-    finally:
-        client.close()
-
-
-def find_model(port: int, model_id: int) -> int:
-    """Start address of a SunSpec model in the simulated inverter, by walking the chain."""
-    client = ModbusTcpClient("127.0.0.1", port=port, timeout=2)
-    assert client.connect()
-    try:
-        address = 40002
-        for _ in range(20):
-            header = client.read_holding_registers(address, count=2, device_id=INVERTER_UNIT).registers
-            if header[0] == model_id:
-                return address
-            if header[0] == 0xFFFF:
-                break
-            address += 2 + header[1]
-        raise AssertionError(f"model {model_id} not found")
-    finally:
-        client.close()
 
 
 def matches(state: str, value: Any) -> bool:
@@ -376,8 +287,7 @@ async def test_real_collector_to_entities(
             "number", "set_value", {"entity_id": limit_id, "value": 40}, blocking=True
         )
         assert float(hass.states.get(limit_id).state) == 40
-        base = await hass.async_add_executor_job(find_model, simulator_port, 123)
-        assert await hass.async_add_executor_job(read_power_limit_register, simulator_port, base) == 40
+        assert await read_power_limit_pct(simulator_port) == 40
         await until(
             lambda: any(e["type"] == "command_result" and e["ok"] for e in wire["event"]),
             f"the confirmation event on the wire: {wire['event']}",
@@ -399,11 +309,10 @@ async def test_real_collector_to_entities(
             ),
             f"the refusal event on the wire: {wire['event']}",
         )
-        assert await hass.async_add_executor_job(read_power_limit_register, simulator_port, base) == 40
+        assert await read_power_limit_pct(simulator_port) == 40
 
         # SIGKILL: the broker publishes the Last Will and every entity of the collector goes unavailable.
-        collector.popen.kill()
-        collector.popen.wait(5)
+        collector.kill()
         power_id = entities.async_get_entity_id("sensor", DOMAIN, "sim_inverter_ac_power")
         assert power_id is not None
         await until(lambda: hass.states.get(power_id).state == "unavailable", "Last Will -> unavailable")

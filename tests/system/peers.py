@@ -11,15 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from pymodbus.client import AsyncModbusTcpClient
 
 from tests.mosquitto import free_port
@@ -39,95 +35,6 @@ def wait_until[T](probe: Callable[[], T | None], within: float = WAIT, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within} s waiting for {what}")
         time.sleep(0.02)
-
-
-async def async_wait_until[T](
-    probe: Callable[[], T | None], within: float = WAIT, what: str = "condition"
-) -> T:
-    """Poll `probe` from a coroutine until it returns something truthy; fail after `within` s."""
-    deadline = time.monotonic() + within
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-# ------------------------------------------------------------------------------------------ MQTT tap
-
-
-@dataclass(frozen=True)
-class Message:
-    topic: str
-    payload: bytes
-    retain: bool
-
-    def json(self) -> Any:
-        return json.loads(self.payload)
-
-
-@dataclass
-class Tap:
-    """A paho client subscribed to `topic` (QoS 1) that records what it receives (thread-safe).
-
-    `persistent` uses a fixed client id and a persistent session, so nothing is lost across reconnects.
-    """
-
-    port: int
-    topic: str = "#"
-    client_id: str = ""
-    persistent: bool = False
-    messages: list[Message] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _client: mqtt.Client | None = None
-    _subscribed: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> Tap:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=not self.persistent
-        )
-        client.on_connect = lambda c, *_a: c.subscribe(self.topic, qos=1)
-        client.on_subscribe = lambda *_a: self._subscribed.set()
-        client.on_message = self._on_message
-        client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]
-        client.connect("127.0.0.1", self.port)
-        client.loop_start()
-        self._client = client
-        if not self._subscribed.wait(5):
-            raise RuntimeError(f"tap on port {self.port} could not subscribe")
-        return self
-
-    def stop(self) -> None:
-        if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
-            self._client = None
-
-    def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> None:
-        assert self._client is not None
-        self._client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(5)
-
-    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append(Message(message.topic, bytes(message.payload), bool(message.retain)))
-
-    def on(self, topic: str) -> list[Message]:
-        with self._lock:
-            return [message for message in self.messages if message.topic == topic]
-
-    def matching(self, pattern: str) -> list[Message]:
-        with self._lock:
-            return [m for m in self.messages if mqtt.topic_matches_sub(pattern, m.topic)]
-
-    async def wait(
-        self, topic: str, predicate: Callable[[Message], bool] = lambda _m: True, within: float = WAIT
-    ) -> Message:
-        """The first recorded message on `topic` satisfying `predicate` (waiting for it)."""
-        return await async_wait_until(
-            lambda: next((m for m in self.on(topic) if predicate(m)), None), within, f"a message on {topic}"
-        )
 
 
 # ------------------------------------------------------------------------------------------ bridge

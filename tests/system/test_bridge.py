@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.collector.conftest import Recorder, wait_for
 from tests.mosquitto import Mosquitto
 
 from .peers import (
+    WAIT,
     Link,
     Process,
-    Tap,
-    async_wait_until,
     bridge_config,
     read_power_limit_pct,
     start_collector,
@@ -46,15 +46,15 @@ class Edge:
     central: Mosquitto
     site: Mosquitto
     link: Link
-    central_tap: Tap
-    site_tap: Tap
+    central_tap: Recorder
+    site_tap: Recorder
     simulator_port: int
     collector: Process
 
     async def bridge_up(self) -> None:
         await self.central_tap.wait(BRIDGE_STATE, lambda m: m.payload == b"1")
 
-    def seqs(self, tap: Tap, topic: str) -> list[int]:
+    def seqs(self, tap: Recorder, topic: str) -> list[int]:
         return [int(m.json()["seq"]) for m in tap.on(topic) if not m.retain]
 
 
@@ -75,12 +75,12 @@ def site_config(request: pytest.FixtureRequest) -> str:
 async def edge(tmp_path: Path, simulator: int, request: pytest.FixtureRequest) -> AsyncIterator[Edge]:
     central = Mosquitto(tmp_path / "central")
     central.start()
-    central_tap = Tap(central.port).start()
+    central_tap = Recorder(central.port, within=WAIT).start()
     link = Link(central.port)
     await link.start()
     site = Mosquitto(tmp_path / "site", extra_config=bridge_config(link.port) + site_config(request))
     site.start()
-    site_tap = Tap(site.port).start()
+    site_tap = Recorder(site.port, within=WAIT).start()
     collector = start_collector(CID, tmp_path / "collector", site.port, simulator)
     running = Edge(central, site, link, central_tap, site_tap, simulator, collector)
     try:
@@ -110,7 +110,7 @@ async def test_readings_reach_the_central_broker_under_the_site_prefix(edge: Edg
     assert not [topic for topic in central_topics if topic.startswith("pv_monitor/")]
     assert not [m.topic for m in edge.site_tap.messages if m.topic.startswith("site1/pv_monitor/")]
     # Retained at the central broker as at the site: a consumer starting later gets status and layout.
-    late = Tap(edge.central.port, topic=f"{CENTRAL}/+").start()
+    late = Recorder(edge.central.port, within=WAIT, topic=f"{CENTRAL}/+").start()
     try:
         assert (await late.wait(f"{CENTRAL}/status")).retain
         assert (await late.wait(f"{CENTRAL}/config")).json() == announcement
@@ -146,7 +146,7 @@ async def test_the_collectors_last_will_reaches_the_central_side(edge: Edge) -> 
     edge.collector.kill()
     await edge.central_tap.wait(f"{CENTRAL}/status", lambda m: m.payload == b"offline")
     # A client that subscribes later still learns it (retained on the central broker).
-    late = Tap(edge.central.port, topic=f"{CENTRAL}/status").start()
+    late = Recorder(edge.central.port, within=WAIT, topic=f"{CENTRAL}/status").start()
     try:
         assert (await late.wait(f"{CENTRAL}/status")).payload == b"offline"
     finally:
@@ -166,7 +166,7 @@ async def cut_and_restore(edge: Edge, seconds: float) -> tuple[list[int], list[i
     central_at_cut = len(edge.seqs(edge.central_tap, topic_central))
     # The outage lasts as long as the collector takes to publish `seconds` worth of readings at the site.
     readings = math.ceil(seconds / POLL)
-    await async_wait_until(
+    await wait_for(
         lambda: len(edge.seqs(edge.site_tap, topic_site)) >= cut_at + readings,
         within=3 * seconds + 10,
         what=f"{readings} readings at the site during the cut",
