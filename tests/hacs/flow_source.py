@@ -225,6 +225,9 @@ class _Reader:
             subscript_keys = _subscript_keys(function)
             reauth = function.name.startswith("async_step_reauth")
             for node in ast.walk(function):
+                if isinstance(node, ast.AnnAssign) and node.value is not None:  # errors: dict[...] = {...}
+                    plain = ast.Assign(targets=[node.target], value=node.value, lineno=node.lineno)
+                    self.read_assignment(module, flow, plain)
                 if isinstance(node, ast.Assign):
                     self.read_assignment(module, flow, node)
                 if isinstance(node, ast.Call):
