@@ -26,22 +26,7 @@ DOMAIN = "pv_monitor"
 type Breakage = Callable[[Path], None]
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="no LICENSE yet: the project's licence is the maintainers' choice (HACS action "
-                "`license` check, July 2026); remove this mark when it is added",
-            ),
-        )
-        if name == "license"
-        else name
-        for name in CHECKS
-    ],
-)
+@pytest.mark.parametrize("name", list(CHECKS))
 def test_repository_passes(name: str) -> None:
     assert CHECKS[name](ROOT) == []
 
