@@ -14,29 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import struct
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from pymodbus.constants import ExcCodes
-
 from pv_collector.app import Collector
 from pv_collector.config import validate_config
 from pv_collector.model import Function
-from pv_collector.simulator import Simulation
-from pv_collector.simulator.devices import SimulatedDevice
+from pv_collector.simulator import METER_UNIT, Simulation
 
-POWER = 0x34  # SDM630 total system power, f32 input register
+POWER = "power"  # the SDM630 profile's total system power
 FIRST_VALUE = 1000
 POLL = 0.1
-
-
-def f32(value: float) -> list[int]:
-    high, low = struct.unpack(">HH", struct.pack(">f", value))
-    return [high, low]
 
 
 class ChangingMeter(Simulation):
@@ -46,35 +37,21 @@ class ChangingMeter(Simulation):
         super().__init__(seed=1)
         self.value = FIRST_VALUE
         self.served: list[tuple[int, float]] = []
-        self.meter.tables[Function.INPUT].set(POWER, f32(self.value))
+        meter = self.image(METER_UNIT)
+        self.power = meter.point(POWER)
+        meter.set(POWER, self.value)
+        self.server.on_read = self._read
 
     def _start_ticker(self) -> None:
         """No physics: registers change only here."""
 
-    async def _action(  # noqa: PLR0917 - the signature pymodbus calls
-        self,
-        unit: SimulatedDevice | None,
-        unknown_answer: ExcCodes | None,
-        function_code: int,
-        start_address: int,
-        address: int,
-        count: int,
-        registers: list[int],
-        set_values: list[int] | list[bool] | None,
-    ) -> ExcCodes | None:
-        result = await super()._action(
-            unit, unknown_answer, function_code, start_address, address, count, registers, set_values
-        )
-        if (
-            unit is self.meter
-            and function_code == 4
-            and address <= POWER < address + count
-            and result is None
-        ):
+    def _read(self, unit_id: int, function: Function, address: int, count: int) -> None:
+        power = self.power
+        covered = address <= power.address < address + count
+        if unit_id == METER_UNIT and function is power.function and covered:
             self.served.append((self.value, time.monotonic()))
             self.value += 1
-            self.meter.tables[Function.INPUT].set(POWER, f32(self.value))
-        return result
+            self.image(METER_UNIT).set(POWER, self.value)
 
 
 def config(mqtt_port: int, modbus_port: int, devices: int, data_dir: str) -> dict[str, Any]:

@@ -22,11 +22,9 @@ from pymodbus.pdu import ModbusPDU
 from pv_collector.model import DataType, Function, Point
 from pv_collector.profile import load_profile
 from pv_collector.simulator import Simulation, run_simulator
-from pv_collector.simulator.sunspec_model import load_models, render_table
-from pv_collector.simulator.sunspec_table import MODELS
+from tests.collector.test_sunspec import RefPoint, reference_layout
 from tests.mosquitto import free_port
 
-REFERENCE = Path("/work/shared/reference/sunspec")
 JUNE_NOON_UTC = calendar.timegm((2025, 6, 21, 11, 0, 0))  # 12:54 local solar time in Berlin
 JUNE_MIDNIGHT_UTC = calendar.timegm((2025, 6, 21, 0, 0, 0))
 INVERTER, METER, BATTERY, ENVIRONMENT = 1, 2, 3, 4
@@ -89,8 +87,15 @@ def s16(word: int) -> int:
     return word - 0x10000 if word & 0x8000 else word
 
 
+def reference_point(model: int, name: str) -> RefPoint:
+    """A point of the SunSpec Alliance's model definition (`Name@N`: module N of a repeating group)."""
+    layout, _length = reference_layout(model, modules=2 if model == 160 else 0)
+    return layout[name]
+
+
 class SunSpecReader:
-    """Walks the SunSpec chain of unit 1 over Modbus and reads points by name (offsets from the table)."""
+    """Walks the SunSpec chain of unit 1 over Modbus and reads points by SunSpec name, placed from the
+    SunSpec Alliance's model definitions (tests/collector/sunspec_reference), not the collector's files."""
 
     def __init__(self, client: AsyncModbusTcpClient) -> None:
         self.client = client
@@ -110,15 +115,15 @@ class SunSpecReader:
         raise AssertionError(f"no end marker after {chain}")
 
     def address(self, model: int, name: str) -> int:
-        return self.starts[model] + MODELS[model].point(name).offset
+        return self.starts[model] + reference_point(model, name).offset
 
     async def raw(self, model: int, name: str) -> list[int]:
-        point = MODELS[model].point(name)
+        point = reference_point(model, name)
         return await holding(self.client, INVERTER, self.address(model, name), point.size)
 
     async def value(self, model: int, name: str) -> float:
         """A numeric point with its scale factor applied, decoded here with plain struct unpacking."""
-        point = MODELS[model].point(name)
+        point = reference_point(model, name)
         words = await self.raw(model, name)
         data = struct.pack(f">{len(words)}H", *words)
         number = {"int16": ">h", "uint16": ">H", "acc32": ">I", "uint32": ">I", "enum16": ">H", "count": ">H",
@@ -147,26 +152,30 @@ async def test_sunspec_chain_walk_reaches_end_marker(client: AsyncModbusTcpClien
     assert await reader.text(1, "Md") == "SIM-5000"
     assert await reader.text(1, "SN") == "SIM0001"
     assert await reader.value(120, "WRtg") == 5000
-    assert await reader.value(160, "N") == 2
-    # The model lengths on the wire are the sums of the reference sizes (model 160 with two modules).
+    # The model lengths on the wire are the reference lengths (model 160 with two modules).
     lengths = {model: 0 for model in reader.starts}
     for model, start in reader.starts.items():
         (_, lengths[model]) = await holding(client, INVERTER, start, 2)
-    group = MODELS[160].repeating
-    assert group is not None
-    assert lengths == {m: MODELS[m].fixed_size - 2 + (2 * group.size if m == 160 else 0) for m in lengths}
+    assert lengths == {m: reference_layout(m, modules=2 if m == 160 else 0)[1] for m in lengths}
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="SunSpec reference JSON files not available")
-def test_sunspec_table_is_generated_from_reference_json() -> None:
-    generated = load_models(REFERENCE)
-    assert generated == MODELS
-    table = Path(__file__).parents[2] / "addon/collector/pv_collector/simulator/sunspec_table.py"
-    assert render_table(generated) == table.read_text(encoding="utf-8")
-    # Independent of the generator: model 103's W follows the 12 registers ID..V_SF in the JSON.
-    points = json.loads((REFERENCE / "model_103.json").read_text())["group"]["points"]
-    names = [p["name"] for p in points]
-    assert MODELS[103].point("W").offset == sum(p["size"] for p in points[: names.index("W")])
+def test_the_inverter_is_laid_out_from_the_collectors_model_definitions() -> None:
+    """No second table: the simulated inverter's points are the collector's own placed model points."""
+    from pv_collector.profile import load_sunspec_model
+
+    sim = Simulation(clock=lambda: JUNE_NOON_UTC)
+    points = sim.image(INVERTER).points
+    model_103 = load_sunspec_model(103)
+    assert model_103 is not None
+    start = 40000 + 2 + 2 + 66  # "SunS", then model 1 (ID, L and its 66 registers)
+    assert points["ac_power"].address == start + 2 + next(
+        p.address for p in model_103.points if p.key == "ac_power"
+    )
+    # Independent of both: in the SunSpec Alliance's model 103, W follows the 12 registers ID..V_SF.
+    points_103 = json.loads((Path(__file__).parent / "sunspec_reference/model_103.json").read_text())
+    names = [p["name"] for p in points_103["group"]["points"]]
+    offset = sum(p["size"] for p in points_103["group"]["points"][: names.index("W")])
+    assert points["ac_power"].address == start + offset
 
 
 async def test_inverter_sleeps_at_night_and_produces_at_noon(
@@ -177,11 +186,8 @@ async def test_inverter_sleeps_at_night_and_produces_at_noon(
     assert await reader.value(103, "W") > 0
     assert await reader.value(103, "St") == 4  # MPPT
     assert await reader.value(103, "DCW") > await reader.value(103, "W")  # conversion losses
-    module_power = [
-        await holding(client, INVERTER, reader.starts[160] + MODELS[160].fixed_size + i * 20 + 12, 1)
-        for i in range(2)
-    ]
-    assert all(words[0] > 0 for words in module_power)  # DCW of both MPPT modules
+    module_power = [await reader.value(160, f"DCW@{module}") for module in (1, 2)]
+    assert all(power > 0 for power in module_power)  # DCW of both MPPT modules
 
     clock.now = JUNE_MIDNIGHT_UTC + 86400  # the next midnight
     await simulation.step()
@@ -327,12 +333,12 @@ async def test_sdm630_registers_decode_to_plausible_values(
     simulation: Simulation, client: AsyncModbusTcpClient
 ) -> None:
     first = await meter_floats(client, 0x0000, 38)  # 0x0000..0x004B in one read
-    volts, amps, watts, pf = first[0:3], first[3:6], first[6:9], first[15:18]
-    total_w, hz = first[0x34 // 2], first[0x46 // 2]
+    volts, amps, watts = first[0:3], first[3:6], first[6:9]
+    total_w, pf, hz = first[0x34 // 2], first[0x3E // 2], first[0x46 // 2]
     import_kwh, export_kwh = first[0x48 // 2], first[0x4A // 2]
     assert all(200 < v < 260 for v in volts)
     assert all(0 <= a < 100 for a in amps)
-    assert all(-1 <= f <= 1 for f in pf)
+    assert -1 <= pf <= 1
     assert 49.5 < hz < 50.5
     assert total_w == pytest.approx(sum(watts), abs=1)
     assert total_w == pytest.approx(simulation.meter_power_w, abs=0.5)
@@ -342,8 +348,6 @@ async def test_sdm630_registers_decode_to_plausible_values(
     assert export_kwh > 0
     (total_kwh,) = await meter_floats(client, 0x0156, 1)
     assert total_kwh == pytest.approx(import_kwh + export_kwh, rel=1e-6)
-    line_voltages = await meter_floats(client, 0x00C8, 3)
-    assert all(380 < v < 450 for v in line_voltages)
     holding_read = await client.read_holding_registers(0x0000, count=2, device_id=METER)
     assert exception_code(holding_read) == 2
 

@@ -1,0 +1,231 @@
+"""A simulated device's registers, laid out from its profile and written by point key.
+
+The simulator states no register address of its own: a `ProfileImage` places the registers where the
+device's profile says they are (a SunSpec device: the model chain, placed by the collector's own
+`sunspec.place_model` from the collector's model definitions), and values go in and out by point key
+through the collector's own encoder and decoder:
+
+    image = ProfileImage.from_profile(load_profile("sdm630"))
+    image.set("frequency", 50.01)        # f32 input registers 0x0046-0x0047, as the profile says
+    image.get("frequency")               # 50.01 (within float32 precision)
+
+A profile change therefore changes the simulator with it. Registers between points of a static profile
+exist (they read as 0), as on most devices, so the collector's read plan can bridge gaps; registers of a
+SunSpec model that no point of the collector's definition covers hold 0xFFFF (SunSpec's "not
+implemented" for uint16, the most common type); points start at their "not available" value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pv_collector import sunspec
+from pv_collector.decode import decode, encode, int_to_registers
+from pv_collector.errors import CommandError
+from pv_collector.model import DataType, Function, Point, Profile, Value
+from pv_collector.profile import load_sunspec_model
+from pv_collector.register_image import Identity, RegisterImage, Source, SourceKind
+
+UNCOVERED = 0xFFFF  # SunSpec registers no point describes
+END_MARKER = (sunspec.END_MODEL_ID, 0)
+ILLEGAL_DATA_ADDRESS = 2
+ILLEGAL_DATA_VALUE = 3
+_SIGNED = frozenset({DataType.S16, DataType.S32, DataType.S64, DataType.SUNSSF})
+_INTEGERS = frozenset(
+    {DataType.U16, DataType.S16, DataType.U32, DataType.S32, DataType.U64, DataType.S64, DataType.ACC32}
+)
+
+
+class WriteRefused(Exception):
+    """A client's write the device refuses: `code` 2 (not a writable register) or 3 (bad value)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One SunSpec model of a simulated device's chain; `modules`: repeating-group modules present."""
+
+    model: int
+    modules: int = 0
+
+
+def _unset_words(point: Point) -> list[int]:
+    """The registers of a point that holds no value yet: its first "not available" raw value, else 0."""
+    if point.invalid and point.type is not DataType.STRING:
+        raw = point.invalid[0] & ((1 << (16 * point.words)) - 1)
+        return int_to_registers(raw, point.words, point.word_order, point.byte_order)
+    return [0] * point.words
+
+
+class ProfileImage:
+    """The register image of one simulated device and the profile points that describe it."""
+
+    def __init__(self, profile: Profile, points: Sequence[Point], image: RegisterImage) -> None:
+        self.profile = profile
+        self.image = image
+        self.points: dict[str, Point] = {point.key: point for point in points}
+        self._writable: dict[int, Point] = {}
+        for point in points:
+            if point.writable is not None and point.function is Function.HOLDING:
+                for register in range(point.address, point.end):
+                    self._writable[register] = point
+
+    @staticmethod
+    def _empty(profile: Profile) -> RegisterImage:
+        return RegisterImage(
+            identity=Identity(profile=profile.id, vendor=profile.manufacturer, model=profile.model),
+            source=Source(
+                kind=SourceKind.SIMULATOR,
+                citation=f"PV Monitor simulator, laid out from profile {profile.id}",
+            ),
+        )
+
+    @classmethod
+    def from_profile(cls, profile: Profile) -> ProfileImage:
+        """A device with fixed addresses: every register from the first to the last point of each table."""
+        image = cls._empty(profile)
+        for function in Function:
+            points = [p for p in profile.points if p.function is function]
+            if not points:
+                continue
+            start = min(p.address for p in points)
+            image.put(function, start, [0] * (max(p.end for p in points) - start))
+            for point in points:
+                image.put(function, point.address, _unset_words(point))
+        return cls(profile, profile.points, image)
+
+    @classmethod
+    def sunspec(
+        cls, profile: Profile, chain: Sequence[ModelSpec], *, extra_dirs: Sequence[Path] = ()
+    ) -> ProfileImage:
+        """A SunSpec device: "SunS" at the profile's base, the models of `chain`, the end marker.
+
+        Raises ValueError for a model without a definition or with more modules than it describes.
+        """
+        image = cls._empty(profile)
+        base = profile.sunspec_base if profile.sunspec_base is not None else sunspec.BASE_ADDRESSES[0]
+        image.put(Function.HOLDING, base, list(sunspec.SUNS_MARKER))
+        address = base + len(sunspec.SUNS_MARKER)
+        points: list[Point] = []
+        taken: set[str] = set()
+        instances: dict[int, int] = {}
+        for spec in chain:
+            definition = load_sunspec_model(spec.model, extra_dirs)
+            if definition is None or definition.length is None:
+                raise ValueError(f"SunSpec model {spec.model} has no definition with a length")
+            if spec.modules > definition.modules:
+                raise ValueError(
+                    f"SunSpec model {spec.model}: {spec.modules} modules, the definition describes "
+                    f"{definition.modules}"
+                )
+            length = definition.length + (definition.module_size or 0) * spec.modules
+            instances[spec.model] = instances.get(spec.model, 0) + 1
+            placed = sunspec.place_model(definition, address, length, instances[spec.model], taken)
+            image.put(Function.HOLDING, address, [spec.model, length, *([UNCOVERED] * length)])
+            for point in placed:
+                image.put(Function.HOLDING, point.address, _unset_words(point))
+            points.extend(placed)
+            address += 2 + length
+        image.put(Function.HOLDING, address, list(END_MARKER))
+        return cls(profile, points, image)
+
+    # ------------------------------------------------------------------ values by point key
+
+    def point(self, key: str) -> Point:
+        """The point `key`; ValueError naming the profile if it has none."""
+        try:
+            return self.points[key]
+        except KeyError:
+            raise ValueError(f"profile {self.profile.id} has no point {key!r}") from None
+
+    def _scale_factor(self, point: Point) -> int | None:
+        if point.sf is None:
+            return None
+        value = self.get(point.sf)
+        if not isinstance(value, int):
+            raise ValueError(f"{point.key}: its scale factor {point.sf} is not set")
+        return value
+
+    def get(self, key: str) -> Value | None:
+        """The decoded value of a point (None: not available)."""
+        point = self.point(key)
+        words = self.image.words(point.function, point.address, point.words)
+        return decode(point, words, self._scale_factor(point) if point.sf else None)
+
+    def set(self, key: str, value: Value) -> None:
+        """Write a value in the point's decoded units (an option name for enums, a bool for bool points).
+
+        Numbers beyond what the register can hold are clamped to its range, leaving out the raw values
+        that mean "not available". Raises ValueError for an unknown key, an unset scale factor or a value
+        the point cannot take (a wrong option name, text too long).
+        """
+        point = self.point(key)
+        sf = self._scale_factor(point)
+        try:
+            words = encode(point, value, sf)
+        except CommandError as err:
+            if err.code != "out_of_range" or not isinstance(value, int | float) or isinstance(value, bool):
+                raise ValueError(str(err)) from None
+            words = encode(point, self._clamped(point, float(value), sf), sf)
+        self.image.put(point.function, point.address, words)
+
+    @staticmethod
+    def _clamped(point: Point, value: float, sf: int | None) -> float:
+        if point.type not in _INTEGERS:
+            raise ValueError(f"{point.key}: {value} does not fit {point.type.value}")
+        bits = 16 * point.words
+        mask = (1 << bits) - 1
+        low, high = (-(1 << (bits - 1)), mask >> 1) if point.type in _SIGNED else (0, mask)
+        if (high & mask) in point.invalid:
+            high -= 1
+        if (low & mask) in point.invalid:
+            low += 1
+        factor = 10.0 ** (sf or 0) * point.scale
+        bounds = sorted((low * factor + point.offset, high * factor + point.offset))
+        return min(max(value, bounds[0]), bounds[1])
+
+    # ------------------------------------------------------------------ client writes
+
+    def write(self, address: int, words: Sequence[int]) -> dict[str, Value]:
+        """A client's write of holding registers from `address`: the decoded values of the points written.
+
+        Raises `WriteRefused` with code 2 when a register is not part of a writable point, 3 when a
+        written point decodes to no value or one outside its writable range. Nothing is stored then.
+        """
+        touched: dict[str, Point] = {}
+        for register in range(address, address + len(words)):
+            point = self._writable.get(register)
+            if point is None:
+                raise WriteRefused(ILLEGAL_DATA_ADDRESS, f"register {register} is not writable")
+            touched[point.key] = point
+        merged = {
+            register: self.image.words(Function.HOLDING, register, 1)[0]
+            for point in touched.values()
+            for register in range(point.address, point.end)
+        }
+        merged.update({address + index: word for index, word in enumerate(words)})
+        changes: dict[str, Value] = {}
+        for key, point in touched.items():
+            registers = [merged[register] for register in range(point.address, point.end)]
+            value = decode(point, registers, self._scale_factor(point) if point.sf else None)
+            limits = point.writable
+            out_of_range = (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and limits is not None
+                and (
+                    (limits.min is not None and value < limits.min)
+                    or (limits.max is not None and value > limits.max)
+                )
+            )
+            if value is None or out_of_range:
+                raise WriteRefused(ILLEGAL_DATA_VALUE, f"{key}: {registers} is not a value it accepts")
+            changes[key] = value
+        for register, word in merged.items():
+            self.image.put(Function.HOLDING, register, [word])
+        return changes
