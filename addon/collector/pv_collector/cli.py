@@ -1,4 +1,4 @@
-"""The `pv-collector` command line: run, check, simulate (and the add-on's entry point).
+"""The `pv-collector` command line: run, check, simulate, record, decode (and the add-on's entry point).
 
 Exit codes: 0 ok, 2 invalid configuration (one line per problem on stderr, no traceback), 1 runtime
 failure.
@@ -16,7 +16,7 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import Any, TextIO
 
-from pv_collector import __version__
+from pv_collector import __version__, image_commands
 from pv_collector.config import Config, load_config
 from pv_collector.errors import CollectorError, ConfigError, ProfileError
 
@@ -161,8 +161,10 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_simulate(args: argparse.Namespace) -> int:
-    """Serve the simulated devices over Modbus TCP until SIGTERM/SIGINT."""
+    """Serve the simulated devices (or register images) over Modbus until SIGTERM/SIGINT."""
     configure_logging(args.log_level)
+    if args.image:
+        return image_commands.command_replay(args, _until_signal)
     from pv_collector.simulator import run_simulator  # noqa: PLC0415
 
     try:
@@ -175,6 +177,8 @@ def command_simulate(args: argparse.Namespace) -> int:
                     longitude=args.longitude,
                     seed=args.seed,
                     inverter_sleeps=args.inverter_sleeps,
+                    serial=args.serial,
+                    baudrate=args.baudrate,
                 )
             )
         )
@@ -222,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the inverter stops answering while the sun is down, as many real ones do",
     )
     simulate.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    image_commands.add_simulate_options(simulate)
     simulate.set_defaults(handler=command_simulate)
+    image_commands.add_commands(commands)
 
     addon = commands.add_parser("addon", help="start inside the Home Assistant add-on", add_help=False)
     addon.add_argument("rest", nargs=argparse.REMAINDER)

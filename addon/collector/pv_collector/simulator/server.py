@@ -289,13 +289,23 @@ class Simulation:
 
 
 async def run_simulator(
-    host: str, port: int, *, latitude: float, longitude: float, seed: int, inverter_sleeps: bool = False
+    host: str,
+    port: int,
+    *,
+    latitude: float,
+    longitude: float,
+    seed: int,
+    inverter_sleeps: bool = False,
+    serial: str | None = None,
+    baudrate: int = 9600,
 ) -> None:
-    """Serve the simulated devices on Modbus TCP until cancelled (the CLI's `simulate` command)."""
+    """Serve the simulated devices on Modbus TCP (and RTU on `serial`) until cancelled (`simulate`)."""
     simulation = Simulation(
         latitude=latitude, longitude=longitude, seed=seed, inverter_sleeps=inverter_sleeps
     )
     bound = await simulation.start(host, port)
+    if serial is not None:
+        await simulation.start_rtu(serial, baudrate=baudrate)
     _LOGGER.info("simulator serving on %s:%d; cancel to stop", host, bound)
     try:
         await asyncio.Event().wait()
