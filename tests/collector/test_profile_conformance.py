@@ -1,0 +1,209 @@
+"""Conformance of every shipped profile: it loads, every point decodes from its register images, every
+counter has a rate bound, a value and its scale factor share a read, the read plan keeps the profile's
+limits, and units, device classes and state classes are ones Home Assistant accepts (its installed tables;
+only this test imports Home Assistant, never the collector)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from pv_collector.model import Point, Profile, ReadBlock
+from pv_collector.planner import MODBUS_MAX_READ
+from pv_collector.profile import list_profiles, load_profile, load_sunspec_model
+from pv_collector.recording import read_plan
+from tests.collector.device_images import Decoded, decode, image_paths
+
+PROFILES = list_profiles()
+
+
+def defined_points(profile: Profile) -> list[tuple[str, Point]]:
+    """Every point a profile can give a device, with where it is defined (SunSpec: every model's)."""
+    points = [(profile.id, point) for point in profile.points]
+    for model in profile.sunspec_models:
+        definition = load_sunspec_model(model)
+        assert definition is not None, f"{profile.id}: no definition of SunSpec model {model}"
+        points.extend((f"{profile.id} model {model}", point) for point in definition.points)
+    return points
+
+
+async def decoded_images(profile_id: str) -> list[Decoded]:
+    paths = image_paths(profile_id)
+    assert paths, f"{profile_id}: no register image in tests/fixtures/devices/{profile_id}/"
+    return [await decode(path) for path in paths]
+
+
+def _sunspec_key(decoded: Decoded, point: Point) -> tuple[int, str] | None:
+    """(model, key in the model definition) of a point a SunSpec scan placed."""
+    assert decoded.sunspec is not None
+    for model in decoded.sunspec.models:
+        if model.address + 2 <= point.address < model.address + 2 + model.length:
+            definition = load_sunspec_model(model.id)
+            if definition is None:
+                return None
+            offset = point.address - model.address - 2
+            for candidate in definition.points:
+                if candidate.address == offset and candidate.words == point.words:
+                    return model.id, candidate.key
+    return None
+
+
+@pytest.mark.parametrize("profile_id", PROFILES)
+def test_loads(profile_id: str) -> None:
+    profile = load_profile(profile_id)
+    assert profile.id == profile_id
+    assert defined_points(profile)
+
+
+@pytest.mark.parametrize("profile_id", PROFILES)
+async def test_every_point_decodes_from_its_images(profile_id: str) -> None:
+    """In each image, a point whose registers are there decodes, unless the image marks them "not
+    implemented"; across the profile's images every point decodes at least once."""
+    profile = load_profile(profile_id)
+    problems: list[str] = []
+    decoded_somewhere: set[object] = set()
+    for decoded in await decoded_images(profile_id):
+        name = f"{profile_id}/{decoded.image.identity.model}"
+        for point in decoded.points:
+            if point.kind == "action":
+                continue
+            if point.key in decoded.values:
+                key: object = point.key if decoded.sunspec is None else _sunspec_key(decoded, point)
+                decoded_somewhere.add(key)
+            elif decoded.readable(point) and not decoded.image.covered(
+                point.function, point.address, point.words
+            ):
+                words = decoded.image.words(point.function, point.address, point.words)
+                problems.append(f"{name}: {point.key} decodes to nothing from {words} (not marked)")
+    expected: set[object] = set()
+    if profile.sunspec_base is None:
+        expected = {point.key for point in profile.points if point.kind != "action"}
+    for model in profile.sunspec_models:
+        definition = load_sunspec_model(model)
+        assert definition is not None
+        first_module_end = (definition.length or 0) + (definition.module_size or 0)
+        expected |= {(model, p.key) for p in definition.points if p.end <= first_module_end}
+    missing = sorted(str(key) for key in expected - decoded_somewhere)
+    assert problems == []
+    assert missing == [], f"{profile_id}: points no image gives a value"
+
+
+def counter_rate_bound() -> Callable[[Profile, Point], float | None]:
+    """The one function that gives every counter its rate bound (issue 15, branch `faults`)."""
+    raise NotImplementedError(
+        "needs issue-15 rule: the collector has no function yet that gives every total_increasing point "
+        "of a profile its rate bound (max_rate, or derived from the rated power)"
+    )
+
+
+@pytest.mark.xfail(reason="needs issue-15 rule", raises=NotImplementedError, strict=True)
+@pytest.mark.parametrize("profile_id", PROFILES)
+def test_every_counter_has_a_rate_bound(profile_id: str) -> None:
+    profile = load_profile(profile_id)
+    bound = counter_rate_bound()
+    unbounded = [
+        f"{where}: {point.key}"
+        for where, point in defined_points(profile)
+        if point.state_class in ("total", "total_increasing") and not bound(profile, point)
+    ]
+    assert unbounded == []
+
+
+def _plans(decoded: Decoded) -> Iterator[tuple[str, list[ReadBlock]]]:
+    """The collector's read plans for a device: polled points, then device information."""
+    polled = [p for p in decoded.points if p.info is None]
+    info = [p for p in decoded.points if p.info is not None]
+    yield "polled", read_plan(polled, decoded.profile) if polled else []
+    yield "info", read_plan(info, decoded.profile) if info else []
+
+
+@pytest.mark.xfail(reason="needs issue-15 rule", strict=False)
+@pytest.mark.parametrize("profile_id", PROFILES)
+async def test_a_value_and_its_scale_factor_share_a_read(profile_id: str) -> None:
+    split: list[str] = []
+    for decoded in await decoded_images(profile_id):
+        for _kind, plan in _plans(decoded):
+            for block in plan:
+                keys = {point.key for point in block.points}
+                split.extend(
+                    f"{decoded.image.identity.model}: {point.key} at {point.address}, {point.sf} elsewhere"
+                    for point in block.points
+                    if point.sf is not None and point.sf not in keys
+                )
+    assert split == []
+
+
+@pytest.mark.parametrize("profile_id", PROFILES)
+async def test_the_read_plan_keeps_the_profile_limits(profile_id: str) -> None:
+    profile = load_profile(profile_id)
+    assert 1 <= profile.max_block <= MODBUS_MAX_READ
+    for decoded in await decoded_images(profile_id):
+        for kind, plan in _plans(decoded):
+            planned = [point.key for block in plan for point in block.points]
+            assert len(planned) == len(set(planned)), f"{kind}: a point is read twice"
+            for block in plan:
+                assert 1 <= block.count <= profile.max_block, block
+                ordered = sorted(block.points, key=lambda p: p.address)
+                assert ordered[0].address == block.address
+                assert max(p.end for p in ordered) == block.address + block.count
+                reach = ordered[0].end
+                for point in ordered[1:]:
+                    assert point.address - reach <= profile.max_gap, f"{point.key}: gap beyond max_gap"
+                    reach = max(reach, point.end)
+
+
+type Units = dict[str, set[str | None]]
+
+
+def _home_assistant_tables() -> tuple[Units, dict[str, set[str]], Units]:
+    """Sensor units and state classes per device class, and number units, from the installed HA."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # HA swaps voluptuous for probatio at import
+        from homeassistant.components.number.const import DEVICE_CLASS_UNITS as NUMBER_UNITS
+        from homeassistant.components.sensor.const import (
+            DEVICE_CLASS_STATE_CLASSES,
+            DEVICE_CLASS_UNITS,
+            SensorDeviceClass,
+        )
+    sensor_units = {str(dc.value): set(DEVICE_CLASS_UNITS.get(dc, {None})) for dc in SensorDeviceClass}
+    state_classes = {
+        str(dc.value): {str(sc.value) for sc in DEVICE_CLASS_STATE_CLASSES[dc]}
+        for dc in SensorDeviceClass
+        if dc in DEVICE_CLASS_STATE_CLASSES
+    }
+    number_units = {str(dc.value): set(units) for dc, units in NUMBER_UNITS.items()}
+    return sensor_units, state_classes, number_units
+
+
+@pytest.mark.parametrize("profile_id", PROFILES)
+def test_units_and_classes_are_ones_home_assistant_accepts(profile_id: str) -> None:
+    sensor_units, state_classes, number_units = _home_assistant_tables()
+    problems: list[str] = []
+    for where, point in defined_points(load_profile(profile_id)):
+        if point.hidden:
+            continue
+        label = f"{where}: {point.key}"
+        if point.kind != "number":
+            if point.device_class or point.state_class:
+                problems.append(f"{label}: a {point.kind} point with a device or state class")
+            continue
+        if point.writable is not None:  # a number entity
+            if point.device_class is not None:
+                if point.device_class not in number_units:
+                    problems.append(f"{label}: {point.device_class} is not a number device class")
+                elif point.unit not in number_units[point.device_class]:
+                    problems.append(f"{label}: unit {point.unit!r} not accepted for {point.device_class}")
+            continue
+        if point.device_class is None:
+            continue
+        if point.device_class not in sensor_units:
+            problems.append(f"{label}: {point.device_class} is not a sensor device class")
+            continue
+        if point.unit not in sensor_units[point.device_class]:
+            problems.append(f"{label}: unit {point.unit!r} not accepted for {point.device_class}")
+        allowed = state_classes.get(point.device_class)
+        if point.state_class is not None and allowed is not None and point.state_class not in allowed:
+            problems.append(f"{label}: state class {point.state_class} not accepted for {point.device_class}")
+    assert problems == []
