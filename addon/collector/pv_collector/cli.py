@@ -214,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", required=True, metavar="FILE", help="configuration file (YAML)")
     check.set_defaults(handler=command_check)
 
-    simulate = commands.add_parser("simulate", help="serve simulated PV devices over Modbus TCP")
+    simulate = commands.add_parser(
+        "simulate", help="serve simulated PV devices (or register images) over Modbus TCP and RTU"
+    )
     simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     simulate.add_argument("--port", type=int, default=5020, help="TCP port (default 5020)")
     simulate.add_argument("--latitude", type=float, default=52.52, help="site latitude (default Berlin)")

@@ -6,7 +6,7 @@ device's profile says they are (a SunSpec device: the model chain, placed by the
 through the collector's own encoder and decoder:
 
     image = ProfileImage.from_profile(load_profile("sdm630"))
-    image.set("frequency", 50.01)        # f32 input registers 0x0046-0x0047, as the profile says
+    image.set("frequency", 50.01)        # into the f32 input registers the profile names
     image.get("frequency")               # 50.01 (within float32 precision)
 
 A profile change therefore changes the simulator with it. Registers between points of a static profile

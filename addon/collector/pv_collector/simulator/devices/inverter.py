@@ -1,4 +1,4 @@
-"""Unit 1: a 5 kW three-phase PV inverter with two MPPT inputs, speaking SunSpec at 40000.
+"""Unit 1: a 5 kW three-phase PV inverter with two MPPT inputs, speaking SunSpec at the profile's base.
 
 Its registers are the SunSpec models 1, 103, 120, 123 and 160 (two modules), laid out from the collector's
 own model definitions and written by point key (`profiles/sunspec/model_<N>.yaml`).
