@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -154,32 +155,53 @@ async def test_the_read_plan_keeps_the_profile_limits(profile_id: str) -> None:
                     reach = max(reach, point.end)
 
 
-type Units = dict[str, set[str | None]]
+@dataclass(frozen=True)
+class HomeAssistantTables:
+    """What the installed Home Assistant accepts, per device class. As HA checks them, a device class
+    missing from a units or state-class table is not restricted by it."""
+
+    sensor_classes: frozenset[str]
+    sensor_units: dict[str, set[str | None]]
+    sensor_state_classes: dict[str, set[str]]
+    number_classes: frozenset[str]
+    number_units: dict[str, set[str | None]]
 
 
-def _home_assistant_tables() -> tuple[Units, dict[str, set[str]], Units]:
-    """Sensor units and state classes per device class, and number units, from the installed HA."""
+def home_assistant_tables() -> HomeAssistantTables:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # HA swaps voluptuous for probatio at import
-        from homeassistant.components.number.const import DEVICE_CLASS_UNITS as NUMBER_UNITS
-        from homeassistant.components.sensor.const import (
-            DEVICE_CLASS_STATE_CLASSES,
-            DEVICE_CLASS_UNITS,
-            SensorDeviceClass,
-        )
-    sensor_units = {str(dc.value): set(DEVICE_CLASS_UNITS.get(dc, {None})) for dc in SensorDeviceClass}
-    state_classes = {
-        str(dc.value): {str(sc.value) for sc in DEVICE_CLASS_STATE_CLASSES[dc]}
-        for dc in SensorDeviceClass
-        if dc in DEVICE_CLASS_STATE_CLASSES
-    }
-    number_units = {str(dc.value): set(units) for dc, units in NUMBER_UNITS.items()}
-    return sensor_units, state_classes, number_units
+        warnings.simplefilter("ignore", DeprecationWarning)  # raised inside HA's own modules
+        from homeassistant.components.number import const as number
+        from homeassistant.components.sensor import const as sensor
+    return HomeAssistantTables(
+        sensor_classes=frozenset(str(dc.value) for dc in sensor.SensorDeviceClass),
+        sensor_units={str(dc.value): set(units) for dc, units in sensor.DEVICE_CLASS_UNITS.items()},
+        sensor_state_classes={
+            str(dc.value): {str(sc.value) for sc in classes}
+            for dc, classes in sensor.DEVICE_CLASS_STATE_CLASSES.items()
+        },
+        number_classes=frozenset(str(dc.value) for dc in number.NumberDeviceClass),
+        number_units={str(dc.value): set(units) for dc, units in number.DEVICE_CLASS_UNITS.items()},
+    )
+
+
+def _class_problems(
+    point: Point, classes: frozenset[str], units: dict[str, set[str | None]], platform: str
+) -> list[str]:
+    device_class = point.device_class
+    if device_class is None:
+        return []
+    if device_class not in classes:
+        return [f"{device_class} is not a {platform} device class"]
+    if device_class in units and point.unit not in units[device_class]:
+        return [f"unit {point.unit!r} is not one HA accepts for {device_class}"]
+    return []
 
 
 @pytest.mark.parametrize("profile_id", PROFILES)
 def test_units_and_classes_are_ones_home_assistant_accepts(profile_id: str) -> None:
-    sensor_units, state_classes, number_units = _home_assistant_tables()
+    """Read-only numbers become sensors, writable numbers number entities (the integration's rule)."""
+    tables = home_assistant_tables()
     problems: list[str] = []
     for where, point in defined_points(load_profile(profile_id)):
         if point.hidden:
@@ -188,22 +210,13 @@ def test_units_and_classes_are_ones_home_assistant_accepts(profile_id: str) -> N
         if point.kind != "number":
             if point.device_class or point.state_class:
                 problems.append(f"{label}: a {point.kind} point with a device or state class")
-            continue
-        if point.writable is not None:  # a number entity
-            if point.device_class is not None:
-                if point.device_class not in number_units:
-                    problems.append(f"{label}: {point.device_class} is not a number device class")
-                elif point.unit not in number_units[point.device_class]:
-                    problems.append(f"{label}: unit {point.unit!r} not accepted for {point.device_class}")
-            continue
-        if point.device_class is None:
-            continue
-        if point.device_class not in sensor_units:
-            problems.append(f"{label}: {point.device_class} is not a sensor device class")
-            continue
-        if point.unit not in sensor_units[point.device_class]:
-            problems.append(f"{label}: unit {point.unit!r} not accepted for {point.device_class}")
-        allowed = state_classes.get(point.device_class)
-        if point.state_class is not None and allowed is not None and point.state_class not in allowed:
-            problems.append(f"{label}: state class {point.state_class} not accepted for {point.device_class}")
+        elif point.writable is not None:
+            found = _class_problems(point, tables.number_classes, tables.number_units, "number")
+            problems.extend(f"{label}: {problem}" for problem in found)
+        else:
+            found = _class_problems(point, tables.sensor_classes, tables.sensor_units, "sensor")
+            problems.extend(f"{label}: {problem}" for problem in found)
+            allowed = tables.sensor_state_classes.get(point.device_class or "")
+            if point.state_class is not None and allowed is not None and point.state_class not in allowed:
+                problems.append(f"{label}: state class {point.state_class} not for {point.device_class}")
     assert problems == []
