@@ -398,3 +398,20 @@ def test_record_names_a_device_it_does_not_know(tmp_path: Path, capsys: pytest.C
 def test_parse_image_rejects_what_load_image_rejects() -> None:
     with pytest.raises(ValueError, match="format"):
         parse_image({"format": "x", "version": 1, "device": {"profile": "p"}, "source": {}})
+
+
+async def test_record_fails_clearly_when_no_read_is_answered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with replaying([ImageArgument(METER_IMAGE, 2)]) as port:
+        config = record_config(
+            tmp_path,
+            {"type": "tcp", "host": "127.0.0.1", "port": port},
+            [{"id": "meter", "unit_id": 3, "profile": "sdm630"}],  # nobody answers on unit 3 (0x0B)
+        )
+        out = tmp_path / "meter.json"
+        assert await record("--config", str(config), "--device", "meter", "--out", str(out)) == 1
+    err = capsys.readouterr().err
+    where = f"device meter (unit 3 on bus line, 127.0.0.1:{port})"
+    assert err == f"record: {where}: the device answered no read\n"
+    assert not out.exists()

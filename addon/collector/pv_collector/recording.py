@@ -59,11 +59,10 @@ class Extent:
 
 @dataclass(slots=True)
 class _Reading:
-    """What reading a device found: registers per table, refusals, and the points it reads."""
+    """What reading a device found: registers per table and refusals."""
 
     registers: dict[Function, dict[int, int]] = field(default_factory=dict)
     refused: list[Refusal] = field(default_factory=list)
-    points: tuple[Point, ...] = ()
 
     def keep(self, function: Function, address: int, words: Sequence[int]) -> None:
         table = self.registers.setdefault(function, {})
@@ -163,12 +162,12 @@ async def record_image(
     A SunSpec device is recorded whole (marker, every model of its chain, end marker) in reads of at most
     the profile's `max_block` registers; other devices block by block of the collector's read plan. Refused
     or unanswered reads are split down to the refusing point (or register, in `extents`) and recorded.
-    Raises what the reader raises when the device cannot be read at all (e.g. `ModbusTimeout`), and
-    `ProfileError` when a SunSpec device has no "SunS" marker.
+    Raises `ModbusTimeout` or `ModbusExceptionResponse` when no read at all was answered with registers,
+    what the reader raises otherwise (e.g. `ModbusConnectionError`), and `ProfileError` when a SunSpec
+    device has no "SunS" marker.
     """
     reading = _Reading()
     points, found = await device_points(reader, profile, extra_dirs)
-    reading.points = points
     if found is not None:
         for extent in sunspec_extents(found):
             await _read_extent(reader, extent, profile.max_block, reading)
@@ -177,6 +176,11 @@ async def record_image(
             await _read_block(reader, block, reading)
     for extent in extents:
         await _read_extent(reader, extent, min(profile.max_block, MODBUS_MAX_READ), reading)
+    if not any(reading.registers.values()):
+        codes = {refusal.exception for refusal in reading.refused}
+        if None in codes or not codes:
+            raise ModbusTimeout("the device answered no read")
+        raise ModbusExceptionResponse(min(c for c in codes if c is not None), "the device refused every read")
     image = RegisterImage(
         identity=Identity(
             profile=profile.id,
@@ -258,7 +262,7 @@ async def read_values(
     not available are absent), the device's points, and the refusals met.
     """
     points, _found = await device_points(reader, profile, extra_dirs)
-    reading = _Reading(points=points)
+    reading = _Reading()
     reads: list[tuple[ReadBlock, list[int]]] = []
     for block in read_plan(points, profile):
         await _read_block(reader, block, reading)
