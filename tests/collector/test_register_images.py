@@ -10,7 +10,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from pv_collector.register_image import (
 )
 from pv_collector.simulator import METER_UNIT, Simulation
 from pv_collector.simulator.replay import ImageArgument, run_replay
-from tests.collector.conftest import FIXED_TIME, wait_for
+from tests.collector.conftest import FIXED_TIME
 from tests.collector.device_images import FIXTURES, image_paths
 from tests.mosquitto import free_port
 
@@ -150,6 +150,15 @@ def test_decode_prints_the_values_and_refuses_a_bad_file(
 # ------------------------------------------------------------------------------------------ replay
 
 
+async def listening(client: AsyncModbusTcpClient, ended: Callable[[], bool]) -> None:
+    """Connect `client` as soon as its server listens (fail if the server ends first or takes 10 s)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not await client.connect():
+        assert not ended(), "the replay ended"
+        assert loop.time() < deadline, "the replay did not listen"
+
+
 @contextlib.asynccontextmanager
 async def replaying(
     images: Sequence[ImageArgument], *, serial: str | None = None
@@ -158,14 +167,7 @@ async def replaying(
     task = asyncio.create_task(run_replay(images, "127.0.0.1", port, serial=serial))
     client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=0.5, retries=0)
     try:
-
-        async def listening() -> bool:
-            assert not task.done(), task
-            return bool(await client.connect())
-
-        for _ in range(200):
-            if await listening():
-                break
+        await listening(client, task.done)
         yield port
     finally:
         client.close()
@@ -349,25 +351,22 @@ async def test_record_whole_ranges_and_the_registers_a_device_refuses(tmp_path: 
 
 async def test_record_and_replay_over_rtu(tmp_path: Path, pty_pair: tuple[str, str]) -> None:
     """`simulate --image` as its own process serving a pseudo-terminal, `record` reading it as RTU."""
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pv_collector", "simulate", "--image", f"{METER_IMAGE}@2",
-        "--port", str(free_port()), "--serial", pty_pair[0], "--log-level", "warning",
+        "--port", str(port), "--serial", pty_pair[0], "--log-level", "warning",
     )  # fmt: skip
     out = tmp_path / "meter.json"
     try:
+        probe = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=0.5, retries=0)
+        await listening(probe, lambda: process.returncode is not None)  # RTU is served before TCP
+        probe.close()
         config = record_config(
             tmp_path,
             {"type": "serial", "port": pty_pair[1], "baudrate": 9600, "timeout": 1.0, "retries": 2},
             [{"id": "meter", "unit_id": 2, "profile": "sdm630"}],
         )
-
-        async def recorded() -> bool:
-            return await record("--config", str(config), "--device", "meter", "--out", str(out)) == 0
-
-        await wait_for(lambda: process.returncode is None or None, what="replay running")
-        for _ in range(20):
-            if await recorded():
-                break
+        assert await record("--config", str(config), "--device", "meter", "--out", str(out)) == 0
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 10)

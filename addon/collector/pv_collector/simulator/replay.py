@@ -125,12 +125,12 @@ async def run_replay(
     units = replayed_units(arguments)
     server = UnitServer(units)
     try:
+        if serial is not None:  # first, so that a listening TCP port means both are served
+            await server.start_rtu(serial, baudrate=baudrate)
+            _LOGGER.info("replaying on serial %s at %d baud", os.fspath(serial), baudrate)
         bound = await server.start(host, port)
         for unit_id, unit in sorted(units.items()):
             _LOGGER.info("replaying %s as unit %d on %s:%d", unit.path, unit_id, host, bound)
-        if serial is not None:
-            await server.start_rtu(serial, baudrate=baudrate)
-            _LOGGER.info("replaying on serial %s at %d baud", os.fspath(serial), baudrate)
         await asyncio.Event().wait()
     finally:
         await server.stop()
