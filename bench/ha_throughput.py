@@ -1,26 +1,100 @@
-"""Integration throughput: state messages per second pv_monitor handles through a real broker, with lag.
+"""Home Assistant side: pv_monitor against Home Assistant's own MQTT integration on the same messages.
 
-Home Assistant's test harness (bench/harness/measure_throughput.py) with its real MQTT client on a real
-Mosquitto; a separate process announces DEVICES x POINTS (default 50 x 40) and publishes ROUNDS state
-messages per device as fast as it can, every value changing (or, with `--changed-per-message K`,
-publish-on-change messages carrying only K changed values each). Messages handled per second = entity state
-changes / K over the time from the first to the last; the event loop's lag is sampled every 10 ms; every
-state write of the entry's entities (changed or not) and Home Assistant's CPU time under load are counted.
+A user who does not install pv_monitor reads the same collector through Home Assistant's `mqtt`
+integration and the collector's standard discovery (`mqtt.ha_discovery`, value templates on the compact
+state JSON). Both paths get the same stream from bench/harness/load_publisher.py (DEVICES x POINTS
+announced, ROUNDS state messages per device as fast as it can, every value changing or publish-on-change
+messages of K values) through a real Mosquitto, each in a fresh Home Assistant of the test harness in its
+own process (bench/harness/measure_paths.py), one after the other in this run. In the same process as each
+path, the floor: the same number of changed entity states written directly (`async_write_ha_state` of plain
+sensors). Per path: CPU per state message, changed entity states per second, event-loop lag, RSS per
+entity, time from set-up to every entity live from retained messages, and where the messages went that
+did not become states (dropped by Mosquitto, superseded by a newer value, lost in Home Assistant).
 
     .venv/bin/python bench/ha_throughput.py [--devices 50] [--points 40] [--rounds 100]
-        [--changed-per-message K] [--json FILE]
+        [--changed-per-message 40 3] [--qos0] [--one-process] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from common import Report, percentile, run_harness, verdict
 
-TARGET_RATE = 5000
-TARGET_LAG = 0.050
+PATHS = ("pv_monitor", "mqtt")
+NAMES = {"pv_monitor": "pv_monitor", "mqtt": "HA MQTT (standard discovery)"}
+CPU_TARGET = 0.5  # pv_monitor CPU per message / HA MQTT path's
+FLOOR_TARGET = 0.7  # pv_monitor changed states per second / the direct-write floor's
+
+
+def figures(data: dict[str, Any]) -> dict[str, Any]:
+    """The per-path figures of one run's JSON (bench/harness/measure_paths.py)."""
+    k = data["changed_per_message"]
+    delivered = data["delivered"] or 1
+    seconds = data["seconds"] or float("nan")
+    lags = data["lags"] or [0.0]
+    result = {
+        "k": k,
+        "qos": data["qos"],
+        "messages_per_second": data["state_changes"] / k / seconds,
+        "states_per_second": data["state_changes"] / seconds,
+        "states_per_cpu_second": data["state_changes"] / data["cpu_seconds"] if data["cpu_seconds"] else 0.0,
+        "cpu_ms_per_message": data["cpu_seconds"] * 1000 / delivered,
+        "writes_per_message": data["all_state_writes"] / delivered,
+        "lag_p99_ms": percentile(lags, 0.99) * 1000,
+        "lag_max_ms": max(lags) * 1000,
+        "rss_kib_per_entity": data["rss_growth"] / data["entities"] / 1024,
+        "rss_growth_mib": data["rss_growth"] / 2**20,
+        "entities": data["entities"],
+        "live_seconds": data["live_seconds"],
+        **{key: data[key] for key in ("sent", "delivered", "turned_into_states", "superseded", "lost")},
+        "broker_dropped": data["broker_dropped"],
+        "socket_unread_max": data["socket_unread_max"],
+        "socket_unsent_max": data["socket_unsent_max"],
+        "message_bytes": data["message_bytes"],
+    }
+    if floor := data.get("floor"):
+        result["floor"] = {
+            "states_per_second": floor["writes"] / floor["seconds"],
+            "states_per_cpu_second": floor["writes"] / floor["cpu_seconds"] if floor["cpu_seconds"] else 0.0,
+            "cpu_ms_per_message": floor["cpu_seconds"] * 1000 / floor["messages"],
+            "writes": floor["writes"],
+        }
+    return result
+
+
+def measure(args: argparse.Namespace, loads: list[int]) -> dict[tuple[str, int, int], dict[str, Any]]:
+    """Every (path, K, QoS) run, each in its own process unless --one-process."""
+    runs = [(path, k, 1) for k in loads for path in PATHS]
+    if args.qos0:
+        runs += [(path, loads[0], 0) for path in PATHS]
+    env = {
+        "BENCH_DEVICES": str(args.devices),
+        "BENCH_POINTS": str(args.points),
+        "BENCH_ROUNDS": str(args.rounds),
+    }
+    groups = [runs] if args.one_process else [[run] for run in runs]
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for group in groups:
+            spec = ",".join(f"{path}:{k}:{qos}" for path, k, qos in group)
+            floor = "1" if all(qos == 1 for _p, _k, qos in group) else "0"
+            last = group[-1]
+            out = Path(folder) / f"{last[0]}-{last[1]}-qos{last[2]}.json"
+            run_harness(
+                "paths",
+                {**env, "BENCH_RUNS": spec, "BENCH_OUT_DIR": folder, "BENCH_FLOOR": floor},
+                out,
+                timeout=900,
+            )
+            for path, k, qos in group:
+                data = json.loads((Path(folder) / f"{path}-{k}-qos{qos}.json").read_text())
+                results[(path, k, qos)] = figures(data)
+    return results
 
 
 def main() -> None:
@@ -33,72 +107,160 @@ def main() -> None:
         type=int,
         nargs="+",
         metavar="K",
-        help="values changed (and carried) per message; several K run one after the other (default: all)",
+        help="values changed (and carried) per message; one load per K (default: all)",
     )
+    parser.add_argument("--qos0", action="store_true", help="also the first load at QoS 0 (overload only)")
+    parser.add_argument("--one-process", action="store_true", help="every run in one pytest process (smoke)")
     parser.add_argument("--json", help="write figures and tables to this file")
     args = parser.parse_args()
+    loads = [max(1, min(k, args.points)) for k in args.changed_per_message or [args.points]]
     report = Report("ha_throughput")
+    results = measure(args, loads)
+
     rows = []
-    for wanted in args.changed_per_message or [args.points]:
-        changed = max(1, min(wanted, args.points))
-        with tempfile.TemporaryDirectory() as folder:
-            data = run_harness(
-                "throughput",
-                {
-                    "BENCH_DEVICES": str(args.devices),
-                    "BENCH_POINTS": str(args.points),
-                    "BENCH_ROUNDS": str(args.rounds),
-                    "BENCH_CHANGED": str(changed),
-                },
-                Path(folder) / "throughput.json",
-            )
-        rate = data["messages_handled"] / data["seconds"] if data["seconds"] else 0.0
-        lags = data["lags"] or [0.0]
-        p99, worst = percentile(lags, 0.99), max(lags)
-        handled = data["messages_handled"]
-        writes_per_message = data["all_state_writes"] / handled if handled else 0.0
-        cpu_ms = data["cpu_seconds"] * 1000 / handled if handled else 0.0
-        ok = rate >= TARGET_RATE and worst < TARGET_LAG
-        all_changed = changed == args.points
-        name = "ha_throughput" if all_changed else f"ha_throughput.changed_{changed}"
-        what = "every value changing" if all_changed else f"{changed} of {args.points} values per message"
+    for k in loads:
+        pv, ha = results[("pv_monitor", k, 1)], results[("mqtt", k, 1)]
+        floor = pv.get("floor") or {}
+        cpu_ratio = pv["cpu_ms_per_message"] / ha["cpu_ms_per_message"] if ha["cpu_ms_per_message"] else 0.0
+        floor_cpu = pv["states_per_cpu_second"] / floor["states_per_cpu_second"] if floor else 0.0
+        floor_wall = pv["states_per_second"] / floor["states_per_second"] if floor else 0.0
+        ha_floor = ha["states_per_cpu_second"] / floor["states_per_cpu_second"] if floor else 0.0
+        what = "every value changing" if k == args.points else f"{k} of {args.points} values per message"
         report.figure(
-            name,
-            f"{args.devices} x {args.points}, {what}: {rate:.0f} state messages/s "
-            f"({rate * changed:.0f} changed entity states/s), {handled:.0f} of {data['messages_sent']} "
-            f"handled, {writes_per_message:.1f} state writes and {cpu_ms:.2f} ms CPU per message; event-loop "
-            f"lag p99 {p99 * 1000:.1f} ms, max {worst * 1000:.1f} ms (target >= {TARGET_RATE} msg/s with "
-            f"lag < {TARGET_LAG * 1000:.0f} ms: {verdict(ok)})",
-            rate=rate,
-            changed_per_message=changed,
-            states_per_second=rate * changed,
-            writes_per_message=writes_per_message,
-            cpu_ms_per_message=cpu_ms,
-            lag_p99=p99,
-            lag_max=worst,
-            handled=handled,
-            sent=data["messages_sent"],
-            setup_seconds=data["setup_seconds"],
+            f"paths.{k}",
+            f"{args.devices} x {args.points}, {what}: CPU per state message pv_monitor "
+            f"{pv['cpu_ms_per_message']:.2f} ms vs HA MQTT {ha['cpu_ms_per_message']:.2f} ms = "
+            f"{cpu_ratio:.2f}x (target <= {CPU_TARGET}x: {verdict(0 < cpu_ratio <= CPU_TARGET)}); changed "
+            f"entity states per CPU second pv_monitor {pv['states_per_cpu_second']:.0f}, HA MQTT "
+            f"{ha['states_per_cpu_second']:.0f}, direct writes {floor.get('states_per_cpu_second', 0):.0f}: "
+            f"pv_monitor {floor_cpu:.2f}x the floor "
+            f"(target >= {FLOOR_TARGET}x: {verdict(floor_cpu >= FLOOR_TARGET)}; per wall second "
+            f"{pv['states_per_second']:.0f} vs {floor.get('states_per_second', 0):.0f} = {floor_wall:.2f}x), "
+            f"HA MQTT {ha_floor:.2f}x",
+            cpu_ratio=cpu_ratio,
+            floor_ratio_cpu=floor_cpu,
+            floor_ratio_wall=floor_wall,
+            mqtt_floor_ratio_cpu=ha_floor,
+            pv_monitor=pv,
+            mqtt=ha,
         )
-        rows.append(
+        for path, data in (("pv_monitor", pv), ("mqtt", ha)):
+            rows.append(
+                [
+                    k,
+                    NAMES[path],
+                    f"{data['cpu_ms_per_message']:.2f}",
+                    f"{data['writes_per_message']:.1f}",
+                    f"{data['states_per_cpu_second']:.0f}",
+                    f"{data['states_per_second']:.0f}",
+                    f"{data['lag_p99_ms']:.1f}",
+                    f"{data['lag_max_ms']:.0f}",
+                    f"{data['rss_kib_per_entity']:.1f}",
+                    f"{data['live_seconds']:.1f}",
+                ]
+            )
+        for path, data in (("pv_monitor", pv), ("mqtt", ha)):
+            if data.get("floor"):
+                f = data["floor"]
+                rows.append(
+                    [
+                        k,
+                        f"floor (direct writes, {path} process)",
+                        f"{f['cpu_ms_per_message']:.2f}",
+                        f"{k:.1f}",
+                        f"{f['states_per_cpu_second']:.0f}",
+                        f"{f['states_per_second']:.0f}",
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                    ]
+                )
+    report.table(
+        "paths",
+        [
+            "changed/msg",
+            "path",
+            "CPU ms/msg",
+            "writes/msg",
+            "changed states/CPU s",
+            "changed states/s",
+            "lag p99 ms",
+            "lag max ms",
+            "RSS KiB/entity",
+            "start to live s",
+        ],
+        rows,
+    )
+
+    pv_live = [results[("pv_monitor", k, 1)]["live_seconds"] for k in loads]
+    ha_live = [results[("mqtt", k, 1)]["live_seconds"] for k in loads]
+    report.figure(
+        "paths.start",
+        f"set-up to all {args.devices * args.points} point entities live from retained messages: pv_monitor "
+        f"{', '.join(f'{s:.1f}' for s in pv_live)} s vs HA MQTT {', '.join(f'{s:.1f}' for s in ha_live)} s "
+        f"(one per load; target no slower: {verdict(max(pv_live) <= min(ha_live))}); RSS per entity "
+        f"pv_monitor {results[('pv_monitor', loads[0], 1)]['rss_kib_per_entity']:.1f} KiB "
+        f"({results[('pv_monitor', loads[0], 1)]['entities']} entities), HA MQTT "
+        f"{results[('mqtt', loads[0], 1)]['rss_kib_per_entity']:.1f} KiB "
+        f"({results[('mqtt', loads[0], 1)]['entities']} entities)",
+        pv_monitor=pv_live,
+        mqtt=ha_live,
+    )
+
+    overload = []
+    for (path, k, qos), data in results.items():
+        missing = data["sent"] - data["delivered"]
+        overload.append(
             [
-                changed,
-                f"{rate:.0f}",
-                f"{handled:.0f} / {data['messages_sent']}",
-                f"{writes_per_message:.1f}",
-                f"{cpu_ms:.2f}",
-                f"{p99 * 1000:.1f}",
-                f"{worst * 1000:.1f}",
+                NAMES[path],
+                k,
+                qos,
+                data["sent"],
+                data["broker_dropped"],
+                data["delivered"],
+                data["turned_into_states"],
+                data["superseded"],
+                data["lost"],
+                f"{data['socket_unread_max'] / 1024:.0f}",
+                f"{data['socket_unsent_max'] / 1024:.0f}",
+                "yes" if missing == data["broker_dropped"] else f"no ({missing} not delivered)",
             ]
         )
-        report.note(
-            f"K={changed}: entity set-up of {args.devices * args.points} sensors took "
-            f"{data['setup_seconds']:.1f} s (not part of the rate); publisher: {data['publisher']}"
-        )
     report.table(
-        "throughput",
-        ["changed/msg", "msg/s", "handled / sent", "writes/msg", "CPU ms/msg", "lag p99 ms", "lag max ms"],
-        rows,
+        "overload",
+        [
+            "path",
+            "changed/msg",
+            "QoS",
+            "sent",
+            "dropped by Mosquitto",
+            "delivered to HA's MQTT client",
+            "turned into states",
+            "superseded",
+            "lost in HA",
+            "max KiB unread in HA's socket",
+            "max KiB unsent at broker",
+            "not delivered = dropped",
+        ],
+        overload,
+    )
+    first = results[("pv_monitor", loads[0], 1)]
+    report.figure(
+        "paths.overload",
+        f"where the messages went (pv_monitor, {args.devices} x {args.points}, every value changing, QoS 1): "
+        f"{first['sent']} sent, {first['broker_dropped']} dropped by Mosquitto, {first['delivered']} "
+        f"delivered to Home Assistant's MQTT client, {first['turned_into_states']} turned into states, "
+        f"{first['superseded']} superseded, {first['lost']} lost inside Home Assistant",
+        **{key: first[key] for key in ("sent", "broker_dropped", "delivered", "turned_into_states", "lost")},
+    )
+    report.note(
+        f"{args.devices} devices x {args.points} points, {args.rounds} state messages per device, state "
+        "QoS 1 (publisher and subscriptions) unless the overload table says 0; "
+        + ("every run in one process" if args.one_process else "every run in its own fresh process")
+        + "; CPU = the Home Assistant process's CPU time from the first message to the last state change, "
+        "per message delivered to its MQTT client; changed states per CPU second = what one free core "
+        "gives (the cores are shared with other work, so wall-clock rates vary with their load)"
     )
     report.write(args.json)
 

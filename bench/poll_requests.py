@@ -289,7 +289,10 @@ async def run_core(
 
         python = await asyncio.to_thread(build, False)
     except (subprocess.CalledProcessError, OSError) as err:
-        report.note(f"bench/.venv-core could not be built ({err}): core `modbus` not measured")
+        report.note(
+            f"bench/.venv-core could not be built ({err}): core `modbus` not measured; build it with "
+            "`.venv/bin/python bench/core_venv.py` (needs PyPI or a wheel cache) and run again"
+        )
         return None
     config_dir = folder / "hass"
     config_dir.mkdir()

@@ -27,9 +27,9 @@ EXPECTED = {
     ],
     "poll_plan": ["bus_time.sdm630", "bus_time.sunspec", "rtu_measured.sdm630", "rtu_measured.sunspec"],
     "e2e_latency": ["e2e_latency"],
-    "ha_throughput": ["ha_throughput", "ha_throughput.changed_2"],
+    "ha_throughput": ["paths.10", "paths.2", "paths.start", "paths.overload"],
     "ha_per_collector": ["per_collector.1", "per_collector.2"],
-    "collector_scale": ["scale.2", "bytes_per_reading", "recorder_rows"],
+    "collector_scale": ["scale.1", "scale.2", "scale.linear", "bytes_per_reading", "recorder_rows"],
 }
 
 
