@@ -11,7 +11,7 @@ flat when the fixed part is small) and at how many devices one core runs out. Wi
 N runs once more under cProfile (measuring window only) and the functions with the most own time are
 listed. Devices cycle through the
 simulator's four units (SunSpec inverter, SDM630 meter, battery, environment sensor); every four devices
-share one TCP connection (one bus), as behind a gateway.
+share one TCP connection (one bus), as behind a gateway (BENCH_DEVICES_PER_BUS changes that).
 
 Meanwhile a subscriber in this process records every state message and computes:
 - bytes per reading: MQTT PUBLISH bytes (fixed header, topic, packet id, payload) of the compact JSON state
@@ -55,7 +55,7 @@ from pv_collector.profile import load_profile
 from tests.mosquitto import Mosquitto, free_port
 
 UNITS = [(1, "sunspec"), (2, "sdm630"), (3, "pv_sim_battery"), (4, "pv_sim_environment")]
-DEVICES_PER_BUS = 4
+DEVICES_PER_BUS = int(os.environ.get("BENCH_DEVICES_PER_BUS", "4"))  # one TCP connection each
 WARM_UP = 3.0
 QOS = 1
 RSS_TARGET_MB = 80
@@ -121,6 +121,27 @@ def device_cycles(collector: Collector) -> float:
     return total
 
 
+def devices_cycled(collector: Collector) -> int:
+    """How many devices have finished at least one poll cycle."""
+    done = 0
+    for metric in collector.metrics.registry.collect():
+        if metric.name == "pv_collector_cycle_seconds":
+            done += sum(1 for s in metric.samples if s.name.endswith("_count") and s.value >= 1)
+    return done
+
+
+async def warm(collector: Collector, devices: int, warm_up: float) -> float:
+    """Wait `warm_up` seconds, and longer until every device has finished a cycle and the announcements
+    that start-up triggers (SunSpec discovery, device information) are over (at most 120 s); the seconds
+    waited. Start-up is not the steady state the scale runs measure."""
+    started = time.monotonic()
+    await asyncio.sleep(warm_up)
+    while devices_cycled(collector) < devices and time.monotonic() - started < 120:  # noqa: ASYNC110
+        await asyncio.sleep(0.5)  # a metric, not an event: polled
+    await asyncio.sleep(1.0)  # the last re-announcement (coalesced 50 ms) and its publishing
+    return time.monotonic() - started
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -140,7 +161,7 @@ async def measure(
     config = validate_config(configuration(devices, mqtt_port, modbus_port, data_dir, on_change))
     collector = Collector(config)
     task = asyncio.create_task(collector.run())
-    await asyncio.sleep(warm_up)  # discovery, first connection: not part of the steady state
+    warmed = await warm(collector, devices, warm_up)  # discovery, first connection: not the steady state
     profiler = cProfile.Profile() if profile else None
     cycles_before, cpu_before, started = device_cycles(collector), cpu_seconds(), time.monotonic()
     if profiler is not None:
@@ -164,6 +185,7 @@ async def measure(
         "cpu_ms_per_device_cycle": round(1000 * cpu / cycles, 3) if cycles else None,
         "cpu_share": round(cpu / elapsed, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "warm_up_seconds": round(warmed, 1),
     }
 
 
@@ -557,7 +579,10 @@ def main() -> None:
                     tasmota=changed_traffic.bytes_tasmota / n,
                 )
             report.note(
-                f"scale runs: {args.seconds:.0f} s each after {args.warm_up:.0f} s warm-up; "
+                f"scale runs: {args.seconds:.0f} s each after a warm-up of at least {args.warm_up:.0f} s, "
+                "longer until every device had finished a cycle ("
+                + ", ".join(f"{r['devices']} devices: {r['warm_up_seconds']} s" for r in results)
+                + "); "
                 f"state QoS {QOS}; simulator in its own process on the same 2 cores"
             )
         finally:
