@@ -52,6 +52,9 @@ def figures(data: dict[str, Any]) -> dict[str, Any]:
         "entities": data["entities"],
         "live_seconds": data["live_seconds"],
         **{key: data[key] for key in ("sent", "delivered", "turned_into_states", "superseded", "lost")},
+        "stale_devices": data.get("stale_devices", 0),
+        "oldest_shown_round": data.get("oldest_shown_round", 0),
+        "rounds": data["rounds"],
         "broker_dropped": data["broker_dropped"],
         "socket_unread_max": data["socket_unread_max"],
         "socket_unsent_max": data["socket_unsent_max"],
@@ -225,6 +228,7 @@ def main() -> None:
                 f"{data['socket_unread_max'] / 1024:.0f}",
                 f"{data['socket_unsent_max'] / 1024:.0f}",
                 "yes" if missing == data["broker_dropped"] else f"no ({missing} not delivered)",
+                f"{data['stale_devices']} (round {data['oldest_shown_round']} of {data['rounds']})",
             ]
         )
     report.table(
@@ -242,6 +246,7 @@ def main() -> None:
             "max KiB unread in HA's socket",
             "max KiB unsent at broker",
             "not delivered = dropped",
+            "devices left showing an older message (the oldest)",
         ],
         overload,
     )
@@ -251,7 +256,9 @@ def main() -> None:
         f"where the messages went (pv_monitor, {args.devices} x {args.points}, every value changing, QoS 1): "
         f"{first['sent']} sent, {first['broker_dropped']} dropped by Mosquitto, {first['delivered']} "
         f"delivered to Home Assistant's MQTT client, {first['turned_into_states']} turned into states, "
-        f"{first['superseded']} superseded, {first['lost']} lost inside Home Assistant",
+        f"{first['superseded']} superseded, {first['lost']} lost inside Home Assistant; afterwards "
+        f"{first['stale_devices']} of {args.devices} devices showed an older message than their last "
+        f"(the oldest: round {first['oldest_shown_round']} of {args.rounds})",
         **{key: first[key] for key in ("sent", "broker_dropped", "delivered", "turned_into_states", "lost")},
     )
     report.note(

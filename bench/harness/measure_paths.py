@@ -484,8 +484,12 @@ def account(
             superseded += 1
         else:
             lost += 1
+    last = FIRST_SEQ + rounds
+    shown_last = [max((newest.get((d, p), 0) for p in range(points)), default=0) for d in range(devices)]
     return {
         "sent": devices * rounds,
+        "stale_devices": sum(1 for seq in shown_last if seq < last),  # not showing their last message
+        "oldest_shown_round": min(shown_last, default=0) - FIRST_SEQ,
         "delivered": len(delivered),
         "turned_into_states": turned,
         "superseded": superseded,
