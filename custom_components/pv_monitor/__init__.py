@@ -7,18 +7,18 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
-from .catalogue import device_identifier
-from .const import (
-    DOMAIN,
-    ISSUE_DUPLICATE_COLLECTOR,
-    ISSUE_MQTT_NOT_SETUP,
-    ISSUE_UNSUPPORTED_CONTRACT,
-    PLATFORMS,
-)
-from .hub import PvMonitorConfigEntry, PvMonitorHub
+from .alert_engine import AlertEngine
+from .commands import CommandSender
+from .const import CONF_BASE_TOPIC, CONF_COLLECTOR_ID, DOMAIN, PLATFORMS
+from .contract import Topics
+from .coordinator import PvMonitorCoordinator
+from .health_tracker import HealthTracker
+from .issues import async_clear_collector_issues, async_report_mqtt_missing
+from .models import CollectorState, PvMonitorConfigEntry, PvMonitorData
+from .options import EntryOptions
+from .registry import announces
 from .services import async_setup_services
 
 __all__ = ["PvMonitorConfigEntry"]
@@ -34,38 +34,39 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: PvMonitorConfigEntry) -> bool:
     """Follow one collector: platforms first, then the subscriptions that feed them."""
-    if not await mqtt.async_wait_for_mqtt_client(hass):
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            ISSUE_MQTT_NOT_SETUP,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_MQTT_NOT_SETUP,
-            learn_more_url="https://www.home-assistant.io/integrations/mqtt/",
-        )
+    mqtt_ready = await mqtt.async_wait_for_mqtt_client(hass)
+    async_report_mqtt_missing(hass, missing=not mqtt_ready)
+    if not mqtt_ready:
         raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_not_setup")
-    ir.async_delete_issue(hass, DOMAIN, ISSUE_MQTT_NOT_SETUP)
 
-    hub = PvMonitorHub(hass, entry)
-    entry.runtime_data = hub
+    state = CollectorState(
+        topics=Topics(entry.data[CONF_BASE_TOPIC], entry.data[CONF_COLLECTOR_ID]), title=entry.title
+    )
+    options = EntryOptions.from_options(entry.options)
+    health = HealthTracker(hass, entry.entry_id, state, options)
+    alerts = AlertEngine(hass, entry.entry_id, state, options, health)
+    commands = CommandSender(hass, state, options)
+    coordinator = PvMonitorCoordinator(
+        hass, entry, state, options, alerts=alerts, health=health, commands=commands
+    )
+    entry.runtime_data = PvMonitorData(
+        state=state, options=options, coordinator=coordinator, alerts=alerts, health=health, commands=commands
+    )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    entry.async_on_unload(hub.async_stop)
+    entry.async_on_unload(coordinator.async_stop)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
-    await hub.async_start()
+    await coordinator.async_start()
     return True
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: PvMonitorConfigEntry) -> None:
     """Thresholds changed: the alerts are evaluated again, no reload needed."""
-    entry.runtime_data.async_update_options()
+    entry.runtime_data.coordinator.async_update_options()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PvMonitorConfigEntry) -> bool:
     """Unload the platforms; the subscriptions end with `async_on_unload`."""
-    collector_id = entry.runtime_data.collector_id
-    for issue in (ISSUE_UNSUPPORTED_CONTRACT, ISSUE_DUPLICATE_COLLECTOR):
-        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{collector_id}")
+    async_clear_collector_issues(hass, entry.runtime_data.state.collector_id)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
@@ -73,10 +74,4 @@ async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: PvMonitorConfigEntry, device_entry: dr.DeviceEntry
 ) -> bool:
     """A user may delete a device the collector no longer announces, never a current one."""
-    hub = entry.runtime_data
-    if hub.announcement is None:
-        return True
-    current = {(DOMAIN, hub.collector_id)} | {
-        (DOMAIN, device_identifier(hub.collector_id, device.id)) for device in hub.announcement.devices
-    }
-    return not device_entry.identifiers & current
+    return not announces(entry.runtime_data.state.announcement, device_entry)

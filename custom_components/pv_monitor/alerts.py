@@ -1,8 +1,10 @@
 """Alert rules: which alerts a device has and whether they are active. Pure functions, no HA state.
 
 Every rule reads the point roles of the announcement (docs/mqtt-contract.md) and the thresholds of the
-entry's options. A rule returns None when it cannot tell (no value yet), else an `AlertState` whose
-`reason` is a stable code and whose `message` is an English sentence for notifications.
+entry's options. A rule returns None when it cannot tell (no value yet), else an `AlertState`: a stable
+`reason` code and the `placeholders` of its sentence. The sentences themselves are translations
+(`entity.binary_sensor.<alert>.state_attributes.message.state.<reason>` in strings.json); the alert
+engine fills them in. Numbers in placeholders are formatted here, units included.
 """
 
 from __future__ import annotations
@@ -11,26 +13,11 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
-from .const import (
-    CONF_ARRAY_PEAK_POWER,
-    CONF_BATTERY_LOW_SOC,
-    CONF_FAULT_HOLD_OFF,
-    CONF_GRID_FREQUENCY_MAX,
-    CONF_GRID_FREQUENCY_MIN,
-    CONF_GRID_VOLTAGE_MAX,
-    CONF_GRID_VOLTAGE_MIN,
-    CONF_OFFLINE_GRACE,
-    CONF_PRODUCTION_ALERT_DELAY,
-    CONF_PRODUCTION_BELOW_EXPECTED,
-    CONF_PRODUCTION_MIN_ELEVATION,
-    CONF_STRING_IMBALANCE,
-    CONF_STRING_MIN_POWER,
-    DEFAULT_OPTIONS,
-)
 from .contract import Announcement, DeviceDef, PointDef, Value
 from .expected import MIN_IRRADIANCE
+from .options import Thresholds
 
 # How far back inside the limits a value must come before a range alert clears (stops flapping).
 VOLTAGE_HYSTERESIS = 1.0
@@ -41,7 +28,7 @@ STRING_HYSTERESIS = 5.0  # percentage points
 
 STRING_POWER_KEY = re.compile(r"pv(\d+)_power")
 
-# Turns a fault code (bit name or enum option) into text; the hub passes translated texts.
+# Turns a fault code (bit name or enum option) into text; the alert engine passes translated texts.
 type Describe = Callable[[str], str]
 
 
@@ -59,53 +46,34 @@ class AlertType(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Thresholds:
-    """Alert thresholds from the entry's options."""
-
-    grid_voltage_min: float
-    grid_voltage_max: float
-    grid_frequency_min: float
-    grid_frequency_max: float
-    battery_low_soc: float
-    production_below_expected: float  # percent of the expected production
-    array_peak_power: float  # W; 0 = unknown, no production estimate
-    offline_grace: float  # seconds
-    production_alert_delay: float  # seconds production must stay below expected
-    production_min_elevation: float  # degrees of sun elevation below which nothing is judged
-    string_imbalance: float  # percent below the siblings' mean
-    string_min_power: float  # W: the siblings' mean must reach this
-    fault_hold_off: float  # seconds a cleared fault must stay clear before its alert goes off
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> Thresholds:
-        """Thresholds from options, defaults for anything not set."""
-        merged = {**DEFAULT_OPTIONS, **options}
-        return cls(
-            grid_voltage_min=float(merged[CONF_GRID_VOLTAGE_MIN]),
-            grid_voltage_max=float(merged[CONF_GRID_VOLTAGE_MAX]),
-            grid_frequency_min=float(merged[CONF_GRID_FREQUENCY_MIN]),
-            grid_frequency_max=float(merged[CONF_GRID_FREQUENCY_MAX]),
-            battery_low_soc=float(merged[CONF_BATTERY_LOW_SOC]),
-            production_below_expected=float(merged[CONF_PRODUCTION_BELOW_EXPECTED]),
-            array_peak_power=float(merged[CONF_ARRAY_PEAK_POWER]),
-            offline_grace=float(merged[CONF_OFFLINE_GRACE]),
-            production_alert_delay=float(merged[CONF_PRODUCTION_ALERT_DELAY]),
-            production_min_elevation=float(merged[CONF_PRODUCTION_MIN_ELEVATION]),
-            string_imbalance=float(merged[CONF_STRING_IMBALANCE]),
-            string_min_power=float(merged[CONF_STRING_MIN_POWER]),
-            fault_hold_off=float(merged[CONF_FAULT_HOLD_OFF]),
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class AlertState:
-    """The outcome of one rule."""
+    """The outcome of one rule: active or not, why (`reason`), the sentence's `placeholders`, the
+    offending or current `value` and the rule's `details` (entity attributes)."""
 
     active: bool
     reason: str
-    message: str
+    placeholders: Mapping[str, str] = field(default_factory=dict)
     value: Value | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RangeRule:
+    """A measured quantity that must stay within limits taken from the thresholds."""
+
+    role: str
+    limits: Callable[[Thresholds], tuple[float, float]]
+    hysteresis: float
+
+
+RANGE_ALERTS: Final[Mapping[AlertType, RangeRule]] = {
+    AlertType.GRID_VOLTAGE: RangeRule(
+        "grid_voltage", lambda t: (t.grid_voltage_min, t.grid_voltage_max), VOLTAGE_HYSTERESIS
+    ),
+    AlertType.GRID_FREQUENCY: RangeRule(
+        "grid_frequency", lambda t: (t.grid_frequency_min, t.grid_frequency_max), FREQUENCY_HYSTERESIS
+    ),
+}
 
 
 def operating_state_point(device: DeviceDef) -> PointDef | None:
@@ -146,6 +114,12 @@ def humanize(code: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def quantity(value: float, unit: str | None) -> str:
+    """A number with its unit for a placeholder: `255.3 V`, or `255.3` without a unit."""
+    unit = (unit or "").strip()
+    return f"{value:g} {unit}" if unit else f"{value:g}"
+
+
 def device_alerts(
     device: DeviceDef, announcement: Announcement, arrays: Collection[str] = ()
 ) -> tuple[AlertType, ...]:
@@ -153,10 +127,7 @@ def device_alerts(
     alerts = [AlertType.DEVICE_OFFLINE]
     if fault_points(device) or operating_state_point(device):
         alerts.append(AlertType.INVERTER_FAULT)
-    if _numeric(device, "grid_voltage"):
-        alerts.append(AlertType.GRID_VOLTAGE)
-    if _numeric(device, "grid_frequency"):
-        alerts.append(AlertType.GRID_FREQUENCY)
+    alerts.extend(alert for alert, rule in RANGE_ALERTS.items() if _numeric(device, rule.role))
     if _numeric(device, "battery_soc"):
         alerts.append(AlertType.BATTERY_LOW)
     if _numeric(device, "pv_power") and (irradiance_source(announcement) is not None or device.id in arrays):
@@ -166,17 +137,25 @@ def device_alerts(
     return tuple(alerts)
 
 
+def evaluate_connection(name: str, *, offline: bool, grace: float) -> AlertState:
+    """Collector or device offline (after the grace time) or online again."""
+    if offline:
+        return AlertState(
+            active=True,
+            reason="offline",
+            placeholders={"device": name, "grace": f"{grace:g}"},
+            details={"grace_time": grace},
+        )
+    return AlertState(active=False, reason="online", placeholders={"device": name})
+
+
 def evaluate_fault(
-    device: DeviceDef,
-    values: Mapping[str, Value],
-    *,
-    english: Describe = humanize,
-    local: Describe = humanize,
+    device: DeviceDef, values: Mapping[str, Value], *, describe: Describe = humanize
 ) -> AlertState | None:
     """Inverter fault: a `fault` bitfield is not 0, or the operating state is `fault`.
 
-    The codes (bit names, the operating state option) are decoded to text: `english` for the message
-    (notifications), `local` (the user's language) for the attribute `fault_texts`.
+    The codes (bit names, the operating state option) become text with `describe` (the user's language)
+    for the attribute `fault_texts` and the placeholder `faults`.
     """
     known = False
     active: list[str] = []
@@ -193,24 +172,23 @@ def evaluate_fault(
         known = True
     if not known:
         return None
+    texts = [describe(code) for code in active]
     details: dict[str, Any] = {
         "faults": active,
-        "fault_texts": [local(code) for code in active],
+        "fault_texts": texts,
         "fault_codes": codes,
         "operating_state": state,
     }
     if active or state == "fault":
-        reason = "fault_bits" if active else "operating_state_fault"
-        names = ", ".join(english(code) for code in active) if active else english("fault")
         return AlertState(
             active=True,
-            reason=reason,
-            message=f"{device.name}: fault active ({names})",
+            reason="fault_bits" if active else "operating_state_fault",
+            placeholders={"device": device.name, "faults": ", ".join(texts) if active else describe("fault")},
             value=", ".join(active) if active else state,
             details=details,
         )
     return AlertState(
-        active=False, reason="no_fault", message=f"{device.name}: no fault", value=state, details=details
+        active=False, reason="no_fault", placeholders={"device": device.name}, value=state, details=details
     )
 
 
@@ -244,7 +222,7 @@ def evaluate_string_imbalance(
         return AlertState(
             active=False,
             reason="low_power",
-            message=f"{device.name}: strings below {min_power:g} W, not compared",
+            placeholders={"device": device.name, "min_power": f"{min_power:g}"},
             details={"readings": readings},
         )
     deficit, key, mean = worst
@@ -258,17 +236,20 @@ def evaluate_string_imbalance(
         return AlertState(
             active=True,
             reason="string_below_siblings",
-            message=(
-                f"{device.name}: string {key} produces {readings[key]:g} W, {deficit:.0f} % below the"
-                f" other strings ({mean:.0f} W)"
-            ),
+            placeholders={
+                "device": device.name,
+                "string": key,
+                "power": f"{readings[key]:g}",
+                "percent": f"{deficit:.0f}",
+                "mean": f"{mean:.0f}",
+            },
             value=readings[key],
             details=details,
         )
     return AlertState(
         active=False,
         reason="balanced",
-        message=f"{device.name}: strings balanced",
+        placeholders={"device": device.name},
         value=readings[key],
         details=details,
     )
@@ -278,50 +259,43 @@ def evaluate_range(
     device: DeviceDef,
     values: Mapping[str, Value],
     *,
-    role: str,
-    low: float,
-    high: float,
-    hysteresis: float,
+    rule: RangeRule,
+    thresholds: Thresholds,
     was_active: bool,
     inferred: frozenset[str] = frozenset(),
 ) -> AlertState | None:
-    """A measured quantity (grid voltage, grid frequency) outside [low, high] on any of its points."""
+    """A measured quantity (grid voltage, grid frequency) outside its limits on any of its points."""
+    points = _numeric(device, rule.role)
     readings = {
         p.key: float(v)
-        for p in _numeric(device, role)
+        for p in points
         if p.key not in inferred and isinstance(v := values.get(p.key), int | float)
     }
     if not readings:
         return None
-    unit = (_numeric(device, role)[0].unit or "").strip()
-    margin = hysteresis if was_active else 0.0
+    low, high = rule.limits(thresholds)
+    unit = points[0].unit
+    margin = rule.hysteresis if was_active else 0.0
     for key, reading in readings.items():
-        if reading < low + margin:
+        if reading < low + margin or reading > high - margin:
+            below = reading < low + margin
             return AlertState(
                 active=True,
-                reason="below_min",
-                message=f"{device.name}: {key} = {reading:g} {unit} is below {low:g} {unit}".replace(
-                    "  ", " "
-                ),
+                reason="below_min" if below else "above_max",
+                placeholders={
+                    "device": device.name,
+                    "point": key,
+                    "reading": quantity(reading, unit),
+                    "limit": quantity(low if below else high, unit),
+                },
                 value=reading,
                 details={"point": key, "readings": readings, "min": low, "max": high},
             )
-        if reading > high - margin:
-            return AlertState(
-                active=True,
-                reason="above_max",
-                message=f"{device.name}: {key} = {reading:g} {unit} is above {high:g} {unit}".replace(
-                    "  ", " "
-                ),
-                value=reading,
-                details={"point": key, "readings": readings, "min": low, "max": high},
-            )
-    first = next(iter(readings.values()))
     return AlertState(
         active=False,
         reason="in_range",
-        message=f"{device.name}: {role.replace('_', ' ')} within {low:g}..{high:g} {unit}".rstrip(),
-        value=first,
+        placeholders={"device": device.name, "min": f"{low:g}", "max": quantity(high, unit)},
+        value=next(iter(readings.values())),
         details={"readings": readings, "min": low, "max": high},
     )
 
@@ -335,18 +309,10 @@ def evaluate_battery_low(
     if not isinstance(soc, int | float) or isinstance(soc, bool):
         return None
     limit = low + (SOC_HYSTERESIS if was_active else 0.0)
-    if soc < limit:
-        return AlertState(
-            active=True,
-            reason="soc_below",
-            message=f"{device.name}: battery at {soc:g} % is below {low:g} %",
-            value=soc,
-            details={"soc": soc, "threshold": low},
-        )
     return AlertState(
-        active=False,
-        reason="soc_ok",
-        message=f"{device.name}: battery at {soc:g} %",
+        active=soc < limit,
+        reason="soc_below" if soc < limit else "soc_ok",
+        placeholders={"device": device.name, "soc": f"{soc:g}", "threshold": f"{low:g}"},
         value=soc,
         details={"soc": soc, "threshold": low},
     )
@@ -365,13 +331,11 @@ def evaluate_production(
 ) -> AlertState | None:
     """PV power below `production_below_expected` % of the expected power, judged only in daylight.
 
-    Returns the condition right now; the hub holds it for `production_alert_delay` before the alert
-    goes on.
+    Returns the condition right now; the alert engine holds it for `production_alert_delay` before the
+    alert goes on.
     """
     if asleep:
-        return AlertState(
-            active=False, reason="asleep", message=f"{device.name}: asleep, no production expected"
-        )
+        return AlertState(active=False, reason="asleep", placeholders={"device": device.name})
     points = _numeric(device, "pv_power")
     power = values.get(points[0].key) if points else None
     if not isinstance(power, int | float) or isinstance(power, bool) or expected is None:
@@ -382,7 +346,7 @@ def evaluate_production(
         return AlertState(
             active=False,
             reason="sun_low",
-            message=f"{device.name}: sun too low to judge production",
+            placeholders={"device": device.name},
             value=power,
             details={
                 "power": power,
@@ -392,24 +356,20 @@ def evaluate_production(
         )
     ratio = 100.0 * power / expected if expected > 0 else 100.0
     limit = thresholds.production_below_expected + (PRODUCTION_HYSTERESIS if was_active else 0.0)
-    details = {
-        "power": power,
-        "expected": round(expected, 1),
-        "percent": round(ratio, 1),
-        "sun_elevation": round(sun_elevation, 1),
-    }
-    if ratio < limit:
-        return AlertState(
-            active=True,
-            reason="below_expected",
-            message=(f"{device.name}: producing {power:g} W, {ratio:.0f} % of the expected {expected:.0f} W"),
-            value=power,
-            details=details,
-        )
     return AlertState(
-        active=False,
-        reason="as_expected",
-        message=f"{device.name}: producing {power:g} W of the expected {expected:.0f} W",
+        active=ratio < limit,
+        reason="below_expected" if ratio < limit else "as_expected",
+        placeholders={
+            "device": device.name,
+            "power": f"{power:g}",
+            "percent": f"{ratio:.0f}",
+            "expected": f"{expected:.0f}",
+        },
         value=power,
-        details=details,
+        details={
+            "power": power,
+            "expected": round(expected, 1),
+            "percent": round(ratio, 1),
+            "sun_elevation": round(sun_elevation, 1),
+        },
     )

@@ -1,16 +1,16 @@
-"""Ready automations from the shipped blueprints, written the way the automation editor writes them.
+"""Ready automations from the shipped blueprints, stored where the automation editor keeps its own.
 
 The blueprints ship inside this package (`blueprints/automation/pv_monitor/`, byte-identical copies of
 the repository's `blueprints/` folder) and are copied into the configuration's blueprint folder when
 absent (an existing file, perhaps edited by the user, is left alone). The automations are validated
-with the automation integration's own validator, written to `automations.yaml` with the same upsert
-by `id` as the frontend's config API (homeassistant/components/config/automation.py) and reloaded, so
-they appear, editable, in the automation editor. Running it again updates them instead of adding more.
+with the automation integration's own validator, stored as the editor stores them
+(`ha_internals.async_write_automations`: Home Assistant has no Python entry point for that) and
+reloaded, so they appear, editable, in the automation editor. Running it again updates them instead of
+adding more.
 """
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,25 +19,21 @@ from typing import Any, Final
 import probatio as vol
 from homeassistant.components.automation.config import async_validate_config_item
 from homeassistant.components.automation.const import DOMAIN as AUTOMATION_DOMAIN
-from homeassistant.config import AUTOMATION_CONFIG_PATH
 from homeassistant.const import CONF_ID, SERVICE_RELOAD, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
-from homeassistant.util.file import write_utf8_file_atomic
-from homeassistant.util.yaml import dump, load_yaml
 
 from .alerts import AlertType
 from .catalogue import alert_unique_id
 from .const import DOMAIN
-from .hub import PvMonitorHub
+from .ha_internals import async_write_automations
+from .models import PvMonitorData
 
 BLUEPRINT_FOLDER: Final = Path("blueprints") / "automation" / DOMAIN
 SHIPPED_BLUEPRINTS: Final = Path(__file__).parent / BLUEPRINT_FOLDER
 ALERT_BLUEPRINT: Final = f"{DOMAIN}/alert_telegram.yaml"
 SUMMARY_BLUEPRINT: Final = f"{DOMAIN}/daily_summary_telegram.yaml"
-
-_WRITE_LOCK: Final = asyncio.Lock()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,10 +79,12 @@ def _target_inputs(request: AutomationRequest) -> dict[str, Any]:
     return {"chat_id": request.chat_id}
 
 
-def automation_configs(hub: PvMonitorHub, request: AutomationRequest) -> dict[str, dict[str, Any]]:
+def automation_configs(
+    hass: HomeAssistant, data: PvMonitorData, request: AutomationRequest
+) -> dict[str, dict[str, Any]]:
     """The automations (by id) for a collector and the user's choices."""
-    cid = hub.collector_id
-    name = hub.collector_name
+    cid = data.state.collector_id
+    name = data.state.collector_name
     configs: dict[str, dict[str, Any]] = {
         alerts_automation_id(cid): {
             "alias": f"PV Monitor alerts ({name})",
@@ -98,11 +96,11 @@ def automation_configs(hub: PvMonitorHub, request: AutomationRequest) -> dict[st
         }
     }
     if request.energy_today:
-        registry = er.async_get(hub.hass)
+        registry = er.async_get(hass)
         alert_sensors = [
             entity_id
-            for device_id in [None, *hub.devices]
-            for alert in hub.alerts_for(device_id)
+            for device_id in [None, *data.state.devices]
+            for alert in data.alerts.alerts_for(device_id)
             if str(alert) in request.alerts
             and (
                 entity_id := registry.async_get_entity_id(
@@ -125,28 +123,17 @@ def automation_configs(hub: PvMonitorHub, request: AutomationRequest) -> dict[st
     return configs
 
 
-def _upsert(path: Path, configs: dict[str, dict[str, Any]]) -> None:
-    """Write the automations into automations.yaml, replacing those with the same id."""
-    current = load_yaml(str(path)) if path.is_file() else None
-    data: list[dict[str, Any]] = current if isinstance(current, list) else []
-    for automation_id, config in configs.items():
-        value = {CONF_ID: automation_id, **config}
-        for index, existing in enumerate(data):
-            if isinstance(existing, dict) and existing.get(CONF_ID) == automation_id:
-                data[index] = value
-                break
-        else:
-            data.append(value)
-    write_utf8_file_atomic(str(path), dump(data))
+async def async_create_automations(
+    hass: HomeAssistant, data: PvMonitorData, request: AutomationRequest
+) -> list[str]:
+    """Install the blueprints, write the automations and load them; returns their ids.
 
-
-async def async_create_automations(hub: PvMonitorHub, request: AutomationRequest) -> list[str]:
-    """Install the blueprints, write the automations and load them; returns their ids."""
-    hass = hub.hass
+    Raises `HomeAssistantError` (`automation_unavailable`, `automation_invalid`, `automations_not_loaded`).
+    """
     if AUTOMATION_DOMAIN not in hass.config.components:
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="automation_unavailable")
     await async_install_blueprints(hass)
-    configs = automation_configs(hub, request)
+    configs = automation_configs(hass, data, request)
     for automation_id, config in configs.items():
         try:
             await async_validate_config_item(hass, automation_id, {CONF_ID: automation_id, **config})
@@ -156,8 +143,7 @@ async def async_create_automations(hub: PvMonitorHub, request: AutomationRequest
                 translation_key="automation_invalid",
                 translation_placeholders={"error": str(err)},
             ) from err
-    async with _WRITE_LOCK:
-        await hass.async_add_executor_job(_upsert, Path(hass.config.path(AUTOMATION_CONFIG_PATH)), configs)
+    path = await async_write_automations(hass, configs)
     registry = er.async_get(hass)
     for automation_id in configs:
         await hass.services.async_call(
@@ -168,6 +154,6 @@ async def async_create_automations(hub: PvMonitorHub, request: AutomationRequest
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="automations_not_loaded",
-                translation_placeholders={"file": AUTOMATION_CONFIG_PATH},
+                translation_placeholders={"file": path.name},
             )
     return list(configs)

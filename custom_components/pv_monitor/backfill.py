@@ -1,8 +1,8 @@
 """Back-fill of long-term statistics from readings the collector buffered during an outage.
 
 While the broker is unreachable the collector queues its state messages and delivers them late, in
-order, with `"buffered": true` and their original `ts` (docs/mqtt-contract.md). The hub applies them as
-current values like any state (so the recorder's own compile counts the whole increase of a counter at
+order, with `"buffered": true` and their original `ts` (docs/mqtt-contract.md). The coordinator applies
+them as current values like any state (so the recorder's own compile counts the whole increase of a counter at
 the time they arrive); this module additionally rewrites the *hourly* long-term statistics of the
 `total_increasing` sensors for the complete hours of the gap, so the Energy dashboard shows the energy
 in the hours it was produced instead of a hole followed by a spike. Why this does not double count is
@@ -10,6 +10,11 @@ explained in docs/history.md: in short, only hourly rows of hours the recorder h
 written (an update of an existing row or a new row for an hour the recorder left empty), the running
 sum starts at the recorder's own 5-minute statistic before the gap and ends below the recorder's next
 compiled sum, and the 5-minute table (from which the recorder continues its sums) is never touched.
+
+Only the recorder's public statistics API is used: `get_metadata`, `statistics_during_period`,
+`async_import_statistics`, and its `recorder_hourly_statistics_generated` event to know that the hours of
+the gap have been compiled (the recorder inserts an hour's row itself when it compiles it; a row imported
+earlier would make that insert fail).
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from homeassistant.components.recorder.db_schema import StatisticsRuns
 from homeassistant.components.recorder.models import StatisticData, StatisticMetaData
 from homeassistant.components.recorder.statistics import (
     UNIT_CLASS_TO_UNIT_CONVERTER,
@@ -28,13 +32,12 @@ from homeassistant.components.recorder.statistics import (
     get_metadata,
     statistics_during_period,
 )
-from homeassistant.const import Platform
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.const import EVENT_RECORDER_HOURLY_STATISTICS_GENERATED, Platform
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_call_later
-from homeassistant.helpers.recorder import get_instance, session_scope
+from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
-from sqlalchemy import func
 
 from .catalogue import point_platform, point_unique_id
 from .const import DOMAIN
@@ -45,9 +48,9 @@ _LOGGER = logging.getLogger(__package__)
 HOUR = timedelta(hours=1)
 # Seconds without a further buffered message before a batch is imported.
 QUIET_SECONDS = 10.0
-# Seconds between attempts while the recorder has not compiled the gap's last hour yet.
-RETRY_SECONDS = 60.0
-MAX_ATTEMPTS = 15
+# Seconds to wait for the recorder's hourly statistics of the gap's last hour before giving up: it
+# compiles each hour a few seconds after it ends, so at most the rest of the hour and the next one.
+MAX_WAIT_SECONDS = 75 * 60.0
 # Home Assistant's rule for total_increasing sensors: a drop below 90 % of the last value is a meter reset.
 RESET_RATIO = 0.9
 
@@ -119,7 +122,24 @@ class StatisticsBackfill:
         self._pending: dict[tuple[str, str], _PendingCounter] = {}
         self._seen: dict[str, set[int]] = {}
         self._cancel_flush: CALLBACK_TYPE | None = None
-        self._attempts = 0
+        self._cancel_listen: CALLBACK_TYPE | None = None
+        # The end of the newest hour the recorder has compiled (from its hourly statistics event).
+        self._compiled_until: datetime | None = None
+        self._waiting_since: datetime | None = None
+
+    @callback
+    def async_start(self) -> None:
+        """Follow the recorder's hourly statistics runs."""
+        self._cancel_listen = self.hass.bus.async_listen(
+            EVENT_RECORDER_HOURLY_STATISTICS_GENERATED, self._on_hour_compiled
+        )
+
+    @callback
+    def _on_hour_compiled(self, _event: Event) -> None:
+        """The recorder compiled the hour that ended last; a waiting import may go ahead."""
+        self._compiled_until = hour_floor(dt_util.utcnow())
+        if self._pending and self._waiting_since is not None:
+            self._schedule(0)
 
     @callback
     def add(self, device: DeviceDef, state: StateMessage) -> None:
@@ -146,19 +166,26 @@ class StatisticsBackfill:
     @callback
     def live_state(self) -> None:
         """A live (not buffered) state arrived: the collector's queue has drained; import now."""
-        if self._pending and self._attempts == 0:
+        if self._pending and self._waiting_since is None:
             self._schedule(0)
 
     @callback
     def async_stop(self) -> None:
-        """Cancel a scheduled import (the entry is unloading)."""
+        """Stop following the recorder and cancel a scheduled import (the entry is unloading)."""
+        self._cancel_scheduled()
+        if self._cancel_listen is not None:
+            self._cancel_listen()
+            self._cancel_listen = None
+
+    @callback
+    def _cancel_scheduled(self) -> None:
         if self._cancel_flush is not None:
             self._cancel_flush()
             self._cancel_flush = None
 
     @callback
     def _schedule(self, delay: float) -> None:
-        self.async_stop()
+        self._cancel_scheduled()
         self._cancel_flush = async_call_later(self.hass, delay, self._async_flush)
 
     async def _async_flush(self, _now: Any) -> None:
@@ -169,15 +196,15 @@ class StatisticsBackfill:
             _LOGGER.debug("No recorder: buffered readings of %s are not back-filled", self.collector_id)
             self._reset()
             return
-        until = hour_floor(dt_util.utcnow())
-        instance = get_instance(self.hass)
-        compiled = await instance.async_add_executor_job(_last_statistics_run, self.hass)
-        if compiled is None or compiled < until - timedelta(minutes=5):
+        now = dt_util.utcnow()
+        until = hour_floor(now)
+        if self._compiled_until is None or self._compiled_until < until:
             # The recorder inserts the hourly row itself when it compiles an hour; a row imported before
-            # would make that insert fail. Wait until every hour of the gap has been compiled.
-            self._attempts += 1
-            if self._attempts < MAX_ATTEMPTS:
-                self._schedule(RETRY_SECONDS)
+            # would make that insert fail. Wait for its hourly statistics run of the gap's last hour.
+            self._waiting_since = self._waiting_since or now
+            waited = (now - self._waiting_since).total_seconds()
+            if waited < MAX_WAIT_SECONDS:
+                self._schedule(MAX_WAIT_SECONDS - waited)  # or earlier, when the recorder's event comes
                 return
             _LOGGER.warning("The recorder has not compiled statistics; buffered readings not back-filled")
             self._reset()
@@ -194,7 +221,7 @@ class StatisticsBackfill:
             await self._async_import(entity_id, counter, until)
 
     def _reset(self) -> None:
-        self._attempts = 0
+        self._waiting_since = None
         self._pending = {}
         self._seen.clear()
 
@@ -236,15 +263,6 @@ def _converted(counter: _PendingCounter, metadata: StatisticMetaData) -> dict[fl
         return None
     convert = converter.converter_factory(counter.unit, unit)
     return {ts: convert(value) for ts, value in counter.readings.items()}
-
-
-def _last_statistics_run(hass: HomeAssistant) -> datetime | None:
-    """Start of the newest 5-minute period the recorder has compiled (recorder thread)."""
-    with session_scope(hass=hass, read_only=True) as session:
-        last: datetime | None = session.query(func.max(StatisticsRuns.start)).scalar()
-    if last is None:
-        return None
-    return last.replace(tzinfo=UTC) if last.tzinfo is None else last
 
 
 def _baseline(

@@ -17,7 +17,7 @@ from .catalogue import alert_unique_id, point_platform, point_unique_id
 from .const import BINARY_SENSOR_KEYS, signal_new_entities
 from .contract import DeviceDef, PointDef
 from .entity import PvMonitorEntity, PvMonitorPointEntity, point_description_fields
-from .hub import PvMonitorConfigEntry, PvMonitorHub
+from .models import PvMonitorConfigEntry, PvMonitorData
 
 PARALLEL_UPDATES = 0
 
@@ -35,28 +35,29 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add alerts and bool points whenever the announcement brings new ones."""
-    hub = entry.runtime_data
+    data = entry.runtime_data
+    register = data.coordinator.async_register_entity
 
     @callback
     def _async_add_new() -> None:
-        announcement = hub.announcement
+        announcement = data.state.announcement
         if announcement is None:
             return
-        cid = hub.collector_id
+        cid = data.state.collector_id
         entities: list[Entity] = []
-        if hub.claim(Platform.BINARY_SENSOR, alert_unique_id(cid, None, AlertType.COLLECTOR_OFFLINE)):
-            entities.append(PvMonitorAlertSensor(hub, None, AlertType.COLLECTOR_OFFLINE))
+        if register(Platform.BINARY_SENSOR, alert_unique_id(cid, None, AlertType.COLLECTOR_OFFLINE)):
+            entities.append(PvMonitorAlertSensor(data, None, AlertType.COLLECTOR_OFFLINE))
         for device in announcement.devices:
             entities.extend(
-                PvMonitorAlertSensor(hub, device.id, alert)
-                for alert in hub.alerts_for(device.id)
-                if hub.claim(Platform.BINARY_SENSOR, alert_unique_id(cid, device.id, alert))
+                PvMonitorAlertSensor(data, device.id, alert)
+                for alert in data.alerts.alerts_for(device.id)
+                if register(Platform.BINARY_SENSOR, alert_unique_id(cid, device.id, alert))
             )
             entities.extend(
-                _bool_sensor(hub, device, point)
+                _bool_sensor(data, device, point)
                 for point in device.points
                 if point_platform(point) is Platform.BINARY_SENSOR
-                and hub.claim(Platform.BINARY_SENSOR, point_unique_id(cid, device.id, point.key))
+                and register(Platform.BINARY_SENSOR, point_unique_id(cid, device.id, point.key))
             )
         if entities:
             async_add_entities(entities)
@@ -68,9 +69,9 @@ async def async_setup_entry(
     )
 
 
-def _bool_sensor(hub: PvMonitorHub, device: DeviceDef, point: PointDef) -> PvMonitorBoolSensor:
+def _bool_sensor(data: PvMonitorData, device: DeviceDef, point: PointDef) -> PvMonitorBoolSensor:
     description = BinarySensorEntityDescription(**point_description_fields(point, BINARY_SENSOR_KEYS))
-    return PvMonitorBoolSensor(hub, device, point, description)
+    return PvMonitorBoolSensor(data, device, point, description)
 
 
 class PvMonitorBoolSensor(PvMonitorPointEntity, BinarySensorEntity):
@@ -107,9 +108,9 @@ class PvMonitorAlertSensor(PvMonitorEntity, BinarySensorEntity):
         }
     )
 
-    def __init__(self, hub: PvMonitorHub, device_id: str | None, alert: AlertType) -> None:
+    def __init__(self, data: PvMonitorData, device_id: str | None, alert: AlertType) -> None:
         """One per alert and device."""
-        super().__init__(hub, device_id, alert_unique_id(hub.collector_id, device_id, alert))
+        super().__init__(data, device_id, alert_unique_id(data.state.collector_id, device_id, alert))
         self.alert = alert
         self.entity_description = ALERT_DESCRIPTIONS[alert]
 
@@ -117,24 +118,26 @@ class PvMonitorAlertSensor(PvMonitorEntity, BinarySensorEntity):
     @override
     def available(self) -> bool:
         """Collector offline: always shown. Device offline: shown while the collector is online."""
+        state = self.data.state
         if self.alert is AlertType.COLLECTOR_OFFLINE:
-            return self.hub.usable
+            return state.usable
         if self.alert is AlertType.DEVICE_OFFLINE:
-            return self.hub.usable and self.hub.collector_online is True
+            return state.usable and state.online is True
         return super().available
 
     @property
     @override
     def is_on(self) -> bool | None:
         """Active, inactive, or None while not known."""
-        state = self.hub.alerts.get((self.device_key, self.alert))
+        state = self.data.alerts.state_of(self.contract_device_id, self.alert)
         return None if state is None else state.active
 
     @property
     @override
     def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Why: a stable reason code, the value and the details of the rule."""
-        state = self.hub.alerts.get((self.device_key, self.alert))
+        """Why: a stable reason code, its sentence (translated), the value and the details of the rule."""
+        state = self.data.alerts.state_of(self.contract_device_id, self.alert)
         if state is None:
             return None
-        return {"reason": state.reason, "message": state.message, "value": state.value, **state.details}
+        message = self.data.alerts.message(self.alert, state)
+        return {"reason": state.reason, "message": message, "value": state.value, **state.details}

@@ -9,9 +9,10 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .commands import command_error_handler
 from .const import BUTTON_KEYS
 from .entity import PvMonitorPointEntity, async_setup_point_platform, point_description_fields
-from .hub import PvMonitorConfigEntry
+from .models import PvMonitorConfigEntry
 
 PARALLEL_UPDATES = 1
 
@@ -27,8 +28,8 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         Platform.BUTTON,
-        lambda hub, device, point: PvMonitorButton(
-            hub, device, point, ButtonEntityDescription(**point_description_fields(point, BUTTON_KEYS))
+        lambda data, device, point: PvMonitorButton(
+            data, device, point, ButtonEntityDescription(**point_description_fields(point, BUTTON_KEYS))
         ),
     )
 
@@ -38,7 +39,8 @@ class PvMonitorButton(PvMonitorPointEntity, ButtonEntity):
 
     _platform_domain = Platform.BUTTON
 
+    @command_error_handler
     @override
     async def async_press(self) -> None:
         """Send the action."""
-        await self.hub.async_send_command(self.point_device, self.point.key, True)
+        await self.async_send(True)

@@ -68,7 +68,7 @@ from .contract import (
 )
 from .dashboard import async_create_dashboard
 from .discovery import async_scan_collectors
-from .hub import PvMonitorConfigEntry
+from .models import PvMonitorConfigEntry
 
 
 def _valid_base_topic(base_topic: str) -> bool:
@@ -322,8 +322,8 @@ class PvMonitorOptionsFlow(OptionsFlow):
 
     async def async_step_array_device(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Which inverter's array to describe."""
-        hub = self.config_entry.runtime_data
-        inverters = [d for d in (hub.announcement.devices if hub.announcement else ()) if has_health(d)]
+        announcement = self.config_entry.runtime_data.state.announcement
+        inverters = [d for d in (announcement.devices if announcement else ()) if has_health(d)]
         if not inverters:
             return self.async_abort(reason="no_inverters")
         if user_input is not None:
@@ -380,7 +380,7 @@ class PvMonitorOptionsFlow(OptionsFlow):
         if user_input is None:
             return self.async_show_form(step_id="dashboard")
         try:
-            url_path = await async_create_dashboard(self.config_entry.runtime_data)
+            url_path = await async_create_dashboard(self.hass, self.config_entry)
         except HomeAssistantError as err:
             return self.async_abort(reason="dashboard_failed", description_placeholders={"error": str(err)})
         return self.async_abort(reason="dashboard_created", description_placeholders={"url": f"/{url_path}"})
@@ -404,7 +404,7 @@ class PvMonitorOptionsFlow(OptionsFlow):
                     energy_today=user_input.get(CONF_ENERGY_TODAY),
                 )
                 try:
-                    await async_create_automations(self.config_entry.runtime_data, request)
+                    await async_create_automations(self.hass, self.config_entry.runtime_data, request)
                 except HomeAssistantError as err:
                     errors["base"] = "automations_failed"
                     placeholders["error"] = str(err)

@@ -88,6 +88,13 @@ def signal_new_entities(entry_id: str, platform: Platform) -> str:
     return f"{DOMAIN}_{entry_id}_new_{platform}"
 
 
+def signal_device_updated(entry_id: str, device_id: str | None) -> str:
+    """Dispatcher signal telling the entities of one device (None: of the collector) that something
+    changed. Its argument `changed: frozenset[str] | None` is the point keys whose values changed
+    (empty: only derived figures such as alerts and health), or None when anything may have."""
+    return f"{DOMAIN}_{entry_id}_updated" + ("" if device_id is None else f"_{device_id}")
+
+
 # Point keys of the common vocabulary (docs/profiles.md) that carry a translated name, per platform
 # their points usually land on. A vocabulary key on another platform falls back to the announced name.
 _PV_STRINGS = range(1, 9)

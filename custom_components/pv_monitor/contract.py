@@ -38,13 +38,6 @@ ROLES: Final = frozenset(
         "power_limit", "operating_state",
     }
 )  # fmt: skip
-COMMAND_ERRORS: Final = frozenset(
-    {
-        "not_writable", "unknown_point", "out_of_range", "invalid_value", "device_offline",
-        "write_failed", "readback_mismatch",
-    }
-)  # fmt: skip
-AVAILABILITIES: Final = frozenset({"online", "offline", "asleep"})
 
 
 class InvalidPayload(ValueError):
@@ -242,7 +235,7 @@ class Announcement:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StateMessage:
-    """A device state message. `values` holds the raw JSON values; the hub checks them per point."""
+    """A device state message. `values` holds the raw JSON values; the coordinator checks them per point."""
 
     ts: float
     seq: int
@@ -550,7 +543,7 @@ def parse_announcement(payload: str | bytes | bytearray) -> Announcement:
 
 
 def parse_state(payload: str | bytes | bytearray) -> StateMessage:
-    """Parse a `<did>/state` payload. Values are checked against points later (the hub knows them)."""
+    """Parse a `<did>/state` payload. Values are checked against points later (the coordinator knows them)."""
     data = load_json_object(payload)
     ts = data.get("ts")
     if not _is_number(ts) or ts < 0:

@@ -3,8 +3,9 @@
 `build_dashboard` is a pure function of the announcement and the entity ids the entry has (so it can be
 tested without a frontend); `async_create_dashboard` stores the result as a normal storage dashboard
 through the lovelace component's own dashboards collection, the same code behind the frontend's
-*Settings → Dashboards* (websocket `lovelace/dashboards/create` + `lovelace/config/save`). Creating it
-again for the same collector updates that dashboard instead of adding a second one.
+*Settings → Dashboards* (websocket `lovelace/dashboards/create` + `lovelace/config/save`), reached
+through `ha_internals` (Lovelace has no Python entry point). Creating it again for the same collector
+updates that dashboard instead of adding a second one.
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from homeassistant.components import websocket_api
 from homeassistant.components.energy.data import async_get_manager as async_get_energy_manager
-from homeassistant.components.lovelace.const import LOVELACE_DATA
-from homeassistant.components.lovelace.dashboard import DashboardsCollection
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -26,7 +24,6 @@ from homeassistant.util import slugify
 
 from .alerts import AlertType, device_alerts
 from .catalogue import (
-    STAT_KEYS,
     alert_unique_id,
     connection_unique_id,
     point_platform,
@@ -35,7 +32,9 @@ from .catalogue import (
 )
 from .const import CONF_ARRAY_PEAK_POWER, DOMAIN
 from .contract import Announcement, PointDef
-from .hub import PvMonitorHub
+from .ha_internals import async_save_dashboard_config, lovelace_dashboards
+from .models import PvMonitorConfigEntry
+from .sensor import STAT_DESCRIPTIONS
 
 # Texts of the generated dashboard (translated: strings.json `selector.dashboard_text.options`).
 TEXT_KEYS: Final = (
@@ -216,7 +215,7 @@ def build_dashboard(announcement: Announcement, given: DashboardInput) -> dict[s
     diagnostics = [
         diagnostic
         for unique_id in [connection_unique_id(cid, device.id) for device in announcement.devices]
-        + [stat_unique_id(cid, key) for key in STAT_KEYS]
+        + [stat_unique_id(cid, description.key) for description in STAT_DESCRIPTIONS]
         if (diagnostic := given.entity_id(Platform.SENSOR, unique_id))
     ]
     if diagnostics:
@@ -267,50 +266,38 @@ async def _async_energy_configured(hass: HomeAssistant) -> bool:
     return bool(manager.data and manager.data["energy_sources"])
 
 
-def _dashboards_collection(hass: HomeAssistant) -> DashboardsCollection:
-    """The lovelace component's collection of storage dashboards.
+async def async_create_dashboard(hass: HomeAssistant, entry: PvMonitorConfigEntry) -> str:
+    """Create or update the dashboard of an entry's collector; returns its url path.
 
-    Lovelace keeps it only behind its websocket commands (`lovelace/dashboards/*`); the registered
-    handler of `lovelace/dashboards/list` is a method of the collection's websocket adapter.
+    Raises `HomeAssistantError` (`not_announced`, `lovelace_unavailable`).
     """
-    handlers: dict[str, tuple[Any, Any]] = hass.data.get(websocket_api.DOMAIN, {})
-    handler = handlers.get("lovelace/dashboards/list", (None, None))[0]
-    collection = getattr(getattr(handler, "__self__", None), "storage_collection", None)
-    if LOVELACE_DATA not in hass.data or not isinstance(collection, DashboardsCollection):
-        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="lovelace_unavailable")
-    return collection
-
-
-async def async_create_dashboard(hub: PvMonitorHub) -> str:
-    """Create or update the dashboard of a hub's collector; returns its url path."""
-    hass = hub.hass
-    entry = hub.entry
-    if hub.announcement is None:
+    state = entry.runtime_data.state
+    if state.announcement is None:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="not_announced",
-            translation_placeholders={"collector": hub.collector_name},
+            translation_placeholders={"collector": state.collector_name},
         )
-    collection = _dashboards_collection(hass)
+    collection = lovelace_dashboards(hass)
     translations = await async_get_translations(hass, hass.config.language, "selector", [DOMAIN])
     prefix = f"component.{DOMAIN}.selector.dashboard_text.options."
     config = build_dashboard(
-        hub.announcement,
+        state.announcement,
         DashboardInput(
-            title=hub.collector_name,
+            title=state.collector_name,
             entity_id=_entity_lookup(hass, entry.entry_id),
             texts={key: translations.get(prefix + key, key) for key in TEXT_KEYS},
             energy_configured=await _async_energy_configured(hass),
             peak_power=float(entry.options.get(CONF_ARRAY_PEAK_POWER, 0.0)),
         ),
     )
-    url_path = dashboard_url_path(hub.collector_id)
+    url_path = dashboard_url_path(state.collector_id)
     existing = next((item for item in collection.async_items() if item["url_path"] == url_path), None)
     if existing is None:
         await collection.async_create_item(
-            {"url_path": url_path, "title": hub.collector_name, "icon": ICON, "show_in_sidebar": True}
+            {"url_path": url_path, "title": state.collector_name, "icon": ICON, "show_in_sidebar": True}
         )
     else:
-        await collection.async_update_item(existing["id"], {"title": hub.collector_name})
-    await hass.data[LOVELACE_DATA].dashboards[url_path].async_save(config)
+        await collection.async_update_item(existing["id"], {"title": state.collector_name})
+    await async_save_dashboard_config(hass, url_path, config)
     return url_path

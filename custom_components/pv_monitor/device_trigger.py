@@ -15,41 +15,43 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
 from .alerts import AlertType
+from .catalogue import collector_identifier
 from .const import DOMAIN, EVENT_ALERT
-from .hub import PvMonitorHub
+from .models import PvMonitorData
 
 TRIGGER_TYPES: Final = frozenset(f"{alert}_{edge}" for alert in AlertType for edge in ("on", "off"))
 
 TRIGGER_SCHEMA: Final = DEVICE_TRIGGER_BASE_SCHEMA.extend({vol.Required(CONF_TYPE): vol.In(TRIGGER_TYPES)})
 
 
-def _hub_and_device(hass: HomeAssistant, device_id: str) -> tuple[PvMonitorHub, str | None] | None:
-    """The hub following a registry device and the device's contract id (None: the collector)."""
+def _entry_data_and_device(hass: HomeAssistant, device_id: str) -> tuple[PvMonitorData, str | None] | None:
+    """The runtime data of the entry owning a registry device, and the device's contract id (None: the
+    collector)."""
     device = dr.async_get(hass).async_get(device_id)
     if device is None:
         return None
-    for entry_id in device.config_entries:
-        entry = hass.config_entries.async_get_entry(entry_id)
-        if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
+    entry = hass.config_entries.async_get_entry(device.config_entry_id)
+    if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
+        return None
+    data: PvMonitorData = entry.runtime_data
+    collector_id = data.state.collector_id
+    for domain, identifier in device.identifiers:
+        if domain != DOMAIN:
             continue
-        hub: PvMonitorHub = entry.runtime_data
-        for domain, identifier in device.identifiers:
-            if domain != DOMAIN:
-                continue
-            if identifier == hub.collector_id:
-                return hub, None
-            cid, _, did = identifier.partition("/")
-            if cid == hub.collector_id and did:
-                return hub, did
+        if identifier == collector_identifier(collector_id):
+            return data, None
+        cid, _, did = identifier.partition("/")
+        if cid == collector_id and did:
+            return data, did
     return None
 
 
 async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[str, str]]:
     """The alert triggers of a device."""
-    found = _hub_and_device(hass, device_id)
+    found = _entry_data_and_device(hass, device_id)
     if found is None:
         return []
-    hub, contract_device = found
+    data, contract_device = found
     return [
         {
             CONF_PLATFORM: "device",
@@ -57,7 +59,7 @@ async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[s
             CONF_DEVICE_ID: device_id,
             CONF_TYPE: f"{alert}_{edge}",
         }
-        for alert in hub.alerts_for(contract_device)
+        for alert in data.alerts.alerts_for(contract_device)
         for edge in ("on", "off")
     ]
 

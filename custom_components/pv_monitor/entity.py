@@ -1,4 +1,4 @@
-"""Base entities: device link, listener registration and availability rules."""
+"""Base entities: device link, the per-device update signal and availability rules."""
 
 from __future__ import annotations
 
@@ -13,64 +13,65 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .catalogue import collector_identifier, device_identifier, point_platform, point_unique_id
-from .const import DOMAIN, PV_STRING_KEYS, TRANSLATED_STATES, signal_new_entities
+from .const import DOMAIN, PV_STRING_KEYS, TRANSLATED_STATES, signal_device_updated, signal_new_entities
 from .contract import DeviceDef, PointDef, Value
-from .hub import PvMonitorConfigEntry, PvMonitorHub
+from .models import PvMonitorConfigEntry, PvMonitorData
 
 
 class PvMonitorEntity(Entity):
-    """An entity of one device (device_id None: of the collector), updated by the hub."""
+    """An entity of one device (device None: of the collector), updated by the coordinator's signal."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False
     _platform_domain: Platform
 
-    def __init__(self, hub: PvMonitorHub, device_id: str | None, unique_id: str) -> None:
-        """Link the entity to its device; the hub created the device from the announcement."""
-        self.hub = hub
-        self.device_key = device_id
+    def __init__(self, data: PvMonitorData, device_id: str | None, unique_id: str) -> None:
+        """Link the entity to its device; the coordinator created the device from the announcement."""
+        self.data = data
+        self.contract_device_id = device_id
         self._attr_unique_id = unique_id
-        identifier = (
-            collector_identifier(hub.collector_id)
-            if device_id is None
-            else device_identifier(hub.collector_id, device_id)
-        )
+        cid = data.state.collector_id
+        identifier = collector_identifier(cid) if device_id is None else device_identifier(cid, device_id)
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, identifier)})
 
     @override
     async def async_added_to_hass(self) -> None:
-        """Follow the hub."""
+        """Follow the device's updates."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.hub.async_add_listener(self.device_key, self._handle_hub_update))
+        signal = signal_device_updated(self.data.coordinator.entry.entry_id, self.contract_device_id)
+        self.async_on_remove(async_dispatcher_connect(self.hass, signal, self._handle_device_update))
 
     @override
     async def async_will_remove_from_hass(self) -> None:
         """Let the platform create this entity again if it is announced again."""
         await super().async_will_remove_from_hass()
         assert self.unique_id is not None
-        self.hub.release(self._platform_domain, self.unique_id)
+        self.data.coordinator.async_entity_removed(self._platform_domain, self.unique_id)
 
     @callback
-    def _handle_hub_update(self) -> None:
+    def _handle_device_update(self, changed: frozenset[str] | None) -> None:
+        """Something of the device changed (`changed`: the point keys, see `signal_device_updated`)."""
         self.async_write_ha_state()
 
     @property
     @override
     def available(self) -> bool:
         """Entities of a device follow the collector status and the device's availability."""
-        if self.device_key is None:
-            return self.hub.usable and self.hub.collector_online is True
-        return self.hub.device_available(self.device_key)
+        if self.contract_device_id is None:
+            return self.data.state.usable and self.data.state.online is True
+        return self.data.state.device_available(self.contract_device_id)
 
 
 class PvMonitorPointEntity(PvMonitorEntity):
     """An entity showing (or writing) one announced point."""
 
+    contract_device_id: str
+
     def __init__(
-        self, hub: PvMonitorHub, device: DeviceDef, point: PointDef, description: EntityDescription
+        self, data: PvMonitorData, device: DeviceDef, point: PointDef, description: EntityDescription
     ) -> None:
         """Set up from the point's description (built by the platform with `point_description_fields`)."""
-        super().__init__(hub, device.id, point_unique_id(hub.collector_id, device.id, point.key))
+        super().__init__(data, device.id, point_unique_id(data.state.collector_id, device.id, point.key))
         self.point = point
         self.entity_description = description
         if point.key in PV_STRING_KEYS:
@@ -79,11 +80,10 @@ class PvMonitorPointEntity(PvMonitorEntity):
 
     @callback
     @override
-    def _handle_hub_update(self) -> None:
+    def _handle_device_update(self, changed: frozenset[str] | None) -> None:
         """Write the state when the point is among the changed keys or the availability changed."""
-        keys = self.hub.notified_keys
         available = self.available
-        if keys is not None and self.point.key not in keys and available == self._written_available:
+        if changed is not None and self.point.key not in changed and available == self._written_available:
             return
         self._written_available = available
         self.async_write_ha_state()
@@ -91,14 +91,13 @@ class PvMonitorPointEntity(PvMonitorEntity):
     @property
     def point_value(self) -> Value | None:
         """The latest confirmed value of the point."""
-        runtime = self.hub.devices.get(self.point_device)
+        runtime = self.data.state.devices.get(self.contract_device_id)
         return runtime.values.get(self.point.key) if runtime else None
 
-    @property
-    def point_device(self) -> str:
-        """The contract id of the point's device."""
-        assert self.device_key is not None
-        return self.device_key
+    async def async_send(self, value: Value) -> None:
+        """Command the point to `value` and wait for the collector's confirmation (raises
+        `commands.CommandError`; actuators map it with `command_error_handler`)."""
+        await self.data.commands.async_send(self.contract_device_id, self.point.key, value)
 
     @property
     @override
@@ -106,7 +105,7 @@ class PvMonitorPointEntity(PvMonitorEntity):
         """A sleeping device keeps counters and values inferred while asleep; others wait."""
         if not super().available:
             return False
-        runtime = self.hub.devices[self.point_device]
+        runtime = self.data.state.devices[self.contract_device_id]
         if runtime.availability == "asleep":
             return self.point.is_counter or self.point.key in runtime.inferred
         return True
@@ -142,22 +141,23 @@ def async_setup_point_platform(
     entry: PvMonitorConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     platform: Platform,
-    make: Callable[[PvMonitorHub, DeviceDef, PointDef], Entity],
+    make: Callable[[PvMonitorData, DeviceDef, PointDef], Entity],
 ) -> None:
     """Add an entity (built by `make`) for every announced point of `platform`, now and whenever an
-    announcement brings new ones; each point is claimed once, so re-announcements add no duplicates."""
-    hub = entry.runtime_data
+    announcement brings new ones; each is created once, so re-announcements add no duplicates."""
+    data = entry.runtime_data
 
     @callback
     def _async_add_new() -> None:
-        if hub.announcement is None:
+        if (announcement := data.state.announcement) is None:
             return
+        cid = data.state.collector_id
         entities = [
-            make(hub, device, point)
-            for device in hub.announcement.devices
+            make(data, device, point)
+            for device in announcement.devices
             for point in device.points
             if point_platform(point) is platform
-            and hub.claim(platform, point_unique_id(hub.collector_id, device.id, point.key))
+            and data.coordinator.async_register_entity(platform, point_unique_id(cid, device.id, point.key))
         ]
         if entities:
             async_add_entities(entities)

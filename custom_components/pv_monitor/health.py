@@ -1,7 +1,7 @@
 """PV health figures of one day: expected and actual energy, performance ratio, peak power, summary.
 
-Pure bookkeeping, no Home Assistant: the hub feeds it on every health tick (`HEALTH_INTERVAL`) and on
-new readings, rolls it over at local midnight and stores it (`to_dict` / `from_dict`) so a restart in
+Pure bookkeeping, no Home Assistant: the health tracker feeds it on every health tick (`HEALTH_INTERVAL`)
+and on new readings, rolls it over at local midnight and stores it (`to_dict` / `from_dict`) so a restart in
 the middle of the day loses nothing.
 """
 

@@ -15,10 +15,11 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .commands import command_error_handler
 from .const import NUMBER_KEYS
 from .contract import PointDef
 from .entity import PvMonitorPointEntity, async_setup_point_platform, point_description_fields
-from .hub import PvMonitorConfigEntry
+from .models import PvMonitorConfigEntry
 
 PARALLEL_UPDATES = 1
 
@@ -63,7 +64,7 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         Platform.NUMBER,
-        lambda hub, device, point: PvMonitorNumber(hub, device, point, number_description(point)),
+        lambda data, device, point: PvMonitorNumber(data, device, point, number_description(point)),
     )
 
 
@@ -79,9 +80,8 @@ class PvMonitorNumber(PvMonitorPointEntity, NumberEntity):
         value = self.point_value
         return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
+    @command_error_handler
     @override
     async def async_set_native_value(self, value: float) -> None:
         """Send the command; the state changes when the collector confirms."""
-        await self.hub.async_send_command(
-            self.point_device, self.point.key, int(value) if value.is_integer() else value
-        )
+        await self.async_send(int(value) if value.is_integer() else value)

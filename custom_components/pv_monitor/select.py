@@ -9,9 +9,10 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .commands import command_error_handler
 from .const import SELECT_KEYS
 from .entity import PvMonitorPointEntity, async_setup_point_platform, point_description_fields
-from .hub import PvMonitorConfigEntry
+from .models import PvMonitorConfigEntry
 
 PARALLEL_UPDATES = 1
 
@@ -27,8 +28,8 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         Platform.SELECT,
-        lambda hub, device, point: PvMonitorSelect(
-            hub,
+        lambda data, device, point: PvMonitorSelect(
+            data,
             device,
             point,
             SelectEntityDescription(
@@ -50,7 +51,8 @@ class PvMonitorSelect(PvMonitorPointEntity, SelectEntity):
         value = self.point_value
         return value if isinstance(value, str) else None
 
+    @command_error_handler
     @override
     async def async_select_option(self, option: str) -> None:
         """Send the command; the state changes when the collector confirms."""
-        await self.hub.async_send_command(self.point_device, self.point.key, option)
+        await self.async_send(option)

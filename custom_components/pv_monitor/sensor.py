@@ -21,9 +21,6 @@ from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .catalogue import (
-    HEALTH_KEYS,
-    STAT_KEYS,
-    SUMMARY_KEYS,
     connection_unique_id,
     has_health,
     health_unique_id,
@@ -34,7 +31,8 @@ from .catalogue import (
 from .const import SENSOR_KEYS, signal_new_entities
 from .contract import DeviceDef, PointDef, Stats
 from .entity import PvMonitorEntity, PvMonitorPointEntity, point_description_fields
-from .hub import PvMonitorConfigEntry, PvMonitorHub
+from .health_tracker import HealthTracker
+from .models import PvMonitorConfigEntry, PvMonitorData
 
 PARALLEL_UPDATES = 0
 
@@ -127,20 +125,26 @@ STAT_DESCRIPTIONS: tuple[PvMonitorStatDescription, ...] = (
         value_fn=lambda stats: stats.uptime,
     ),
 )
-assert tuple(d.key for d in STAT_DESCRIPTIONS) == STAT_KEYS
+
+
+type HealthValue = Callable[[HealthTracker, str | None], float | None]
 
 
 @dataclass(frozen=True, kw_only=True)
 class PvMonitorHealthDescription(SensorEntityDescription):
-    """A PV health figure of an inverter (device id) or of the collector's day (device id None)."""
+    """A PV health figure of an inverter (device id) or of the collector's day (device id None).
 
-    value_fn: Callable[[PvMonitorHub, str | None], float | None]
-    attributes_fn: Callable[[PvMonitorHub], dict[str, Any]] | None = None
+    `exists_fn` says which announced devices have it (per-inverter figures).
+    """
+
+    value_fn: HealthValue
+    attributes_fn: Callable[[HealthTracker], dict[str, Any]] | None = None
+    exists_fn: Callable[[DeviceDef], bool] = lambda _device: True
 
 
-def _tracker_value(attribute: str) -> Callable[[PvMonitorHub, str | None], float | None]:
-    def value(hub: PvMonitorHub, device_id: str | None) -> float | None:
-        tracker = hub.health.get(device_id) if device_id is not None else None
+def _tracker_value(attribute: str) -> HealthValue:
+    def value(health: HealthTracker, device_id: str | None) -> float | None:
+        tracker = health.trackers.get(device_id) if device_id is not None else None
         if tracker is None:
             return None
         result: float | None = getattr(tracker, attribute)
@@ -149,41 +153,41 @@ def _tracker_value(attribute: str) -> Callable[[PvMonitorHub, str | None], float
     return value
 
 
-def _expected_power(hub: PvMonitorHub, device_id: str | None) -> float | None:
+def _expected_power(health: HealthTracker, device_id: str | None) -> float | None:
     assert device_id is not None
-    power = hub.expected_power(device_id)
+    power = health.expected_power(device_id)
     return None if power is None else round(power, 1)
 
 
-def _expected_energy(hub: PvMonitorHub, device_id: str | None) -> float | None:
+def _expected_energy(health: HealthTracker, device_id: str | None) -> float | None:
     assert device_id is not None
-    if hub.expected_power(device_id) is None:
+    if health.expected_power(device_id) is None:
         return None  # nothing describes the array: no expectation at all
-    return _tracker_value("expected_energy")(hub, device_id)
+    return _tracker_value("expected_energy")(health, device_id)
 
 
-def _ratio(attribute: str) -> Callable[[PvMonitorHub, str | None], float | None]:
+def _ratio(attribute: str) -> HealthValue:
     tracker_value = _tracker_value(attribute)
 
-    def value(hub: PvMonitorHub, device_id: str | None) -> float | None:
+    def value(health: HealthTracker, device_id: str | None) -> float | None:
         assert device_id is not None
-        return None if hub.expected_power(device_id) is None else tracker_value(hub, device_id)
+        return None if health.expected_power(device_id) is None else tracker_value(health, device_id)
 
     return value
 
 
-def _specific_yield(hub: PvMonitorHub, device_id: str | None) -> float | None:
+def _specific_yield(health: HealthTracker, device_id: str | None) -> float | None:
     assert device_id is not None
-    tracker = hub.health.get(device_id)
-    peak = hub.peak_power_kw(device_id)
+    tracker = health.trackers.get(device_id)
+    peak = health.peak_power_kw(device_id)
     if tracker is None or peak is None:
         return None
     return round(tracker.actual_energy / peak, 3)
 
 
-def _summary_value(key: str) -> Callable[[PvMonitorHub, str | None], float | None]:
-    def value(hub: PvMonitorHub, device_id: str | None) -> float | None:
-        result: float | None = hub.daily_summary()[key]
+def _summary_value(key: str) -> HealthValue:
+    def value(health: HealthTracker, _device_id: str | None) -> float | None:
+        result: float | None = health.daily_summary()[key]
         return result
 
     return value
@@ -200,6 +204,7 @@ HEALTH_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         value_fn=_expected_power,
+        exists_fn=has_health,
     ),
     PvMonitorHealthDescription(
         key="expected_energy_today",
@@ -209,6 +214,7 @@ HEALTH_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=2,
         value_fn=_expected_energy,
+        exists_fn=has_health,
     ),
     PvMonitorHealthDescription(
         key="performance_ratio_today",
@@ -217,6 +223,7 @@ HEALTH_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         value_fn=_ratio("performance_ratio"),
+        exists_fn=has_health,
     ),
     PvMonitorHealthDescription(
         key="performance_ratio_7d",
@@ -225,6 +232,7 @@ HEALTH_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         value_fn=_ratio("performance_ratio_rolling"),
+        exists_fn=has_health,
     ),
     PvMonitorHealthDescription(
         key="specific_yield_today",
@@ -233,9 +241,9 @@ HEALTH_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=2,
         value_fn=_specific_yield,
+        exists_fn=has_health,
     ),
 )
-assert tuple(d.key for d in HEALTH_DESCRIPTIONS) == HEALTH_KEYS
 
 SUMMARY_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
     PvMonitorHealthDescription(
@@ -246,7 +254,7 @@ SUMMARY_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=2,
         value_fn=_summary_value("energy_today"),
-        attributes_fn=lambda hub: {k: v for k, v in hub.daily_summary().items() if k != "energy_today"},
+        attributes_fn=lambda health: {k: v for k, v in health.daily_summary().items() if k != "energy_today"},
     ),
     PvMonitorHealthDescription(
         key="pv_peak_power_today",
@@ -258,7 +266,6 @@ SUMMARY_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
         value_fn=_summary_value("peak_power"),
     ),
 )
-assert tuple(d.key for d in SUMMARY_DESCRIPTIONS) == SUMMARY_KEYS
 
 CONNECTION_DESCRIPTION = SensorEntityDescription(
     key="connection",
@@ -336,37 +343,41 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add sensors whenever the announcement brings new ones."""
-    hub = entry.runtime_data
+    data = entry.runtime_data
+
+    def register(unique_id: str) -> bool:
+        return data.coordinator.async_register_entity(Platform.SENSOR, unique_id)
 
     @callback
     def _async_add_new() -> None:
-        if hub.announcement is None:
+        if (announcement := data.state.announcement) is None:
             return
-        cid = hub.collector_id
+        cid = data.state.collector_id
         entities: list[Entity] = [
-            PvMonitorStatSensor(hub, description)
+            PvMonitorStatSensor(data, description)
             for description in STAT_DESCRIPTIONS
-            if hub.claim(Platform.SENSOR, stat_unique_id(cid, description.key))
+            if register(stat_unique_id(cid, description.key))
         ]
         entities.extend(
-            PvMonitorHealthSensor(hub, None, description)
+            PvMonitorHealthSensor(data, None, description)
             for description in SUMMARY_DESCRIPTIONS
-            if hub.claim(Platform.SENSOR, health_unique_id(cid, None, description.key))
+            if register(health_unique_id(cid, None, description.key))
         )
-        for device in hub.announcement.devices:
-            if has_health(device):
-                entities.extend(
-                    PvMonitorHealthSensor(hub, device.id, description)
-                    for description in HEALTH_DESCRIPTIONS
-                    if hub.claim(Platform.SENSOR, health_unique_id(cid, device.id, description.key))
-                )
-            if hub.claim(Platform.SENSOR, connection_unique_id(cid, device.id)):
-                entities.append(PvMonitorConnectionSensor(hub, device))
-            for point in device.points:
-                if point_platform(point) is Platform.SENSOR and hub.claim(
-                    Platform.SENSOR, point_unique_id(cid, device.id, point.key)
-                ):
-                    entities.append(_point_sensor(hub, device, point))
+        for device in announcement.devices:
+            entities.extend(
+                PvMonitorHealthSensor(data, device.id, description)
+                for description in HEALTH_DESCRIPTIONS
+                if description.exists_fn(device)
+                and register(health_unique_id(cid, device.id, description.key))
+            )
+            if register(connection_unique_id(cid, device.id)):
+                entities.append(PvMonitorConnectionSensor(data, device))
+            entities.extend(
+                _point_sensor(data, device, point)
+                for point in device.points
+                if point_platform(point) is Platform.SENSOR
+                and register(point_unique_id(cid, device.id, point.key))
+            )
         if entities:
             async_add_entities(entities)
 
@@ -375,11 +386,11 @@ async def async_setup_entry(
     )
 
 
-def _point_sensor(hub: PvMonitorHub, device: DeviceDef, point: PointDef) -> SensorEntity:
+def _point_sensor(data: PvMonitorData, device: DeviceDef, point: PointDef) -> SensorEntity:
     description = point_sensor_description(point)
     if point.kind == "number" and point.is_counter:
-        return PvMonitorCounterSensor(hub, device, point, description)
-    return PvMonitorPointSensor(hub, device, point, description)
+        return PvMonitorCounterSensor(data, device, point, description)
+    return PvMonitorPointSensor(data, device, point, description)
 
 
 class PvMonitorPointSensor(PvMonitorPointEntity, SensorEntity):
@@ -435,22 +446,22 @@ class PvMonitorConnectionSensor(PvMonitorEntity, SensorEntity):
     _platform_domain = Platform.SENSOR
     entity_description = CONNECTION_DESCRIPTION
 
-    def __init__(self, hub: PvMonitorHub, device: DeviceDef) -> None:
+    def __init__(self, data: PvMonitorData, device: DeviceDef) -> None:
         """One per device."""
-        super().__init__(hub, device.id, connection_unique_id(hub.collector_id, device.id))
+        super().__init__(data, device.id, connection_unique_id(data.state.collector_id, device.id))
 
     @property
     @override
     def available(self) -> bool:
         """Available whenever the collector's contract is understood."""
-        return self.hub.usable
+        return self.data.state.usable
 
     @property
     @override
     def native_value(self) -> str | None:
         """online, offline or asleep (offline while the collector is)."""
-        assert self.device_key is not None
-        return self.hub.connection(self.device_key)
+        assert self.contract_device_id is not None
+        return self.data.state.connection(self.contract_device_id)
 
 
 class PvMonitorStatSensor(PvMonitorEntity, SensorEntity):
@@ -459,9 +470,9 @@ class PvMonitorStatSensor(PvMonitorEntity, SensorEntity):
     _platform_domain = Platform.SENSOR
     entity_description: PvMonitorStatDescription
 
-    def __init__(self, hub: PvMonitorHub, description: PvMonitorStatDescription) -> None:
+    def __init__(self, data: PvMonitorData, description: PvMonitorStatDescription) -> None:
         """One per statistic, on the collector device."""
-        super().__init__(hub, None, stat_unique_id(hub.collector_id, description.key))
+        super().__init__(data, None, stat_unique_id(data.state.collector_id, description.key))
         self.entity_description = description
 
     @property
@@ -474,44 +485,46 @@ class PvMonitorStatSensor(PvMonitorEntity, SensorEntity):
     @override
     def native_value(self) -> float | int | None:
         """The latest reported figure."""
-        stats = self.hub.stats
+        stats = self.data.state.stats
         return None if stats is None else self.entity_description.value_fn(stats)
 
     @property
     @override
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """Errors: the count per kind."""
-        stats = self.hub.stats
+        stats = self.data.state.stats
         if stats is None or self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(stats)
 
 
 class PvMonitorHealthSensor(PvMonitorEntity, SensorEntity):
-    """A PV health figure (docs/pv-health.md), computed by the hub; unknown while it cannot be told."""
+    """A PV health figure (docs/pv-health.md) from the health tracker; unknown while it cannot be told."""
 
     _platform_domain = Platform.SENSOR
     _unrecorded_attributes = frozenset({"alerts_today"})
     entity_description: PvMonitorHealthDescription
 
     def __init__(
-        self, hub: PvMonitorHub, device_id: str | None, description: PvMonitorHealthDescription
+        self, data: PvMonitorData, device_id: str | None, description: PvMonitorHealthDescription
     ) -> None:
         """One per figure and inverter (device None: the collector's day)."""
-        super().__init__(hub, device_id, health_unique_id(hub.collector_id, device_id, description.key))
+        super().__init__(
+            data, device_id, health_unique_id(data.state.collector_id, device_id, description.key)
+        )
         self.entity_description = description
 
     @property
     @override
     def available(self) -> bool:
         """Daily figures stay available while the inverter sleeps or is offline; they are the day's."""
-        return self.hub.usable
+        return self.data.state.usable
 
     @property
     @override
     def native_value(self) -> float | None:
         """The figure now."""
-        return self.entity_description.value_fn(self.hub, self.device_key)
+        return self.entity_description.value_fn(self.data.health, self.contract_device_id)
 
     @property
     @override
@@ -519,4 +532,4 @@ class PvMonitorHealthSensor(PvMonitorEntity, SensorEntity):
         """The collector's energy today carries the rest of the daily summary."""
         if self.entity_description.attributes_fn is None:
             return None
-        return self.entity_description.attributes_fn(self.hub)
+        return self.entity_description.attributes_fn(self.data.health)

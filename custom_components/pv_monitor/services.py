@@ -11,7 +11,7 @@ from homeassistant.helpers.service import async_get_config_entry
 
 from .const import DOMAIN
 from .dashboard import async_create_dashboard
-from .hub import PvMonitorConfigEntry
+from .models import PvMonitorConfigEntry
 
 SERVICE_CREATE_DASHBOARD: Final = "create_dashboard"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
@@ -25,7 +25,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
     async def create_dashboard(call: ServiceCall) -> ServiceResponse:
         entry: PvMonitorConfigEntry = async_get_config_entry(hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID])
-        url_path = await async_create_dashboard(entry.runtime_data)
+        url_path = await async_create_dashboard(hass, entry)
         return {"url_path": url_path}
 
     hass.services.async_register(

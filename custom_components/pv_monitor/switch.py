@@ -9,9 +9,10 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .commands import command_error_handler
 from .const import SWITCH_KEYS
 from .entity import PvMonitorPointEntity, async_setup_point_platform, point_description_fields
-from .hub import PvMonitorConfigEntry
+from .models import PvMonitorConfigEntry
 
 PARALLEL_UPDATES = 1
 
@@ -27,8 +28,8 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         Platform.SWITCH,
-        lambda hub, device, point: PvMonitorSwitch(
-            hub, device, point, SwitchEntityDescription(**point_description_fields(point, SWITCH_KEYS))
+        lambda data, device, point: PvMonitorSwitch(
+            data, device, point, SwitchEntityDescription(**point_description_fields(point, SWITCH_KEYS))
         ),
     )
 
@@ -45,12 +46,14 @@ class PvMonitorSwitch(PvMonitorPointEntity, SwitchEntity):
         value = self.point_value
         return value if isinstance(value, bool) else None
 
+    @command_error_handler
     @override
-    async def async_turn_on(self, **kwargs: Any) -> None:
+    async def async_turn_on(self, /, **kwargs: Any) -> None:
         """Send `true`."""
-        await self.hub.async_send_command(self.point_device, self.point.key, True)
+        await self.async_send(True)
 
+    @command_error_handler
     @override
-    async def async_turn_off(self, **kwargs: Any) -> None:
+    async def async_turn_off(self, /, **kwargs: Any) -> None:
         """Send `false`."""
-        await self.hub.async_send_command(self.point_device, self.point.key, False)
+        await self.async_send(False)

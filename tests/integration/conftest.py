@@ -173,7 +173,7 @@ def mock_platforms(platforms: list[str] | None) -> Generator[None]:
         return
     with (
         patch("custom_components.pv_monitor.PLATFORMS", platforms),
-        patch("custom_components.pv_monitor.hub.PLATFORMS", platforms),
+        patch("custom_components.pv_monitor.coordinator.PLATFORMS", platforms),
     ):
         yield
 

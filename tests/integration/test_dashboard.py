@@ -104,7 +104,7 @@ def assert_valid(hass: HomeAssistant, config: dict[str, Any]) -> list[dict[str, 
 
 async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry) -> None:
     """Every card is a core card, every entity exists, every actuator has a tile that sets it."""
-    hub = running.runtime_data
+    announcement = running.runtime_data.state.announcement
     registry = er.async_get(hass)
 
     def lookup(platform: Platform, unique_id: str) -> str | None:
@@ -112,9 +112,9 @@ async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry
         entry = registry.async_get(entity_id) if entity_id else None
         return entity_id if entry is not None and entry.disabled_by is None else None
 
-    assert hub.announcement is not None
+    assert announcement is not None
     config = build_dashboard(
-        hub.announcement,
+        announcement,
         DashboardInput(title="Home PV", entity_id=lookup, texts={key: key for key in TEXT_KEYS}),
     )
     found = assert_valid(hass, config)

@@ -1,12 +1,13 @@
-"""Diagnostics: everything the hub knows, serials and secrets redacted."""
+"""Diagnostics: everything the integration knows, serials and secrets redacted."""
 
+from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import get_diagnostics_for_config_entry
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.pv_monitor.diagnostics import redact
+from custom_components.pv_monitor.diagnostics import TO_REDACT
 
 from .conftest import FakeCollector
 
@@ -31,9 +32,11 @@ async def test_diagnostics(
         assert secret not in text
 
 
-def test_redact_nested() -> None:
-    """Any password-looking key is redacted at any depth, lists included."""
-    assert redact({"a": [{"Api_Key": "k", "serial_number": "s", "ok": 1}], "mqtt_password": "p"}) == {
-        "a": [{"Api_Key": "**REDACTED**", "serial_number": "**REDACTED**", "ok": 1}],
+def test_redacted_keys_at_any_depth() -> None:
+    """Serials and secrets are redacted at any depth, lists included (Home Assistant's redaction)."""
+    data = {"a": [{"api_key": "k", "serial_number": "s", "ok": 1}], "mqtt_password": "p", "token": "t"}
+    assert async_redact_data(data, TO_REDACT) == {
+        "a": [{"api_key": "**REDACTED**", "serial_number": "**REDACTED**", "ok": 1}],
         "mqtt_password": "**REDACTED**",
+        "token": "**REDACTED**",
     }

@@ -299,13 +299,14 @@ async def test_fault_texts_translated(
     collector: FakeCollector,
     entity_registry: er.EntityRegistry,
 ) -> None:
-    """Fault codes are decoded in the user's language for the attributes, in English for the message;
-    a code nothing translates is made readable."""
+    """Fault codes and the alert's sentence are in the user's language (attributes and event); the event
+    also carries the reason code and the placeholders; a code nothing translates is made readable."""
     hass.config.language = "de"
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     collector.start()
     await hass.async_block_till_done()
+    events = async_capture_events(hass, EVENT_ALERT)
     collector.state("inverter", {"events": 0b1101})
     await hass.async_block_till_done()
     entity_id = entity_registry.async_get_entity_id(
@@ -315,4 +316,11 @@ async def test_fault_texts_translated(
     fault = hass.states.get(entity_id)
     assert fault.attributes["faults"] == ["ground_fault", "bit_2", "over_temperature"]
     assert fault.attributes["fault_texts"] == ["Erdschluss", "Bit 2", "Übertemperatur"]
-    assert "(Ground fault, Bit 2, Overtemperature)" in fault.attributes["message"]
+    assert fault.attributes["message"] == "Inverter: Störung aktiv (Erdschluss, Bit 2, Übertemperatur)"
+    assert [(e.data["reason"], e.data["placeholders"], e.data["message"]) for e in events] == [
+        (
+            "fault_bits",
+            {"device": "Inverter", "faults": "Erdschluss, Bit 2, Übertemperatur"},
+            "Inverter: Störung aktiv (Erdschluss, Bit 2, Übertemperatur)",
+        )
+    ]

@@ -10,15 +10,14 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.history import get_significant_states
 from homeassistant.components.recorder.statistics import statistics_during_period
+from homeassistant.components.recorder.tasks import StatisticsTask
 from homeassistant.components.sensor import SensorStateClass
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
-from pytest_homeassistant_custom_component.components.recorder.common import (
-    async_wait_recording_done,
-    do_adhoc_statistics,
-)
+from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 
 from custom_components.pv_monitor.backfill import Baseline, hour_floor, hourly_statistics
 from custom_components.pv_monitor.contract import PointDef
@@ -55,9 +54,10 @@ def start_collector(collector: FakeCollector, energy: float) -> None:
 
 
 async def compile_statistics(hass: HomeAssistant, *starts: datetime) -> None:
-    """Compile the 5-minute periods beginning at `starts` (and the hour, for a period at :55)."""
+    """Compile the 5-minute periods beginning at `starts` (and the hour, for a period at :55) as the
+    recorder's own 5-minute tick does, with its events (`recorder_hourly_statistics_generated`)."""
     for start in starts:
-        do_adhoc_statistics(hass, start=start)
+        get_instance(hass).queue_task(StatisticsTask(start, True))
     await async_wait_recording_done(hass)
 
 

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from custom_components.pv_monitor.alerts import AlertType
-from custom_components.pv_monitor.catalogue import STAT_KEYS
 from custom_components.pv_monitor.const import (
     BINARY_SENSOR_KEYS,
     NUMBER_KEYS,
@@ -18,6 +17,7 @@ from custom_components.pv_monitor.const import (
     TRANSLATED_STATES,
 )
 from custom_components.pv_monitor.device_trigger import TRIGGER_TYPES
+from custom_components.pv_monitor.sensor import STAT_DESCRIPTIONS
 
 ROOT = Path(__file__).parents[2] / "custom_components" / "pv_monitor"
 
@@ -43,7 +43,13 @@ def test_german_complete() -> None:
 @pytest.mark.parametrize(
     ("platform", "keys"),
     [
-        ("sensor", SENSOR_KEYS | set(STAT_KEYS) | {"connection"} | {v[0] for v in PV_STRING_KEYS.values()}),
+        (
+            "sensor",
+            SENSOR_KEYS
+            | {d.key for d in STAT_DESCRIPTIONS}
+            | {"connection"}
+            | {v[0] for v in PV_STRING_KEYS.values()},
+        ),
         ("binary_sensor", BINARY_SENSOR_KEYS | {str(a) for a in AlertType}),
         ("number", NUMBER_KEYS),
         ("select", SELECT_KEYS),

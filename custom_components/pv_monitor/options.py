@@ -1,0 +1,118 @@
+"""The entry's options as typed values: alert thresholds, the arrays per inverter, the command QoS.
+
+One reader of `ConfigEntry.options` for the whole integration; defaults come from `const.DEFAULT_OPTIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clearsky import Array
+from .const import (
+    CONF_ARRAY_PEAK_POWER,
+    CONF_ARRAYS,
+    CONF_AZIMUTH,
+    CONF_BATTERY_LOW_SOC,
+    CONF_COMMAND_QOS,
+    CONF_FAULT_HOLD_OFF,
+    CONF_GRID_FREQUENCY_MAX,
+    CONF_GRID_FREQUENCY_MIN,
+    CONF_GRID_VOLTAGE_MAX,
+    CONF_GRID_VOLTAGE_MIN,
+    CONF_LOSSES,
+    CONF_OFFLINE_GRACE,
+    CONF_PEAK_POWER,
+    CONF_PRODUCTION_ALERT_DELAY,
+    CONF_PRODUCTION_BELOW_EXPECTED,
+    CONF_PRODUCTION_MIN_ELEVATION,
+    CONF_STRING_IMBALANCE,
+    CONF_STRING_MIN_POWER,
+    CONF_TILT,
+    DEFAULT_OPTIONS,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Thresholds:
+    """Alert thresholds from the entry's options."""
+
+    grid_voltage_min: float  # V
+    grid_voltage_max: float  # V
+    grid_frequency_min: float  # Hz
+    grid_frequency_max: float  # Hz
+    battery_low_soc: float  # %
+    production_below_expected: float  # percent of the expected production
+    array_peak_power: float  # W; 0 = unknown, no production estimate
+    offline_grace: float  # seconds
+    production_alert_delay: float  # seconds production must stay below expected
+    production_min_elevation: float  # degrees of sun elevation below which nothing is judged
+    string_imbalance: float  # percent below the siblings' mean
+    string_min_power: float  # W: the siblings' mean must reach this
+    fault_hold_off: float  # seconds a cleared fault must stay clear before its alert goes off
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Thresholds:
+        """Thresholds from options, defaults for anything not set."""
+        merged = {**DEFAULT_OPTIONS, **options}
+        return cls(
+            grid_voltage_min=float(merged[CONF_GRID_VOLTAGE_MIN]),
+            grid_voltage_max=float(merged[CONF_GRID_VOLTAGE_MAX]),
+            grid_frequency_min=float(merged[CONF_GRID_FREQUENCY_MIN]),
+            grid_frequency_max=float(merged[CONF_GRID_FREQUENCY_MAX]),
+            battery_low_soc=float(merged[CONF_BATTERY_LOW_SOC]),
+            production_below_expected=float(merged[CONF_PRODUCTION_BELOW_EXPECTED]),
+            array_peak_power=float(merged[CONF_ARRAY_PEAK_POWER]),
+            offline_grace=float(merged[CONF_OFFLINE_GRACE]),
+            production_alert_delay=float(merged[CONF_PRODUCTION_ALERT_DELAY]),
+            production_min_elevation=float(merged[CONF_PRODUCTION_MIN_ELEVATION]),
+            string_imbalance=float(merged[CONF_STRING_IMBALANCE]),
+            string_min_power=float(merged[CONF_STRING_MIN_POWER]),
+            fault_hold_off=float(merged[CONF_FAULT_HOLD_OFF]),
+        )
+
+
+def arrays_from_options(options: Mapping[str, Any]) -> dict[str, Array]:
+    """The arrays per inverter (`arrays`: {device id: {peak_power kWp, tilt °, azimuth °, losses %}}).
+
+    An array with peak power 0 is no array.
+    """
+    arrays: dict[str, Array] = {}
+    for device_id, item in (options.get(CONF_ARRAYS) or {}).items():
+        if float(item.get(CONF_PEAK_POWER, 0)) > 0:
+            arrays[device_id] = Array(
+                peak_power=float(item[CONF_PEAK_POWER]),
+                tilt=float(item[CONF_TILT]),
+                azimuth=float(item[CONF_AZIMUTH]),
+                losses=float(item[CONF_LOSSES]),
+            )
+    return arrays
+
+
+@dataclass(slots=True)
+class EntryOptions:
+    """The options in force; shared by the coordinator, the alert engine, the health tracker and the
+    command sender, and replaced in place when the user changes them (no reload)."""
+
+    thresholds: Thresholds
+    arrays: dict[str, Array] = field(default_factory=dict)
+    command_qos: int = int(DEFAULT_OPTIONS[CONF_COMMAND_QOS])
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> EntryOptions:
+        """Read every option (defaults for anything not set)."""
+        return cls(
+            thresholds=Thresholds.from_options(options),
+            arrays=arrays_from_options(options),
+            command_qos=int(options.get(CONF_COMMAND_QOS, DEFAULT_OPTIONS[CONF_COMMAND_QOS])),
+        )
+
+    def update(self, options: Mapping[str, Any]) -> bool:
+        """Take new options; True when the set of inverters with an array changed (entities follow)."""
+        new = EntryOptions.from_options(options)
+        arrays_changed = new.arrays.keys() != self.arrays.keys()
+        self.thresholds = new.thresholds
+        self.arrays = new.arrays
+        self.command_qos = new.command_qos
+        return arrays_changed
