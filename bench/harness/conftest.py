@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.deprecation_guard import pytest_runtest_setup, pytest_runtest_teardown  # noqa: F401
 from tests.mosquitto import Mosquitto
 
 

@@ -135,24 +135,8 @@ def build_dashboard(announcement: Announcement, given: DashboardInput) -> dict[s
     else:
         section(text("energy"), [{"type": "markdown", "content": text("energy_not_configured", "")}])
 
-    gauges: list[dict[str, Any]] = []
     peak = given.peak_power if given.peak_power > 0 else DEFAULT_GAUGE_MAX_W
-    for entity_id, point in points("pv_power"):
-        maximum = peak if point.unit == "W" else peak / 1000 if point.unit == "kW" else None
-        gauge: dict[str, Any] = {"type": "gauge", "entity": entity_id, "min": 0, "needle": True}
-        if maximum is not None:
-            gauge["max"] = maximum
-        gauges.append(gauge)
-    gauges.extend(
-        {
-            "type": "gauge",
-            "entity": entity_id,
-            "min": 0,
-            "max": 100,
-            "severity": {"green": 50, "yellow": 20, "red": 0},
-        }
-        for entity_id, _ in points("battery_soc")
-    )
+    gauges = _gauges(points("pv_power"), [entity_id for entity_id, _ in points("battery_soc")], peak)
     section(text("power"), gauges)
 
     # Live readings: one section per device, its most telling points first (those with a role).
@@ -176,21 +160,7 @@ def build_dashboard(announcement: Announcement, given: DashboardInput) -> dict[s
 
     power = [entity_id for role in POWER_ROLES for entity_id, _ in points(role)]
     energy = [entity_id for role in ENERGY_ROLES for entity_id, _ in points(role)]
-    graphs: list[dict[str, Any]] = []
-    if power:
-        graphs.append({"type": "history-graph", "hours_to_show": 24, "entities": power})
-    if energy:
-        graphs.append(
-            {
-                "type": "statistics-graph",
-                "title": text("energy_per_day"),
-                "chart_type": "bar",
-                "period": "day",
-                "days_to_show": 30,
-                "stat_types": ["change"],
-                "entities": energy,
-            }
-        )
+    graphs = _graphs(power, energy, text("energy_per_day"))
     section(text("production_consumption"), graphs)
 
     tiles: list[dict[str, Any]] = []
@@ -234,6 +204,48 @@ def build_dashboard(announcement: Announcement, given: DashboardInput) -> dict[s
             }
         ],
     }
+
+
+def _gauges(pv_power: list[tuple[str, PointDef]], soc: list[str], peak_w: float) -> list[dict[str, Any]]:
+    """A gauge per PV power point (0 to the array's peak power) and per battery state of charge."""
+    gauges: list[dict[str, Any]] = []
+    for entity_id, point in pv_power:
+        maximum = peak_w if point.unit == "W" else peak_w / 1000 if point.unit == "kW" else None
+        gauge: dict[str, Any] = {"type": "gauge", "entity": entity_id, "min": 0, "needle": True}
+        if maximum is not None:
+            gauge["max"] = maximum
+        gauges.append(gauge)
+    gauges.extend(
+        {
+            "type": "gauge",
+            "entity": entity_id,
+            "min": 0,
+            "max": 100,
+            "severity": {"green": 50, "yellow": 20, "red": 0},
+        }
+        for entity_id in soc
+    )
+    return gauges
+
+
+def _graphs(power: list[str], energy: list[str], energy_title: str | None) -> list[dict[str, Any]]:
+    """Power over the last day; energy per day over the last month (long-term statistics)."""
+    graphs: list[dict[str, Any]] = []
+    if power:
+        graphs.append({"type": "history-graph", "hours_to_show": 24, "entities": power})
+    if energy:
+        graphs.append(
+            {
+                "type": "statistics-graph",
+                "title": energy_title,
+                "chart_type": "bar",
+                "period": "day",
+                "days_to_show": 30,
+                "stat_types": ["change"],
+                "entities": energy,
+            }
+        )
+    return graphs
 
 
 def _alerts(announcement: Announcement) -> list[tuple[str | None, AlertType]]:

@@ -33,7 +33,16 @@ from .const import DOMAIN
 
 LOVELACE_LIST_COMMAND: Final = "lovelace/dashboards/list"
 # The keys the automation editor writes first, in its order (config/automation.py `_write_value`).
-AUTOMATION_KEY_ORDER: Final = ("alias", "description", "triggers", "conditions", "actions")
+AUTOMATION_KEY_ORDER: Final = (
+    "alias",
+    "description",
+    "triggers",
+    "trigger",
+    "conditions",
+    "condition",
+    "actions",
+    "action",
+)
 
 _WRITE_LOCK: Final = asyncio.Lock()
 

@@ -87,7 +87,7 @@ def async_sync_registries(
     for stale in dr.async_entries_for_config_entry(device_registry, entry_id):
         if stale.id not in keep and not stale.identifiers & keep_identifiers:
             _LOGGER.info("Removing device %s: collector %s no longer announces it", stale.name, cid)
-            device_registry.async_update_device(stale.id, remove_config_entry_id=entry_id)
+            device_registry.async_remove_device(stale.id)
     entity_registry = er.async_get(hass)
     expected = expected_entities(announcement, arrays)
     incomplete_devices = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.automation import DATA_COMPONENT as AUTOMATION_ENTITIES
+from homeassistant.components.automation import AutomationEntity
 from homeassistant.components.automation.helpers import async_get_blueprints
 from homeassistant.components.blueprint import models
-from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.helpers.sun import get_astral_event_next
 from homeassistant.setup import async_setup_component
 from homeassistant.util import yaml as yaml_util
@@ -150,14 +152,33 @@ async def test_cooldown_suppresses_repeats(
     assert len(telegram) == 2
 
 
-async def settle(hass: HomeAssistant, done: Callable[[], bool]) -> None:
-    """Let the event loop run until `done()` (bounded): for automations that stay waiting, which
+def watch_for_step(hass: HomeAssistant, entity_id: str, step: str) -> asyncio.Event:
+    """Set once a run of the automation reaches a step whose description starts with `step` (core's
+    `async_watch_for_action` idiom: the script's change listener). For runs that stay waiting, which
     `async_block_till_done` would wait for forever."""
-    for _ in range(200):
-        if done():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
+    entity = hass.data[AUTOMATION_ENTITIES].get_entity(entity_id)
+    assert isinstance(entity, AutomationEntity)
+    script = entity.action_script
+    write_state = script.change_listener
+    reached = asyncio.Event()
+
+    @callback
+    def listener() -> None:
+        if write_state is not None:
+            write_state()
+        if (script.last_action or "").startswith(step):
+            reached.set()
+
+    script.change_listener = listener
+    return reached
+
+
+async def first_of(reached: asyncio.Event, telegram: asyncio.Event) -> None:
+    """Wait until the run reaches its step or a message goes out, whichever comes first."""
+    waits = [asyncio.ensure_future(reached.wait()), asyncio.ensure_future(telegram.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for wait in waits:
+        wait.cancel()
 
 
 def running_runs(hass: HomeAssistant) -> int:
@@ -172,12 +193,15 @@ async def test_quiet_hours_hold_messages(
     """During quiet hours (across midnight) the message waits and goes out when they end."""
     freezer.move_to(datetime(2026, 6, 1, 23, 30, tzinfo=TZ))
     await setup_alert_automation(hass, quiet_start="22:00:00", quiet_end="07:00:00")
+    sent = asyncio.Event()
+    hass.bus.async_listen_once("call_service", lambda _event: sent.set())
+    waiting = watch_for_step(hass, "automation.pv_alerts", "wait for trigger")
     fire_alert(hass, "collector_offline", message="")
-    await settle(hass, lambda: running_runs(hass) == 1)  # the run waits for the end of quiet hours
-    assert telegram == []
+    await first_of(waiting, sent)
+    assert (waiting.is_set(), telegram) == (True, [])  # the run waits for the end of quiet hours
+    assert running_runs(hass) == 1
     freezer.move_to(datetime(2026, 6, 2, 6, 59, tzinfo=TZ))
     async_fire_time_changed(hass)
-    await settle(hass, lambda: True)
     assert telegram == []
     assert running_runs(hass) == 1
     freezer.move_to(datetime(2026, 6, 2, 7, 0, 1, tzinfo=TZ))

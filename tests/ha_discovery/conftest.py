@@ -1,7 +1,7 @@
 """Fixtures of the standard-discovery tests (the Home Assistant harness, its own pytest invocation).
 
 These tests use Home Assistant's own `mqtt` integration only, but the loader still needs the project's
-custom_components mounted first (see ../shared/TESTING.md).
+custom_components mounted first (else it mounts the harness's own custom_components package).
 """
 
 import custom_components.pv_monitor  # noqa: F401, I001
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pv_collector.simulator import Simulation
 from tests.collector.conftest import FIXED_TIME
+from tests.deprecation_guard import pytest_runtest_setup, pytest_runtest_teardown  # noqa: F401
 from tests.mosquitto import Mosquitto
 
 

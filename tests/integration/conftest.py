@@ -1,7 +1,7 @@
 """Fixtures of the PV Monitor integration tests (the Home Assistant harness)."""
 
-# The integration must be imported before anything else: otherwise the loader mounts the harness's own
-# custom_components package and never finds pv_monitor (see ../shared/TESTING.md).
+# The integration must be imported before anything else: otherwise Home Assistant's loader mounts the
+# harness's own custom_components package (its testing configuration's) and never finds pv_monitor.
 import custom_components.pv_monitor  # noqa: F401, I001
 
 from collections.abc import Generator
@@ -22,6 +22,7 @@ from syrupy.assertion import SnapshotAssertion
 from homeassistant.core import HomeAssistant
 
 from custom_components.pv_monitor.const import CONF_BASE_TOPIC, CONF_COLLECTOR_ID, DOMAIN
+from tests.deprecation_guard import pytest_runtest_setup, pytest_runtest_teardown  # noqa: F401
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SCHEMAS = Path(__file__).parents[2] / "addon" / "collector" / "pv_collector" / "contract"

@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -19,25 +19,35 @@ from custom_components.pv_monitor.const import COMMAND_TIMEOUT, CONF_COMMAND_QOS
 from .conftest import FakeCollector
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the loop run until `condition` holds (no sleeping on the clock)."""
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
-
-
 def call(hass: HomeAssistant, domain: str, service: str, data: dict[str, Any]) -> asyncio.Task[Any]:
     """Start a blocking service call in the background."""
     coro: Coroutine[Any, Any, Any] = hass.services.async_call(domain, service, data, blocking=True)
     return asyncio.ensure_future(coro)
 
 
-async def sent_command(mqtt_mock: MqttMockHAClient) -> tuple[str, dict[str, Any], int, bool]:
-    """The command the integration published: topic, payload, qos, retain."""
-    await until(lambda: mqtt_mock.async_publish.call_count == 1)
-    topic, payload, qos, retain = mqtt_mock.async_publish.call_args.args
+@pytest.fixture
+def published(mqtt_mock: MqttMockHAClient) -> asyncio.Queue[tuple[Any, ...]]:
+    """What the integration publishes, in order: the MQTT mock's side effect hands every call over."""
+    queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+
+    async def _publish(*args: Any, **_kwargs: Any) -> None:
+        queue.put_nowait(args)
+
+    mqtt_mock.async_publish.side_effect = _publish
+    return queue
+
+
+async def sent_command(
+    published: asyncio.Queue[tuple[Any, ...]], task: asyncio.Task[Any]
+) -> tuple[str, dict[str, Any], int, bool]:
+    """The command the service call `task` published: topic, payload, qos, retain (fails if the call
+    ends without publishing)."""
+    get = asyncio.ensure_future(published.get())
+    done, _ = await asyncio.wait({get, task}, return_when=asyncio.FIRST_COMPLETED)
+    if get not in done:
+        get.cancel()
+        raise AssertionError(f"nothing published; the call ended with {task.exception()!r}")
+    topic, payload, qos, retain = get.result()
     return topic, json.loads(payload), qos, retain
 
 
@@ -95,6 +105,7 @@ async def test_command_confirmed(
     running: MockConfigEntry,
     collector: FakeCollector,
     mqtt_mock: MqttMockHAClient,
+    published: asyncio.Queue[tuple[Any, ...]],
     domain: str,
     service: str,
     data: dict[str, Any],
@@ -108,7 +119,7 @@ async def test_command_confirmed(
     """The value is published with an id; the state changes only with the collector's confirmation."""
     mqtt_mock.async_publish.reset_mock()
     task = call(hass, domain, service, {"entity_id": entity_id, **data})
-    topic, payload, qos, retain = await sent_command(mqtt_mock)
+    topic, payload, qos, retain = await sent_command(published, task)
     assert topic == f"pv_monitor/home/{device}/set/{point}"
     assert payload["value"] == value
     assert len(payload["id"]) == 32
@@ -123,14 +134,18 @@ async def test_command_confirmed(
 
 
 async def test_confirmed_by_next_state(
-    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, mqtt_mock: MqttMockHAClient
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    mqtt_mock: MqttMockHAClient,
+    published: asyncio.Queue[tuple[Any, ...]],
 ) -> None:
     """The collector's read-back state carries the confirmed value (the result may omit it)."""
     mqtt_mock.async_publish.reset_mock()
     task = call(
         hass, "number", "set_value", {"entity_id": "number.battery_charge_power_limit", "value": 1200}
     )
-    _topic, payload, _qos, _retain = await sent_command(mqtt_mock)
+    _topic, payload, _qos, _retain = await sent_command(published, task)
     assert payload["value"] == 1200
     collector.state("battery", {"charge_power_limit": 1200})
     collector.event(
@@ -141,12 +156,16 @@ async def test_confirmed_by_next_state(
 
 
 async def test_button_press(
-    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, mqtt_mock: MqttMockHAClient
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    mqtt_mock: MqttMockHAClient,
+    published: asyncio.Queue[tuple[Any, ...]],
 ) -> None:
     """An action is published and waits for its result."""
     mqtt_mock.async_publish.reset_mock()
     task = call(hass, "button", "press", {"entity_id": "button.battery_reset_bms_errors"})
-    topic, payload, _qos, _retain = await sent_command(mqtt_mock)
+    topic, payload, _qos, _retain = await sent_command(published, task)
     assert topic == "pv_monitor/home/battery/set/reset_errors"
     assert not task.done()
     collector.event(
@@ -156,12 +175,16 @@ async def test_button_press(
 
 
 async def test_command_refused(
-    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, mqtt_mock: MqttMockHAClient
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    mqtt_mock: MqttMockHAClient,
+    published: asyncio.Queue[tuple[Any, ...]],
 ) -> None:
     """A refusal raises a translated error naming the reason; the state stays."""
     mqtt_mock.async_publish.reset_mock()
     task = call(hass, "number", "set_value", {"entity_id": "number.inverter_active_power_limit", "value": 50})
-    _topic, payload, _qos, _retain = await sent_command(mqtt_mock)
+    _topic, payload, _qos, _retain = await sent_command(published, task)
     collector.event(
         "inverter",
         {
@@ -182,12 +205,16 @@ async def test_command_refused(
 
 
 async def test_other_results_ignored(
-    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, mqtt_mock: MqttMockHAClient
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    mqtt_mock: MqttMockHAClient,
+    published: asyncio.Queue[tuple[Any, ...]],
 ) -> None:
     """Results of other consumers' commands (other ids) do not complete ours."""
     mqtt_mock.async_publish.reset_mock()
     task = call(hass, "number", "set_value", {"entity_id": "number.inverter_active_power_limit", "value": 60})
-    _topic, payload, _qos, _retain = await sent_command(mqtt_mock)
+    _topic, payload, _qos, _retain = await sent_command(published, task)
     collector.event(
         "inverter",
         {
@@ -207,9 +234,7 @@ async def test_other_results_ignored(
             "message": "ac_power: 99999 outside 0..10000",
         },
     )
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert not task.done()
+    # Had either completed our command, the call would now fail (refused) instead of succeeding below.
     collector.event(
         "inverter",
         {"type": "command_result", "point": "power_limit", "ok": True, "value": 60, "id": payload["id"]},
@@ -222,12 +247,13 @@ async def test_command_timeout(
     hass: HomeAssistant,
     running: MockConfigEntry,
     mqtt_mock: MqttMockHAClient,
+    published: asyncio.Queue[tuple[Any, ...]],
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """No result within the timeout: a translated error."""
     mqtt_mock.async_publish.reset_mock()
     task = call(hass, "switch", "turn_on", {"entity_id": "switch.inverter_active_power_limit_enabled"})
-    await sent_command(mqtt_mock)
+    await sent_command(published, task)
     freezer.tick(timedelta(seconds=COMMAND_TIMEOUT + 1))
     async_fire_time_changed(hass)
     with pytest.raises(HomeAssistantError) as err:
@@ -237,14 +263,18 @@ async def test_command_timeout(
 
 
 async def test_collector_goes_offline_during_command(
-    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, mqtt_mock: MqttMockHAClient
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    mqtt_mock: MqttMockHAClient,
+    published: asyncio.Queue[tuple[Any, ...]],
 ) -> None:
     """The Last Will ends a pending command at once with a translated error."""
     mqtt_mock.async_publish.reset_mock()
     task = call(
         hass, "select", "select_option", {"entity_id": "select.battery_battery_mode", "option": "idle"}
     )
-    await sent_command(mqtt_mock)
+    await sent_command(published, task)
     collector.status(False)
     with pytest.raises(HomeAssistantError) as err:
         await task
@@ -292,7 +322,11 @@ async def test_sleeping_device_refuses_command(
 
 
 async def test_command_qos_option(
-    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, config_entry: MockConfigEntry, collector: FakeCollector
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    config_entry: MockConfigEntry,
+    collector: FakeCollector,
+    published: asyncio.Queue[tuple[Any, ...]],
 ) -> None:
     """Commands use the QoS chosen in the options."""
     hass.config_entries.async_update_entry(config_entry, options={CONF_COMMAND_QOS: "2"})
@@ -301,7 +335,7 @@ async def test_command_qos_option(
     await hass.async_block_till_done()
     mqtt_mock.async_publish.reset_mock()
     task = call(hass, "switch", "turn_on", {"entity_id": "switch.inverter_active_power_limit_enabled"})
-    _topic, payload, qos, _retain = await sent_command(mqtt_mock)
+    _topic, payload, qos, _retain = await sent_command(published, task)
     assert qos == 2
     collector.event(
         "inverter",

@@ -4,6 +4,7 @@ import asyncio
 import json
 from datetime import timedelta
 from typing import Any
+from unittest.mock import DEFAULT
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -56,16 +57,19 @@ async def configure_while_announced(
 ) -> Any:
     """Submit a step that scans the broker; deliver `retained` announcements as the broker would."""
     topic = f"{user_input[CONF_BASE_TOPIC].strip()}/+/config"
+    subscribed = asyncio.Event()
 
-    def subscriptions() -> int:
-        return sum(1 for call in mqtt_mock.async_subscribe.call_args_list if call.args[0] == topic)
+    def on_subscribe(subscription: str, *_args: Any, **_kwargs: Any) -> Any:
+        if subscription == topic:
+            subscribed.set()
+        return DEFAULT  # the real subscription still happens (the mock wraps the real client)
 
-    before = subscriptions()
+    mqtt_mock.async_subscribe.side_effect = on_subscribe
     task = asyncio.ensure_future(hass.config_entries.flow.async_configure(flow_id, user_input))
-    for _ in range(500):
-        if subscriptions() > before or task.done():
-            break
-        await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(subscribed.wait())
+    await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    mqtt_mock.async_subscribe.side_effect = None
     for leaf, payload in retained.items():
         async_fire_mqtt_message(hass, f"{user_input[CONF_BASE_TOPIC].strip()}/{leaf}", payload, retain=True)
     freezer.tick(timedelta(seconds=SCAN_SECONDS + 1))

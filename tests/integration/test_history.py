@@ -36,7 +36,7 @@ def mock_recorder_before_hass(async_test_recorder: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(recorder_mock: Recorder, enable_custom_integrations: None) -> None:
-    """The recorder first, then custom integrations (TESTING.md)."""
+    """The recorder first, then custom integrations (the harness needs `recorder_mock` set up first)."""
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ or without `--dburl`: then this conftest starts a throw-away cluster with script
 points the harness's `--dburl` at it. Every test asserts that the recorder really runs on PostgreSQL.
 """
 
-# The integration must be imported before anything else (see ../shared/TESTING.md).
+# The integration must be imported before anything else (tests/integration/conftest.py says why).
 import custom_components.pv_monitor  # noqa: F401, I001
 
 import subprocess

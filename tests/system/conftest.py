@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.deprecation_guard import pytest_runtest_setup, pytest_runtest_teardown  # noqa: F401
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "site_broker(text): extra configuration lines for the site broker")
     if config.pluginmanager.has_plugin("homeassistant"):
         # The integration must be imported before any test module, or the harness's loader mounts its
-        # own custom_components package and never finds pv_monitor (../shared/TESTING.md).
+        # own custom_components package and never finds pv_monitor.
         import custom_components.pv_monitor  # noqa: F401
 
 
