@@ -26,6 +26,10 @@ from .processes import ManagedProcess, StackError, free_port, port_open, wait_un
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
+# The virtualenv whose `hass` runs: PV_HASS_VENV (relative to the repository), `.venv` by default, or
+# `.venv-ha-next` for the newest Home Assistant release (scripts/setup, scripts/test). The collector and
+# the simulator always run from .venv.
+HASS_VENV = ROOT / os.environ.get("PV_HASS_VENV", ".venv")
 EXAMPLE_CONFIG = ROOT / "examples" / "simulated.yaml"
 INTEGRATION_SOURCE = ROOT / "custom_components" / "pv_monitor"
 HOST = "127.0.0.1"
@@ -61,6 +65,7 @@ class StackSettings:
     longitude: float | None = None
     extra_simulator_args: tuple[str, ...] = ()
     startup_timeout: float = 120.0
+    hass_venv: Path = HASS_VENV
 
 
 @dataclass
@@ -80,6 +85,10 @@ class Stack:
     @property
     def workdir(self) -> Path:
         return self.settings.workdir
+
+    @property
+    def hass_bin(self) -> Path:
+        return self.settings.hass_venv / "bin" / "hass"
 
     @property
     def hass_dir(self) -> Path:
@@ -104,6 +113,8 @@ class Stack:
         self.mqtt_port = s.mqtt_port or free_port()
         self.modbus_port = s.modbus_port or free_port()
         self.metrics_port = s.metrics_port or free_port()
+        if not self.hass_bin.exists():
+            raise StackError(f"{self.hass_bin} is missing; run PV_SETUP_BROWSER=1 scripts/setup")
         for name, port in (("Home Assistant", self.hass_port), ("MQTT", self.mqtt_port),
                            ("Modbus", self.modbus_port), ("metrics", self.metrics_port)):
             if port_open(HOST, port):
@@ -124,8 +135,9 @@ class Stack:
                               str(self.workdir / "collector.yaml")],
                 self.log_dir / "collector.log"),
             "hass": ManagedProcess(
-                "hass", [str(VENV_BIN / "hass"), "-c", str(self.hass_dir), "--skip-pip", "--log-no-color"],
-                self.log_dir / "hass.log", env={"PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"}),
+                "hass", [str(self.hass_bin), "-c", str(self.hass_dir), "--skip-pip", "--log-no-color"],
+                self.log_dir / "hass.log",
+                env={"PATH": f"{s.hass_venv / 'bin'}:{os.environ.get('PATH', '')}"}),
         }
 
     # ------------------------------------------------------------------ whole stack

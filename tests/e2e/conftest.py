@@ -1,6 +1,7 @@
 """The end-to-end stack: Mosquitto, simulated devices, the collector and a real Home Assistant.
 
-Run without the Home Assistant pytest plugin (it blocks sockets): `pytest -p no:homeassistant tests/e2e`.
+Run without the Home Assistant pytest plugin (it blocks sockets): `pytest -p no:homeassistant tests/e2e`;
+`PV_HASS_VENV=.venv-ha-next` runs the same tests on the newest Home Assistant release.
 One stack per module; every process is stopped at teardown, also when a test or the start-up fails, and
 the logs of all processes are attached to every failure report.
 """
@@ -11,11 +12,16 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
-from scripts.e2e.stack import HOST, Stack, StackSettings
+from scripts.e2e.stack import HASS_VENV, HOST, Stack, StackSettings
 
 from .modbus_probe import ModbusProbe
 
 _RUNNING: list[Stack] = []
+
+
+def pytest_report_header() -> str:
+    """Which Home Assistant the stack runs (PV_HASS_VENV)."""
+    return f"end to end with hass from {HASS_VENV}"
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,14 @@ def _reported_numbers(stack: Stack) -> list[PointEntity]:
 def _states(stack: Stack, points: list[PointEntity]) -> dict[str, Any]:
     states = stack.client.states()
     return {p.entity_id: states.get(p.entity_id, {}).get("state") for p in points}
+
+
+def test_home_assistant_is_the_chosen_release(stack: Stack) -> None:
+    """The stack runs the `hass` of the virtualenv chosen with PV_HASS_VENV (scripts/test: both)."""
+    installed = subprocess.run(
+        [str(stack.hass_bin), "--version"], check=True, capture_output=True, text=True, timeout=120
+    ).stdout.strip()
+    assert stack.client.get("/api/config")["version"] == installed
 
 
 def test_every_announced_point_is_an_entity_with_a_live_value(stack: Stack, probe: ModbusProbe) -> None:
