@@ -39,9 +39,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PvMonitorConfigEntry) ->
     if not mqtt_ready:
         raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_not_setup")
 
-    state = CollectorState(
-        topics=Topics(entry.data[CONF_BASE_TOPIC], entry.data[CONF_COLLECTOR_ID]), title=entry.title
-    )
+    state = CollectorState(topics=_topics(entry), title=entry.title)
     options = EntryOptions.from_options(entry.options)
     health = HealthTracker(hass, entry.entry_id, state, options)
     alerts = AlertEngine(hass, entry.entry_id, state, options, health)
@@ -54,14 +52,22 @@ async def async_setup_entry(hass: HomeAssistant, entry: PvMonitorConfigEntry) ->
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(coordinator.async_stop)
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await coordinator.async_start()
     return True
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: PvMonitorConfigEntry) -> None:
-    """Thresholds changed: the alerts are evaluated again, no reload needed."""
+async def _async_entry_updated(hass: HomeAssistant, entry: PvMonitorConfigEntry) -> None:
+    """Another base topic or collector (reconfigure, rediscovery): reload to follow it. Otherwise the
+    options changed: the alerts are evaluated again, no reload needed."""
+    if entry.runtime_data.state.topics != _topics(entry):
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+        return
     entry.runtime_data.coordinator.async_update_options()
+
+
+def _topics(entry: PvMonitorConfigEntry) -> Topics:
+    return Topics(entry.data[CONF_BASE_TOPIC], entry.data[CONF_COLLECTOR_ID])
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PvMonitorConfigEntry) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, Final
@@ -50,7 +50,25 @@ FAULT_TEXT_KEY: Final = _ALERT_TEXTS + ".faults.state.{code}"
 MESSAGE_KEY: Final = _ALERT_TEXTS + ".message.state.{reason}"
 
 type AlertKey = tuple[str | None, AlertType]  # (device id, None for the collector; alert)
-type Rule = Callable[[AlertType, str, DeviceRuntime, AlertState | None, datetime], AlertState | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInput:
+    """What a value-based rule is evaluated with: one alert of one device, now."""
+
+    alert: AlertType
+    device_id: str
+    runtime: DeviceRuntime
+    current: AlertState | None  # the alert's state so far
+    now: datetime
+
+    @property
+    def was_active(self) -> bool:
+        """The alert was on (rules clear with hysteresis)."""
+        return self.current is not None and self.current.active
+
+
+type Rule = Callable[[RuleInput], AlertState | None]
 
 
 class _Placeholders(dict[str, str]):
@@ -206,77 +224,49 @@ class AlertEngine:
         for alert in self.alerts_for(device_id):
             if (rule := self._rules.get(alert)) is None:
                 continue  # offline alerts follow availability
-            if (
-                state := rule(alert, device_id, runtime, self.alerts.get((device_id, alert)), now)
-            ) is not None:
+            current = self.alerts.get((device_id, alert))
+            if (state := rule(RuleInput(alert, device_id, runtime, current, now))) is not None:
                 self._set(device_id, alert, state)
 
     @staticmethod
     def _active(state: AlertState | None) -> bool:
         return state is not None and state.active
 
-    def _range(
-        self,
-        alert: AlertType,
-        _device_id: str,
-        runtime: DeviceRuntime,
-        current: AlertState | None,
-        _now: datetime,
-    ) -> AlertState | None:
+    def _range(self, rule: RuleInput) -> AlertState | None:
         return evaluate_range(
-            runtime.definition,
-            runtime.values,
-            rule=RANGE_ALERTS[alert],
+            rule.runtime.definition,
+            rule.runtime.values,
+            rule=RANGE_ALERTS[rule.alert],
             thresholds=self._options.thresholds,
-            was_active=self._active(current),
-            inferred=runtime.inferred,
+            was_active=rule.was_active,
+            inferred=rule.runtime.inferred,
         )
 
-    def _battery(
-        self,
-        _alert: AlertType,
-        _device_id: str,
-        runtime: DeviceRuntime,
-        current: AlertState | None,
-        _now: datetime,
-    ) -> AlertState | None:
+    def _battery(self, rule: RuleInput) -> AlertState | None:
         return evaluate_battery_low(
-            runtime.definition,
-            runtime.values,
+            rule.runtime.definition,
+            rule.runtime.values,
             low=self._options.thresholds.battery_low_soc,
-            was_active=self._active(current),
+            was_active=rule.was_active,
         )
 
-    def _strings(
-        self,
-        _alert: AlertType,
-        _device_id: str,
-        runtime: DeviceRuntime,
-        current: AlertState | None,
-        _now: datetime,
-    ) -> AlertState | None:
+    def _strings(self, rule: RuleInput) -> AlertState | None:
         thresholds = self._options.thresholds
         return evaluate_string_imbalance(
-            runtime.definition,
-            runtime.values,
+            rule.runtime.definition,
+            rule.runtime.values,
             threshold=thresholds.string_imbalance,
             min_power=thresholds.string_min_power,
-            was_active=self._active(current),
+            was_active=rule.was_active,
         )
 
-    def _fault(
-        self,
-        _alert: AlertType,
-        device_id: str,
-        runtime: DeviceRuntime,
-        current: AlertState | None,
-        now: datetime,
-    ) -> AlertState | None:
+    def _fault(self, rule: RuleInput) -> AlertState | None:
         """Debounce: an active fault alert goes off only after the fault stayed clear `fault_hold_off` s.
 
         A fault that clears and comes back within the hold-off keeps the alert on: no new events.
         """
-        state = evaluate_fault(runtime.definition, runtime.values, describe=self._fault_text)
+        device_id, current, now = rule.device_id, rule.current, rule.now
+        state = evaluate_fault(rule.runtime.definition, rule.runtime.values, describe=self._fault_text)
         if state is None or state.active or current is None or not current.active:
             self._fault_cleared_at.pop(device_id, None)
             self._cancel(self._hold_timers, device_id)
@@ -304,25 +294,18 @@ class AlertEngine:
         self.evaluate(device_id)
         async_dispatcher_send(self.hass, signal_device_updated(self._entry_id, device_id), None)
 
-    def _production(
-        self,
-        _alert: AlertType,
-        device_id: str,
-        runtime: DeviceRuntime,
-        current: AlertState | None,
-        now: datetime,
-    ) -> AlertState | None:
+    def _production(self, rule: RuleInput) -> AlertState | None:
         """Production must stay below expected for `production_alert_delay` s before the alert goes on."""
-        was_active = self._active(current)
+        device_id, now, was_active = rule.device_id, rule.now, rule.was_active
         thresholds = self._options.thresholds
         state = evaluate_production(
-            runtime.definition,
-            runtime.values,
+            rule.runtime.definition,
+            rule.runtime.values,
             expected=self._health.expected_power(device_id, now),
             irradiance=self._state.irradiance(),
             sun_elevation=self._health.sun_elevation(now),
             thresholds=thresholds,
-            asleep=runtime.availability == "asleep",
+            asleep=rule.runtime.availability == "asleep",
             was_active=was_active,
         )
         if state is None:

@@ -6,16 +6,13 @@ from typing import Any, override
 
 import probatio as vol
 from homeassistant.components import mqtt
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.config_entries import ConfigEntryState, ConfigFlow, ConfigFlowResult, OptionsFlow
 from homeassistant.core import callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.selector import (
     EntitySelector,
     EntitySelectorConfig,
     EntityWithDeviceFilterSelectorConfig,
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
     SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
@@ -27,34 +24,21 @@ from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 from .alerts import AlertType
 from .automations import AutomationRequest, async_create_automations
 from .catalogue import has_health
-from .clearsky import DEFAULT_LOSSES
 from .const import (
     CONF_ALERTS,
-    CONF_ARRAY_PEAK_POWER,
     CONF_ARRAYS,
-    CONF_AZIMUTH,
     CONF_BASE_TOPIC,
-    CONF_BATTERY_LOW_SOC,
     CONF_CHAT_ID,
     CONF_COLLECTOR_ID,
     CONF_COMMAND_QOS,
     CONF_DEVICE,
     CONF_ENERGY_TODAY,
-    CONF_FAULT_HOLD_OFF,
     CONF_GRID_FREQUENCY_MAX,
     CONF_GRID_FREQUENCY_MIN,
     CONF_GRID_VOLTAGE_MAX,
     CONF_GRID_VOLTAGE_MIN,
-    CONF_LOSSES,
     CONF_NOTIFY_ENTITIES,
-    CONF_OFFLINE_GRACE,
     CONF_PEAK_POWER,
-    CONF_PRODUCTION_ALERT_DELAY,
-    CONF_PRODUCTION_BELOW_EXPECTED,
-    CONF_PRODUCTION_MIN_ELEVATION,
-    CONF_STRING_IMBALANCE,
-    CONF_STRING_MIN_POWER,
-    CONF_TILT,
     DEFAULT_BASE_TOPIC,
     DEFAULT_OPTIONS,
     DOMAIN,
@@ -69,6 +53,7 @@ from .contract import (
 from .dashboard import async_create_dashboard
 from .discovery import async_scan_collectors
 from .models import PvMonitorConfigEntry
+from .options import ARRAY_DEFAULTS, ARRAY_SCHEMA, OPTIONS_SCHEMA
 
 
 def _valid_base_topic(base_topic: str) -> bool:
@@ -79,53 +64,6 @@ def _valid_base_topic(base_topic: str) -> bool:
     except vol.Invalid:
         return False
     return True
-
-
-def _number(minimum: float, maximum: float, step: float, unit: str) -> NumberSelector:
-    return NumberSelector(
-        NumberSelectorConfig(
-            min=minimum, max=maximum, step=step, unit_of_measurement=unit, mode=NumberSelectorMode.BOX
-        )
-    )
-
-
-OPTIONS_SCHEMA = vol.Schema(
-    {
-        vol.Required(CONF_GRID_VOLTAGE_MIN): _number(0, 1000, 0.1, "V"),
-        vol.Required(CONF_GRID_VOLTAGE_MAX): _number(0, 1000, 0.1, "V"),
-        vol.Required(CONF_GRID_FREQUENCY_MIN): _number(0, 100, 0.01, "Hz"),
-        vol.Required(CONF_GRID_FREQUENCY_MAX): _number(0, 100, 0.01, "Hz"),
-        vol.Required(CONF_BATTERY_LOW_SOC): _number(0, 100, 1, "%"),
-        vol.Required(CONF_PRODUCTION_BELOW_EXPECTED): _number(0, 100, 1, "%"),
-        vol.Required(CONF_ARRAY_PEAK_POWER): _number(0, 10_000_000, 1, "W"),
-        vol.Required(CONF_PRODUCTION_ALERT_DELAY): _number(0, 86400, 1, "s"),
-        vol.Required(CONF_PRODUCTION_MIN_ELEVATION): _number(0, 90, 1, "°"),
-        vol.Required(CONF_STRING_IMBALANCE): _number(1, 100, 1, "%"),
-        vol.Required(CONF_STRING_MIN_POWER): _number(0, 100_000, 1, "W"),
-        vol.Required(CONF_FAULT_HOLD_OFF): _number(0, 86400, 1, "s"),
-        vol.Required(CONF_OFFLINE_GRACE): _number(0, 86400, 1, "s"),
-        vol.Required(CONF_COMMAND_QOS): SelectSelector(
-            SelectSelectorConfig(
-                options=["0", "1", "2"], mode=SelectSelectorMode.LIST, translation_key=CONF_COMMAND_QOS
-            )
-        ),
-    }
-)
-
-ARRAY_SCHEMA = vol.Schema(
-    {
-        vol.Required(CONF_PEAK_POWER): _number(0, 100_000, 0.01, "kWp"),
-        vol.Required(CONF_TILT): _number(0, 90, 1, "°"),
-        vol.Required(CONF_AZIMUTH): _number(0, 359, 1, "°"),
-        vol.Required(CONF_LOSSES): _number(0, 99, 0.5, "%"),
-    }
-)
-ARRAY_DEFAULTS: dict[str, float] = {
-    CONF_PEAK_POWER: 0.0,
-    CONF_TILT: 30.0,
-    CONF_AZIMUTH: 180.0,
-    CONF_LOSSES: DEFAULT_LOSSES,
-}
 
 
 AUTOMATIONS_SCHEMA = vol.Schema(
@@ -186,7 +124,8 @@ class PvMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
         if announcement.collector.id != collector_id:
             return self.async_abort(reason="invalid_discovery_info")
         await self.async_set_unique_id(collector_id)
-        self._abort_if_unique_id_configured(updates={CONF_BASE_TOPIC: base_topic})
+        # A running entry follows a new base topic through its update listener (no reload here).
+        self._abort_if_unique_id_configured(updates={CONF_BASE_TOPIC: base_topic}, reload_on_update=False)
         self._base_topic = base_topic
         self._announcement = announcement
         self.context["title_placeholders"] = {"name": announcement.collector.name}
@@ -281,7 +220,14 @@ class PvMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(collector_id, raise_on_progress=False)
                 if collector_id != entry.unique_id:
                     self._abort_if_unique_id_configured()
-                return self.async_update_reload_and_abort(
+                # A loaded entry's update listener reloads it to follow the new topic or collector;
+                # one that is not loaded (set-up failed) is reloaded here.
+                update = (
+                    self.async_update_and_abort
+                    if entry.state is ConfigEntryState.LOADED
+                    else self.async_update_reload_and_abort
+                )
+                return update(
                     entry,
                     unique_id=collector_id,
                     title=announcement.collector.name,

@@ -37,16 +37,39 @@ def _issue_id(issue: str, collector_id: str) -> str:
 
 
 @callback
-def async_report_mqtt_missing(hass: HomeAssistant, missing: bool) -> None:
-    """MQTT is not set up (an error issue) or is again (the issue goes)."""
-    if not missing:
-        ir.async_delete_issue(hass, DOMAIN, ISSUE_MQTT_NOT_SETUP)
+def _async_set_issue(
+    hass: HomeAssistant,
+    issue_id: str,
+    present: bool,
+    *,
+    severity: ir.IssueSeverity,
+    translation_key: str,
+    placeholders: dict[str, str] | None = None,
+    learn_more_url: str | None = None,
+) -> None:
+    """Raise the issue, or remove it when the condition is gone (the user fixes these, not a flow)."""
+    if not present:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
         return
     ir.async_create_issue(
         hass,
         DOMAIN,
-        ISSUE_MQTT_NOT_SETUP,
+        issue_id,
         is_fixable=False,
+        severity=severity,
+        translation_key=translation_key,
+        translation_placeholders=placeholders,
+        learn_more_url=learn_more_url,
+    )
+
+
+@callback
+def async_report_mqtt_missing(hass: HomeAssistant, missing: bool) -> None:
+    """MQTT is not set up (an error issue) or is again (the issue goes)."""
+    _async_set_issue(
+        hass,
+        ISSUE_MQTT_NOT_SETUP,
+        missing,
         severity=ir.IssueSeverity.ERROR,
         translation_key=ISSUE_MQTT_NOT_SETUP,
         learn_more_url=MQTT_DOCS,
@@ -57,18 +80,15 @@ def async_report_mqtt_missing(hass: HomeAssistant, missing: bool) -> None:
 def async_report_contract(hass: HomeAssistant, collector_id: str, announcement: Announcement | None) -> None:
     """An announcement in a contract version this integration does not support is an error issue; a
     supported one (or None) removes it."""
-    issue_id = _issue_id(ISSUE_UNSUPPORTED_CONTRACT, collector_id)
-    if announcement is None or announcement.supported:
-        ir.async_delete_issue(hass, DOMAIN, issue_id)
-        return
-    ir.async_create_issue(
+    _async_set_issue(
         hass,
-        DOMAIN,
-        issue_id,
-        is_fixable=False,
+        _issue_id(ISSUE_UNSUPPORTED_CONTRACT, collector_id),
+        announcement is not None and not announcement.supported,
         severity=ir.IssueSeverity.ERROR,
         translation_key=ISSUE_UNSUPPORTED_CONTRACT,
-        translation_placeholders={
+        placeholders=None
+        if announcement is None
+        else {
             "collector": announcement.collector.name,
             "version": str(announcement.contract),
             "supported": str(CONTRACT_VERSION),
@@ -79,18 +99,13 @@ def async_report_contract(hass: HomeAssistant, collector_id: str, announcement: 
 @callback
 def async_report_ha_discovery(hass: HomeAssistant, announcement: Announcement) -> None:
     """A collector that also publishes standard MQTT discovery makes every entity twice: say so."""
-    issue_id = _issue_id(ISSUE_HA_DISCOVERY, announcement.collector.id)
-    if not announcement.collector.ha_discovery:
-        ir.async_delete_issue(hass, DOMAIN, issue_id)
-        return
-    ir.async_create_issue(
+    _async_set_issue(
         hass,
-        DOMAIN,
-        issue_id,
-        is_fixable=False,
+        _issue_id(ISSUE_HA_DISCOVERY, announcement.collector.id),
+        announcement.collector.ha_discovery,
         severity=ir.IssueSeverity.WARNING,
         translation_key=ISSUE_HA_DISCOVERY,
-        translation_placeholders={"collector": announcement.collector.name},
+        placeholders={"collector": announcement.collector.name},
     )
 
 
@@ -131,12 +146,11 @@ class DuplicateCollectorDetector:
             self.collector_id,
             ", ".join(sorted({token for token, _ in seen})),
         )
-        ir.async_create_issue(
+        _async_set_issue(
             self.hass,
-            DOMAIN,
             _issue_id(ISSUE_DUPLICATE_COLLECTOR, self.collector_id),
-            is_fixable=False,
+            True,
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_DUPLICATE_COLLECTOR,
-            translation_placeholders={"collector": announcement.collector.name, "id": self.collector_id},
+            placeholders={"collector": announcement.collector.name, "id": self.collector_id},
         )

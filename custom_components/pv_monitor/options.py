@@ -1,4 +1,5 @@
-"""The entry's options as typed values: alert thresholds, the arrays per inverter, the command QoS.
+"""The entry's options: their forms (the options flow's schemas) and their typed values (alert
+thresholds, the arrays per inverter, the command QoS).
 
 One reader of `ConfigEntry.options` for the whole integration; defaults come from `const.DEFAULT_OPTIONS`.
 """
@@ -6,10 +7,20 @@ One reader of `ConfigEntry.options` for the whole integration; defaults come fro
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .clearsky import Array
+import probatio as vol
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+)
+
+from .clearsky import DEFAULT_LOSSES, Array
 from .const import (
     CONF_ARRAY_PEAK_POWER,
     CONF_ARRAYS,
@@ -34,9 +45,56 @@ from .const import (
 )
 
 
+def _number(minimum: float, maximum: float, step: float, unit: str) -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=minimum, max=maximum, step=step, unit_of_measurement=unit, mode=NumberSelectorMode.BOX
+        )
+    )
+
+
+OPTIONS_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_GRID_VOLTAGE_MIN): _number(0, 1000, 0.1, "V"),
+        vol.Required(CONF_GRID_VOLTAGE_MAX): _number(0, 1000, 0.1, "V"),
+        vol.Required(CONF_GRID_FREQUENCY_MIN): _number(0, 100, 0.01, "Hz"),
+        vol.Required(CONF_GRID_FREQUENCY_MAX): _number(0, 100, 0.01, "Hz"),
+        vol.Required(CONF_BATTERY_LOW_SOC): _number(0, 100, 1, "%"),
+        vol.Required(CONF_PRODUCTION_BELOW_EXPECTED): _number(0, 100, 1, "%"),
+        vol.Required(CONF_ARRAY_PEAK_POWER): _number(0, 10_000_000, 1, "W"),
+        vol.Required(CONF_PRODUCTION_ALERT_DELAY): _number(0, 86400, 1, "s"),
+        vol.Required(CONF_PRODUCTION_MIN_ELEVATION): _number(0, 90, 1, "°"),
+        vol.Required(CONF_STRING_IMBALANCE): _number(1, 100, 1, "%"),
+        vol.Required(CONF_STRING_MIN_POWER): _number(0, 100_000, 1, "W"),
+        vol.Required(CONF_FAULT_HOLD_OFF): _number(0, 86400, 1, "s"),
+        vol.Required(CONF_OFFLINE_GRACE): _number(0, 86400, 1, "s"),
+        vol.Required(CONF_COMMAND_QOS): SelectSelector(
+            SelectSelectorConfig(
+                options=["0", "1", "2"], mode=SelectSelectorMode.LIST, translation_key=CONF_COMMAND_QOS
+            )
+        ),
+    }
+)
+
+ARRAY_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_PEAK_POWER): _number(0, 100_000, 0.01, "kWp"),
+        vol.Required(CONF_TILT): _number(0, 90, 1, "°"),
+        vol.Required(CONF_AZIMUTH): _number(0, 359, 1, "°"),
+        vol.Required(CONF_LOSSES): _number(0, 99, 0.5, "%"),
+    }
+)
+ARRAY_DEFAULTS: dict[str, float] = {
+    CONF_PEAK_POWER: 0.0,
+    CONF_TILT: 30.0,
+    CONF_AZIMUTH: 180.0,
+    CONF_LOSSES: DEFAULT_LOSSES,
+}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Thresholds:
-    """Alert thresholds from the entry's options."""
+    """Alert thresholds from the entry's options; field names are the option keys (const.CONF_*)."""
 
     grid_voltage_min: float  # V
     grid_voltage_max: float  # V
@@ -54,23 +112,10 @@ class Thresholds:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Thresholds:
-        """Thresholds from options, defaults for anything not set."""
+        """Thresholds from options (each field is read from the option of its name), defaults for
+        anything not set."""
         merged = {**DEFAULT_OPTIONS, **options}
-        return cls(
-            grid_voltage_min=float(merged[CONF_GRID_VOLTAGE_MIN]),
-            grid_voltage_max=float(merged[CONF_GRID_VOLTAGE_MAX]),
-            grid_frequency_min=float(merged[CONF_GRID_FREQUENCY_MIN]),
-            grid_frequency_max=float(merged[CONF_GRID_FREQUENCY_MAX]),
-            battery_low_soc=float(merged[CONF_BATTERY_LOW_SOC]),
-            production_below_expected=float(merged[CONF_PRODUCTION_BELOW_EXPECTED]),
-            array_peak_power=float(merged[CONF_ARRAY_PEAK_POWER]),
-            offline_grace=float(merged[CONF_OFFLINE_GRACE]),
-            production_alert_delay=float(merged[CONF_PRODUCTION_ALERT_DELAY]),
-            production_min_elevation=float(merged[CONF_PRODUCTION_MIN_ELEVATION]),
-            string_imbalance=float(merged[CONF_STRING_IMBALANCE]),
-            string_min_power=float(merged[CONF_STRING_MIN_POWER]),
-            fault_hold_off=float(merged[CONF_FAULT_HOLD_OFF]),
-        )
+        return cls(**{item.name: float(merged[item.name]) for item in fields(cls)})
 
 
 def arrays_from_options(options: Mapping[str, Any]) -> dict[str, Array]:

@@ -29,7 +29,7 @@ from custom_components.pv_monitor.const import (
     SCAN_SECONDS,
 )
 
-from .conftest import load_fixture
+from .conftest import FakeCollector, load_fixture
 
 pytestmark = pytest.mark.usefixtures("mqtt_mock")
 
@@ -116,6 +116,24 @@ async def test_discovery_updates_base_topic(hass: HomeAssistant) -> None:
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert entry.data[CONF_BASE_TOPIC] == "site/a"
+
+
+async def test_rediscovered_running_collector_is_followed_under_its_new_base_topic(
+    hass: HomeAssistant, running: MockConfigEntry
+) -> None:
+    """A running collector announced under another base topic: the entry records it and follows it
+    (its update listener reloads it; Home Assistant no longer reloads entries that have one)."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_MQTT},
+        data=discovery(announcement_for("home", "Home PV"), topic="site/home/config"),
+    )
+    await hass.async_block_till_done()
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "already_configured")
+    assert running.data[CONF_BASE_TOPIC] == "site"
+    FakeCollector(hass, base="site").start()
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.inverter_ac_power").state == "2345"
 
 
 @pytest.mark.parametrize(

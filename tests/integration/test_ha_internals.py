@@ -20,15 +20,9 @@ from custom_components.pv_monitor.ha_internals import (
     lovelace_dashboards,
 )
 
+from .test_automations import hass_config_dir  # noqa: F401  (automations.yaml included, as a fresh install)
+
 CHANGED = "Home Assistant changed {what}; adapt custom_components/pv_monitor/ha_internals.py"
-
-
-@pytest.fixture
-def hass_config_dir(hass_tmp_config_dir: str) -> str:
-    """A configuration directory of its own, with automations.yaml included like a fresh install."""
-    Path(hass_tmp_config_dir, "configuration.yaml").write_text("automation: !include automations.yaml\n")
-    Path(hass_tmp_config_dir, "automations.yaml").write_text("[]\n")
-    return hass_tmp_config_dir
 
 
 async def test_lovelace_dashboards_is_the_collection_behind_settings(
@@ -67,9 +61,8 @@ async def test_lovelace_missing_is_a_translated_error(hass: HomeAssistant) -> No
     assert err.value.translation_key == "lovelace_unavailable"
 
 
-async def test_automations_stored_as_the_editor_stores_them(
-    hass: HomeAssistant, hass_config_dir: str, hass_client: Any
-) -> None:
+@pytest.mark.usefixtures("hass_config_dir")
+async def test_automations_stored_as_the_editor_stores_them(hass: HomeAssistant, hass_client: Any) -> None:
     """The file written is the one the automation editor's config API writes for the same automation."""
     assert await async_setup_component(hass, "config", {})
     assert await async_setup_component(hass, "automation", {})
@@ -79,7 +72,7 @@ async def test_automations_stored_as_the_editor_stores_them(
         "triggers": [{"trigger": "event", "event_type": "pv_monitor_alert"}],
         "actions": [{"action": "persistent_notification.create", "data": {"message": "alert"}}],
     }
-    path = Path(hass_config_dir, "automations.yaml")
+    path = Path(hass.config.path("automations.yaml"))
     client = await hass_client()
     response = await client.post("/api/config/automation/config/pv_monitor_home_alerts", json=config)
     assert response.status == 200, CHANGED.format(
