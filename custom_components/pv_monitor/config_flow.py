@@ -222,16 +222,14 @@ class PvMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
                     self._abort_if_unique_id_configured()
                 # A loaded entry's update listener reloads it to follow the new topic or collector;
                 # one that is not loaded (set-up failed) is reloaded here.
-                update = (
-                    self.async_update_and_abort
-                    if entry.state is ConfigEntryState.LOADED
-                    else self.async_update_reload_and_abort
-                )
-                return update(
-                    entry,
-                    unique_id=collector_id,
-                    title=announcement.collector.name,
-                    data_updates={CONF_BASE_TOPIC: base_topic, CONF_COLLECTOR_ID: collector_id},
+                data_updates = {CONF_BASE_TOPIC: base_topic, CONF_COLLECTOR_ID: collector_id}
+                title = announcement.collector.name
+                if entry.state is ConfigEntryState.LOADED:
+                    return self.async_update_and_abort(
+                        entry, unique_id=collector_id, title=title, data_updates=data_updates
+                    )
+                return self.async_update_reload_and_abort(
+                    entry, unique_id=collector_id, title=title, data_updates=data_updates
                 )
         return self.async_show_form(
             step_id="reconfigure",
