@@ -77,7 +77,9 @@ def test_integration_card_shows_the_pv_monitor_icon(
             assert response.body() == (BRAND / image).read_bytes()
 
             card = page.locator("ha-integration-card").filter(has_text="PV Monitor")
-            icon = card.locator("ha-integration-card-header img")
+            # The card's image from the brands endpoint (the frontend of 2026.10 puts it in
+            # ha-integration-card-header, 2026.11's in ha-row-item).
+            icon = card.locator(f'img[src*="{BRAND_URL}"]')
 
             def shown() -> dict[str, object] | None:
                 state: dict[str, object] = icon.evaluate(
