@@ -36,9 +36,10 @@ from pv_collector.config import BusConfig
 from pv_collector.errors import ModbusExceptionResponse
 from pv_collector.model import Point, Profile, ReadBlock
 from pv_collector.planner import optimal_plan, plan_reads, points_to_read, rtu_cycle_seconds
-from pv_collector.profile import list_profiles, load_profile, load_sunspec_model
+from pv_collector.profile import list_profiles, load_profile
 from pv_collector.simulator import Simulation
 from pv_collector.sunspec import place_model, scan
+from pv_collector.sunspec_models import load_sunspec_model
 from pv_collector.transport import Bus
 
 BAUDRATE = 9600
@@ -56,8 +57,8 @@ def sunspec_points(base: int = 40000) -> tuple[Point, ...]:
     address = base + 2
     for model in SIMULATED_SUNSPEC_MODELS:
         definition = load_sunspec_model(model)
-        if definition is None or definition.length is None:
-            raise SystemExit(f"SunSpec model {model} has no definition with a length")
+        if definition is None:
+            raise SystemExit(f"SunSpec model {model} has no definition")
         points.extend(place_model(definition, address, definition.length, 1, taken))
         address += 2 + definition.length
     return tuple(points)

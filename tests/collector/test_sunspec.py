@@ -1,31 +1,47 @@
-"""SunSpec discovery against register images built from the SunSpec reference JSON.
+"""SunSpec discovery against register images built from the SunSpec Alliance's model definitions.
 
-The images are built here from `sunspec_reference/model_<N>.json` (the SunSpec Alliance's definitions),
-independently of the collector's own model files, and read through an in-memory `RegisterReader`.
+The images are built here from the JSON definitions pysunspec2 ships (read with its own `sunspec2.mdef`
+functions), by a layout written for these tests, independently of the collector's `sunspec_models`, and
+read through an in-memory `RegisterReader`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sunspec2.device
+import sunspec2.mdef as mdef
 
 from pv_collector.decode import decode_reads
 from pv_collector.errors import ModbusExceptionResponse, ModbusTimeout, ProfileError
 from pv_collector.model import DataType, Function, Point, Profile
 from pv_collector.planner import plan_reads
-from pv_collector.profile import load_profile, load_sunspec_model
+from pv_collector.profile import load_profile
 from pv_collector.sunspec import discover, scan
+from pv_collector.sunspec_models import list_sunspec_models, load_sunspec_model, overlay_entries
 
-REFERENCE = Path(__file__).parent / "sunspec_reference"
 NOT_IMPLEMENTED = {"uint16": 0xFFFF, "enum16": 0xFFFF, "bitfield16": 0xFFFF, "count": 0xFFFF,
                    "int16": 0x8000, "sunssf": 0x8000, "uint32": 0xFFFFFFFF, "bitfield32": 0xFFFFFFFF,
-                   "int32": 0x80000000, "acc32": 0, "pad": 0x8000}  # fmt: skip
+                   "enum32": 0xFFFFFFFF, "int32": 0x80000000, "acc32": 0, "acc16": 0, "acc64": 0,
+                   "pad": 0x8000}  # fmt: skip
+
+
+def reference_group(model: int) -> dict[str, Any]:
+    """The top-level group of a model as pysunspec2 ships it."""
+    path = Path(sunspec2.device.models_dir) / "json" / mdef.to_json_filename(model)
+    group: dict[str, Any] = mdef.from_json_file(str(path))["group"]
+    return group
+
+
+def reference_size(point: Mapping[str, Any]) -> int:
+    return int(point["size"]) if point["type"] == "string" else int(mdef.point_type_info[point["type"]]["len"])
 
 
 @dataclass(frozen=True)
@@ -34,33 +50,43 @@ class RefPoint:
     offset: int  # from the model's ID register
     size: int
     type: str
-    sf: str | None
+    sf: str | int | None
+    scope: str  # the group instance path ("" at the top level) where its scale factor is looked up first
 
 
-def reference_layout(model: int, modules: int = 0) -> tuple[dict[str, RefPoint], int]:
-    """Points of a reference model (repeating-group points named `<name>@<module>`) and its L."""
-    group = json.loads((REFERENCE / f"model_{model}.json").read_text())["group"]
-    points: dict[str, RefPoint] = {}
-    offset = 0
+def _walk(
+    group: Mapping[str, Any], offset: int, prefix: str, modules: int, counts: Mapping[str, int]
+) -> Iterator[tuple[str, RefPoint]]:
     for p in group["points"]:
-        points[p["name"]] = RefPoint(p["name"], offset, p["size"], p["type"], p.get("sf"))
-        offset += p["size"]
+        yield f"{prefix}{p['name']}", RefPoint(p["name"], offset, reference_size(p), p["type"], p.get("sf"), prefix)
+        offset += reference_size(p)
     for sub in group.get("groups", []):
-        for module in range(1, modules + 1):
-            for p in sub["points"]:
-                points[f"{p['name']}@{module}"] = RefPoint(
-                    p["name"], offset, p["size"], p["type"], p.get("sf")
-                )
-                offset += p["size"]
-    return points, offset - 2
+        count = sub.get("count")
+        instances = 1 if count is None else modules if count == 0 else counts.get(count, 0)
+        for number in range(1, instances + 1):
+            label = sub["name"] if count is None else f"{sub['name']}@{number}"
+            for name, point in _walk(sub, offset, f"{prefix}{label}.", modules, counts):
+                yield name, point
+                offset = max(offset, point.offset + point.size)
+
+
+def reference_layout(
+    model: int, modules: int = 0, counts: Mapping[str, int] | None = None
+) -> tuple[dict[str, RefPoint], int]:
+    """Points of a reference model by path (`W`, `module@2.DCV`, `Crv@1.Pt@3.V`) and its length L with
+    `modules` instances of a group sized by the length and `counts` for groups counted by a point."""
+    points = dict(_walk(reference_group(model), 0, "", modules, counts or {}))
+    end = max(p.offset + p.size for p in points.values())
+    return points, end - 2
 
 
 def raw_words(point: RefPoint, value: Any) -> list[int]:
     if point.type == "string":
         data = str(value).encode().ljust(2 * point.size, b"\x00")
         return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
-    if point.type == "float32":
-        value = int.from_bytes(struct.pack(">f", value), "big")
+    if point.type in ("float32", "float64"):
+        fmt = ">f" if point.type == "float32" else ">d"
+        value = int.from_bytes(struct.pack(fmt, value), "big")
     value = int(value) & ((1 << (16 * point.size)) - 1)
     return [(value >> (16 * (point.size - 1 - i))) & 0xFFFF for i in range(point.size)]
 
@@ -81,10 +107,16 @@ class Device:
             self.registers[address + i] = word
 
     def add_model(
-        self, model: int, values: Mapping[str, Any], modules: int = 0, length: int | None = None
+        self,
+        model: int,
+        values: Mapping[str, Any],
+        modules: int = 0,
+        length: int | None = None,
+        counts: Mapping[str, int] | None = None,
     ) -> dict[str, int]:
         """Append a model; unset points hold SunSpec "not implemented". Returns absolute addresses."""
-        layout, full_length = reference_layout(model, modules)
+        counts = dict(counts or {})
+        layout, full_length = reference_layout(model, modules, counts)
         length = full_length if length is None else length
         start = self.next
         for name, point in layout.items():
@@ -96,6 +128,8 @@ class Device:
                 value = length
             elif name in values:
                 value = values[name]
+            elif name in counts:
+                value = counts[name]
             else:
                 value = "" if point.type == "string" else NOT_IMPLEMENTED.get(point.type, 0xFFFF)
             self.put(start + point.offset, raw_words(point, value))
@@ -134,8 +168,8 @@ INVERTER_VALUES: dict[int, dict[str, Any]] = {
     120: {"DERTyp": 4, "WRtg": 5000, "WRtg_SF": 0},
     123: {"WMaxLimPct": 7500, "WMaxLimPct_SF": -2, "WMaxLim_Ena": 1, "WMaxLimPct_RvrtTms": 0},
     160: {"DCA_SF": -2, "DCV_SF": -1, "DCW_SF": 0, "DCWH_SF": 0, "N": 2,
-          "DCA@1": 512, "DCV@1": 3804, "DCW@1": 1947, "DCWH@1": 5_100_000,
-          "DCA@2": 118, "DCV@2": 3801, "DCW@2": 449, "DCWH@2": 1_200_000},
+          "module@1.DCA": 512, "module@1.DCV": 3804, "module@1.DCW": 1947, "module@1.DCWH": 5_100_000,
+          "module@2.DCA": 118, "module@2.DCV": 3801, "module@2.DCW": 449, "module@2.DCWH": 1_200_000},
     203: {"A": 1200, "A_SF": -2, "PhVphA": 2301, "PhVphB": 2302, "PhVphC": 2303, "V_SF": -1, "Hz": 4999,
           "Hz_SF": -2, "W": -1500, "W_SF": 0, "TotWhImp": 5_000_000, "TotWhExp": 7_250_500, "TotWh_SF": 0,
           "PF": -97, "PF_SF": 0, "Evt": 0},
@@ -168,7 +202,7 @@ async def test_discovers_the_simulated_inverter_chain(profile: Profile) -> None:
     assert by_key["serial"].address == addresses[1]["SN"]
     assert by_key["ac_power"].address == addresses[103]["W"]
     assert by_key["power_limit"].address == addresses[123]["WMaxLimPct"]
-    assert by_key["pv2_voltage"].address == addresses[160]["DCV@2"]
+    assert by_key["pv2_voltage"].address == addresses[160]["module@2.DCV"]
     assert by_key["power"].address == addresses[203]["W"]
     keys = [p.key for p in found.points]
     assert len(keys) == len(set(keys))
@@ -281,15 +315,15 @@ async def test_points_beyond_the_reported_length_are_left_out(profile: Profile) 
 async def test_unknown_and_unwanted_models_are_skipped(profile: Profile) -> None:
     device = Device()
     device.add_model(1, INVERTER_VALUES[1])
-    device.add_raw_model(64001, 7)  # a vendor model nobody describes
+    device.add_raw_model(64900, 7)  # a vendor model nobody describes
     device.add_model(103, INVERTER_VALUES[103])
     device.end()
     found = await scan(device, profile)
-    assert [(m.id, m.known) for m in found.models] == [(1, True), (64001, False), (103, True)]
+    assert [(m.id, m.known) for m in found.models] == [(1, True), (64900, False), (103, True)]
     assert {p.key for p in found.points} >= {"ac_power", "serial"}
     only_common = Profile(id="x", name="X", sunspec_base=40000, sunspec_models=(1,))
     found = await scan(device, only_common)
-    assert {p.key for p in found.points} == {"manufacturer", "model", "firmware", "serial"}
+    assert {p.key for p in found.points} == {"manufacturer", "model", "firmware", "serial", "m1_opt", "m1_da"}
 
 
 async def test_chain_without_end_marker_stops_at_the_last_register(profile: Profile) -> None:
@@ -314,44 +348,246 @@ async def test_timeouts_propagate(profile: Profile) -> None:
         await discover(device, profile)
 
 
+
+
+# ------------------------------------------------------------------------ every model pysunspec2 ships
+
 COMPATIBLE = {
     "uint16": {DataType.U16},
-    "enum16": {DataType.U16},
     "count": {DataType.U16},
+    "acc16": {DataType.U16},
+    "enum16": {DataType.U16},
+    "bitfield16": {DataType.BITFIELD16, DataType.U16},  # a bitfield without symbols is a plain number
     "int16": {DataType.S16},
     "sunssf": {DataType.SUNSSF},
-    "acc32": {DataType.ACC32},
     "uint32": {DataType.U32},
+    "acc32": {DataType.ACC32},
+    "enum32": {DataType.U32},
+    "bitfield32": {DataType.BITFIELD32, DataType.U32},
     "int32": {DataType.S32},
+    "uint64": {DataType.U64},
+    "acc64": {DataType.U64},
+    "int64": {DataType.S64},
     "float32": {DataType.F32},
-    "bitfield16": {DataType.BITFIELD16},
-    "bitfield32": {DataType.BITFIELD32},
+    "float64": {DataType.F64},
     "string": {DataType.STRING},
+}
+NOT_DECODED = {"pad", "ipaddr", "ipv6addr", "eui48"}  # skipped registers (sunspec_models docstring)
+KEY = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+def laid_out(model: int) -> tuple[tuple[Point, ...], dict[str, RefPoint]]:
+    """Our points and the reference points of a model with two instances of every repeating group."""
+    definition = load_sunspec_model(model)
+    assert definition is not None
+    counts = dict.fromkeys(definition.count_points, 2)
+    layout, length = reference_layout(model, modules=2, counts=counts)
+    assert definition.length_for(counts, modules=2) == length
+    return definition.points(length, counts), layout
+
+
+@pytest.mark.parametrize("model", list_sunspec_models())
+def test_every_model_is_laid_out_where_the_sunspec_definition_puts_it(model: int) -> None:
+    """Each of our points sits on a reference point of the same size, a type that decodes it and the same
+    scale factor; every reference point we can read has one of our points; keys are valid and unique."""
+    points, layout = laid_out(model)
+    at_offset = {p.offset - 2: (path, p) for path, p in layout.items() if path not in ("ID", "L")}
+    by_key = {point.key: point for point in points}
+    assert len(by_key) == len(points), "a key is used twice"
+    for point in points:
+        assert KEY.match(point.key) and len(point.key) <= 44, point.key
+        assert len(point.name) <= 100, point.key
+        assert point.unit is None or len(point.unit) <= 20, point.key
+        path, ref = at_offset[point.address]
+        assert point.type in COMPATIBLE[ref.type], f"{point.key}: {point.type} vs {ref.type}"
+        assert point.words == ref.size, point.key
+        if isinstance(ref.sf, str):
+            assert point.sf is not None, f"{point.key}: the definition scales it by {ref.sf}"
+            sf_path = f"{ref.scope}{ref.sf}" if f"{ref.scope}{ref.sf}" in layout else ref.sf
+            assert by_key[point.sf].address == layout[sf_path].offset - 2, point.key
+        else:
+            assert point.sf is None, point.key
+        if isinstance(ref.sf, int):
+            assert point.scale == pytest.approx(10.0**ref.sf), point.key
+    placed = {point.address for point in points}
+    readable = [
+        path
+        for path, ref in layout.items()
+        if path not in ("ID", "L") and ref.type not in NOT_DECODED and ref.size <= 125
+    ]
+    assert [path for path in readable if layout[path].offset - 2 not in placed] == []
+
+
+@pytest.mark.parametrize("model", list_sunspec_models())
+def test_points_the_overlay_does_not_name_are_diagnostics_with_sunspec_labels(model: int) -> None:
+    points, layout = laid_out(model)
+    overlaid = {p.key for p in points if not p.key.startswith(f"m{model}_")}
+    for point in points:
+        if point.key in overlaid:
+            continue
+        assert point.hidden if point.type is DataType.SUNSSF else point.category == "diagnostic", point.key
+        assert point.device_class is None and point.state_class is None and point.role is None, point.key
+        assert point.writable is None, point.key  # SunSpec RW points are written only where the overlay says
+    assert bool(overlaid) == (model in overlay_entries())
+
+
+def test_generated_keys_names_units_and_symbols() -> None:
+    points = {p.key: p for p in laid_out(802)[0]}
+    soc = points["m802_so_c"]
+    assert (soc.name, soc.unit, soc.sf) == ("State of Charge", "%WHRtg", "m802_so_c_sf")  # unit as SunSpec's
+    assert points["m802_a_cha_max"].unit == "A"
+    assert points["m802_cha_st"].options == {
+        1: "off", 2: "empty", 3: "discharging", 4: "charging", 5: "full", 6: "holding", 7: "testing"
+    }  # fmt: skip
+    assert points["m802_evt1"].kind == "bitfield"
+    assert points["m802_evt2"].type is DataType.U32  # a bitfield SunSpec gives no symbols: its raw value
+    curves = {p.key: p for p in laid_out(705)[0]}
+    assert curves["m705_crv2_pt1_v"].name == "Voltage Point (Crv 2 Pt 1)"
+    assert curves["m705_rvrt_tms"].unit == "s"  # SunSpec "Secs"
+    assert {p.key for p in laid_out(707)[0]} >= {"m707_crv2_must_trip_pt2_v", "m707_crv1_mom_cess_act_pt"}
+    long = {p.key for p in laid_out(804)[0] if len(p.key) == 44}
+    assert long and all(re.fullmatch(r"m804_.+_[0-9a-f]{4}", key) for key in long)  # cut, with a digest
+    assert "m11_mac" not in {p.key for p in laid_out(11)[0]}  # eui48: not decoded
+    assert "m16_mac" not in {p.key for p in laid_out(16)[0]}
+
+
+def test_overlay_writes_only_what_sunspec_lets_a_client_write() -> None:
+    for model in overlay_entries():
+        definition = load_sunspec_model(model)
+        assert definition is not None
+        access = {p["name"]: p.get("access", "R") for p in reference_group(model)["points"]}
+        for point in definition.points():
+            if point.writable is not None:
+                name = next(
+                    name for name, entry in definition.overlay.items()
+                    if (entry if isinstance(entry, str) else entry["key"]) == point.key
+                )  # fmt: skip
+                assert access[name] == "RW", f"model {model} {name}"
+
+
+# ------------------------------------------------------------------------ repeating groups on the wire
+
+DER_VOLT_VAR = {"V_SF": -2, "DeptRef_SF": 0, "Ena": 1, "Crv@2.Pt@3.V": 10650, "Crv@2.Pt@3.Var": -44}
+
+
+async def test_a_curve_model_is_laid_out_from_the_counts_the_device_reports(profile: Profile) -> None:
+    device = Device()
+    device.add_model(1, INVERTER_VALUES[1])
+    addresses = device.add_model(705, DER_VOLT_VAR, counts={"NCrv": 2, "NPt": 3})
+    device.end()
+    found = await scan(device, profile)
+    assert found.kind == "inverter"  # a DER model
+    by_key = {p.key: p for p in found.points}
+    assert by_key["m705_crv2_pt3_v"].address == addresses["Crv@2.Pt@3.V"]
+    assert by_key["m705_crv2_pt3_var"].address == addresses["Crv@2.Pt@3.Var"]
+    assert "m705_crv3_pt1_v" not in by_key and "m705_crv1_pt4_v" not in by_key
+    values = await device.poll(found.points)
+    assert (values["m705_crv2_pt3_v"], values["m705_crv2_pt3_var"]) == (106.5, -44)
+    assert values["m705_ena"] == "enabled"
+    assert (values["m705_n_crv"], values["m705_n_pt"]) == (2, 3)
+
+
+async def test_a_count_the_device_does_not_implement_leaves_its_group_out(profile: Profile) -> None:
+    device = Device()
+    device.add_model(714, {"NPrt": 0xFFFF, "DCA": 12, "DCA_SF": 0}, length=reference_layout(714)[1])
+    device.end()
+    points = await discover(device, profile)
+    assert not any(point.key.startswith("m714_prt1_") for point in points)
+    values = await device.poll(points)
+    assert values["m714_dca"] == 12
+    assert "m714_n_prt" not in values  # not implemented: no value, and no ports
+
+
+async def test_a_kostal_style_chain_with_a_meter_and_a_battery(profile: Profile) -> None:
+    """Kostal serves 103 and 113, the meter 203 and the battery 802 in one unit (evcc #15726 chain walk)."""
+    device = Device()
+    for model in (1, 103, 113, 120, 123):
+        device.add_model(model, INVERTER_VALUES.get(model, {}))
+    device.add_model(160, INVERTER_VALUES[160], modules=3)
+    device.add_model(203, INVERTER_VALUES[203])
+    addresses = device.add_model(802, {"SoC": 5630, "SoC_SF": -2, "W": -1200, "W_SF": 0, "ChaSt": 4})
+    device.end()
+    found = await scan(device, profile)
+    assert [(m.id, m.length) for m in found.models] == [
+        (1, 66), (103, 50), (113, 60), (120, 26), (123, 24), (160, 68), (203, 105), (802, 62)
+    ]  # fmt: skip
+    assert found.kind == "inverter"
+    by_key = {p.key: p for p in found.points}
+    assert by_key["ac_power_m113"].type is DataType.F32  # the float inverter model: a key of its own
+    assert by_key["pv3_power"].sf == "mppt_dcw_sf"
+    assert by_key["m802_so_c"].address == addresses["SoC"]
+    values = await device.poll(found.points)
+    assert (values["m802_so_c"], values["m802_w"], values["m802_cha_st"]) == (56.3, -1200, "charging")
+    assert values["ac_power"] == 2345 and values["power"] == -1500  # 103 keeps the vocabulary, 203 too
+
+
+# ------------------------------------------------------------------------ definitions from a profile folder
+
+VENDOR_MODEL = {
+    "id": 64900,
+    "group": {
+        "name": "vendor_extension",
+        "label": "Vendor extension",
+        "type": "group",
+        "points": [
+            {"name": "ID", "type": "uint16", "value": 64900, "mandatory": "M", "static": "S"},
+            {"name": "L", "type": "uint16", "mandatory": "M", "static": "S"},
+            {"name": "Fan", "type": "uint16", "label": "Fan speed", "units": "rpm", "sf": "Fan_SF"},
+            {"name": "Fan_SF", "type": "sunssf"},
+        ],
+    },
 }
 
 
-MODULES = {160: 8}  # models with a repeating group: modules our file maps
+def write_definition(folder: Path, definition: Mapping[str, Any]) -> None:
+    (folder / "sunspec").mkdir(exist_ok=True)
+    (folder / "sunspec" / f"model_{definition['id']}.json").write_text(json.dumps(definition))
+
+
+async def test_a_profile_folder_adds_a_vendor_model_in_sunspec_json(tmp_path: Path) -> None:
+    write_definition(tmp_path, VENDOR_MODEL)
+    assert 64900 in list_sunspec_models([tmp_path])
+    assert load_sunspec_model(64900) is None
+    definition = load_sunspec_model(64900, [tmp_path])
+    assert definition is not None
+    (fan, _sf) = definition.points()
+    assert (fan.key, fan.name, fan.unit, fan.sf, fan.category) == (
+        "m64900_fan", "Fan speed", "rpm", "m64900_fan_sf", "diagnostic"
+    )  # fmt: skip
+    device = Device()
+    device.put(device.next, [64900, 2, 1234, 1])
+    device.next += 4
+    device.end()
+    found = await scan(device, Profile(id="x", name="X", sunspec_base=40000), [tmp_path])
+    assert await device.poll(found.points) == {"m64900_fan": 12340, "m64900_fan_sf": 1}
 
 
 @pytest.mark.parametrize(
-    "model", [1, 101, 102, 103, 111, 112, 113, 120, 121, 122, 123, 124, 160, 201, 202, 203, 204]
+    ("change", "message"),
+    [
+        (
+            {"id": 64901, "group": {**VENDOR_MODEL["group"], "points": [
+                {"name": "ID", "type": "uint16", "value": 64901}, *VENDOR_MODEL["group"]["points"][1:]
+            ]}},
+            "id 64901 does not match the file name",
+        ),
+        ({"group": {"name": "x", "type": "group", "points": [{"name": "ID", "type": "uint16"}]}}, "at least two"),
+        ({"group": {**VENDOR_MODEL["group"], "points": [*VENDOR_MODEL["group"]["points"][:3]]}}, "Fan_SF"),
+    ],
 )
-def test_model_files_agree_with_the_reference(model: int) -> None:
-    """Every point of our model file sits on a reference point of the same size, type and scale factor."""
-    definition = load_sunspec_model(model)
-    assert definition is not None
-    assert definition.length == reference_layout(model)[1]  # the fixed part
-    layout, _length = reference_layout(model, modules=MODULES.get(model, 0))
-    at_offset = {p.offset - 2: p for p in layout.values()}
-    ours = {p.key: p for p in definition.points}
-    for point in definition.points:
-        ref = at_offset.get(point.address)
-        assert ref is not None, f"{point.key}: no reference point at offset {point.address}"
-        assert point.type in COMPATIBLE[ref.type], f"{point.key}: {point.type} vs {ref.type}"
-        assert point.words == ref.size, point.key
-        if ref.sf is None:
-            assert point.sf is None, point.key
-        else:
-            assert point.sf is not None, f"{point.key}: reference scales it by {ref.sf}"
-            sf_ref = at_offset[ours[point.sf].address]
-            assert sf_ref.name == ref.sf, point.key
+def test_a_bad_definition_file_is_one_clear_error(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    write_definition(tmp_path, VENDOR_MODEL)
+    path = tmp_path / "sunspec" / "model_64900.json"
+    path.write_text(json.dumps({**VENDOR_MODEL, **change}))
+    with pytest.raises(ProfileError, match=re.escape(str(path))) as caught:
+        load_sunspec_model(64900, [tmp_path])
+    assert message in str(caught.value)
+
+
+def test_a_file_that_is_not_json_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "sunspec").mkdir()
+    (tmp_path / "sunspec" / "model_64902.json").write_text("{not json")
+    with pytest.raises(ProfileError, match="model_64902.json: not a SunSpec JSON model definition"):
+        load_sunspec_model(64902, [tmp_path])

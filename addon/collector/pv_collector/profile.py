@@ -2,9 +2,8 @@
 
 Every problem found in a file is reported in one `ProfileError` whose lines name the file, the point
 (index and key) and the field, e.g. `sdm630.yaml: points[3] (voltage_l1).writable: only holding points can
-be writable`. SunSpec model definitions (`profiles/sunspec/model_<N>.yaml`) use the same point format,
-with `address` meaning the offset from the first register after the model's ID and length; a model with a
-repeating group (model 160's MPPT modules) describes one module under `repeating`, expanded per module.
+be writable`. The points of SunSpec models (laid out by `sunspec_models` from the SunSpec Alliance's
+definitions and the overlay) are checked by the same rules (`build_sunspec_points`).
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,7 +21,6 @@ from .errors import ProfileError
 from .model import DataType, DeviceKind, Function, Point, Profile, Writable
 
 SHIPPED_DIR = Path(__file__).parent / "profiles"
-SUNSPEC_DIRNAME = "sunspec"
 PROFILE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 OPTION_RE = re.compile(r"^[a-z0-9_]{1,64}$")
@@ -237,30 +233,12 @@ _PROFILE_SCHEMA = vol.Schema(
         vol.Optional("sunspec"): vol.Schema(
             {
                 vol.Optional("base"): vol.All(_integer, _in_range(0, 0xFFFF)),
-                vol.Required("models"): vol.All([vol.All(_integer, _in_range(1, 0xFFFE))], vol.Length(min=1)),
+                vol.Optional("models"): vol.All([vol.All(_integer, _in_range(1, 0xFFFE))], vol.Length(min=1)),
             }
         ),
         vol.Optional("points"): vol.Any(None, [dict]),
     }
 )
-_MODEL_SCHEMA = vol.Schema(
-    {
-        vol.Required("model"): vol.All(_integer, _in_range(1, 0xFFFE)),
-        vol.Required("name"): vol.All(_text, vol.Length(max=100)),
-        vol.Optional("kind"): _one_of(DEVICE_KINDS),
-        vol.Optional("length"): vol.All(_integer, _in_range(0, 0xFFFF)),
-        vol.Optional("defaults"): vol.Schema(_ORDER_FIELDS),
-        vol.Required("points"): [dict],
-        vol.Optional("repeating"): vol.Schema(
-            {
-                vol.Required("size"): vol.All(_integer, _in_range(1, 0xFFFF)),
-                vol.Required("max"): vol.All(_integer, _in_range(1, 100)),
-                vol.Required("points"): vol.All([dict], vol.Length(min=1)),
-            }
-        ),
-    }
-)
-
 
 # --- error formatting -----------------------------------------------------------------------------
 
@@ -478,7 +456,7 @@ def _build_points(
 # --- files ----------------------------------------------------------------------------------------
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path, what: str = "a profile is a YAML mapping (id, name, points, ...)") -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -491,9 +469,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         problem = getattr(err, "problem", None) or str(err)
         raise ProfileError(f"{path}: not valid YAML{where}: {problem}") from err
     if not isinstance(doc, dict):
-        raise ProfileError(
-            f"{path}: a profile is a YAML mapping (id, name, points, ...), not {type(doc).__name__}"
-        )
+        raise ProfileError(f"{path}: {what}, not {type(doc).__name__}")
     return doc
 
 
@@ -536,7 +512,7 @@ def parse_profile(doc: Mapping[str, Any], path: Path) -> Profile:
         max_block=max_block,
         max_gap=limits.get("max_gap", 10),
         sunspec_base=sunspec.get("base", 40000) if sunspec else None,
-        sunspec_models=tuple(sunspec["models"]) if sunspec else (),
+        sunspec_models=tuple(sunspec.get("models", ())) if sunspec else (),
         sleeps_at_night=top.get("sleeps_at_night", False),
         source=str(path),
     )
@@ -579,131 +555,30 @@ def list_profiles(extra_dirs: Sequence[Path] = ()) -> list[str]:
     return sorted(ids)
 
 
-# --- SunSpec model definitions --------------------------------------------------------------------
+# --- SunSpec model points ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SunSpecModelDef:
-    """The points of one SunSpec model; `Point.address` is the offset after the model's ID and length."""
+def build_sunspec_points(
+    raw_points: Sequence[Mapping[str, Any]], source: str, locations: Sequence[str]
+) -> tuple[Point, ...]:
+    """Validate the points of one SunSpec model as `sunspec_models` lays them out (the definition's facts
+    with the overlay's meaning, `address` = offset after ID and L) by the rules of every profile point.
 
-    model: int
-    name: str
-    kind: DeviceKind | None = None
-    length: int | None = None  # the model's standard length (registers after ID and L; fixed part only)
-    points: tuple[Point, ...] = ()
-    source: str = ""
-    module_size: int | None = None  # registers of one module of the repeating group, if the model has one
-    modules: int = 0  # modules of the repeating group whose points are defined
-
-    @property
-    def max_length(self) -> int | None:
-        """Length of the model with every defined module present."""
-        if self.length is None:
-            return None
-        return self.length + (self.module_size or 0) * self.modules
-
-
-def parse_sunspec_model(doc: Mapping[str, Any], path: Path) -> SunSpecModelDef:
-    """Validate a SunSpec model definition document."""
-    try:
-        top = _MODEL_SCHEMA(dict(doc))
-    except vol.Invalid as err:
-        raise _fail(path, _errors(err, doc)) from err
-    errors: list[str] = []
-    if path.stem != f"model_{top['model']}":
-        errors.append(f"model: {top['model']} does not match the file name '{path.stem}'")
-    points, point_errors = _build_points(top["points"], top.get("defaults", {}), doc, sunspec=True)
-    errors.extend(point_errors)
-    length = top.get("length")
-    if length is not None:
-        errors.extend(
-            f"{_where(['points', i], doc)}.address: offset {p.address} + {p.words} registers "
-            f"exceed length {length}"
-            for i, p in enumerate(points)
-            if p.end > length
-        )
-    repeating = top.get("repeating")
-    if repeating is not None:
-        if length is None:
-            errors.append("repeating: needs the length of the fixed part (length)")
-        else:
-            module_points, module_errors = _expand_modules(repeating, length, top.get("defaults", {}), points)
-            points.extend(module_points)
-            errors.extend(f"repeating.{line}" for line in module_errors)
+    `locations` names each raw point for messages ("model 103 W"). Raises ProfileError, one line per
+    problem, e.g. `model_103.json: model 103 W (ac_power).unit: ...`.
+    """
+    doc = {"points": list(raw_points)}
+    points, errors = _build_points(raw_points, {}, doc, sunspec=True)
     if errors:
-        raise _fail(path, errors)
-    return SunSpecModelDef(
-        model=top["model"],
-        name=top["name"],
-        kind=cast("DeviceKind | None", top.get("kind")),
-        length=length,
-        points=tuple(points),
-        source=str(path),
-        module_size=repeating["size"] if repeating is not None else None,
-        modules=repeating["max"] if repeating is not None else 0,
-    )
+        lines = []
+        for line in errors:
+            match = re.match(r"points\[(\d+)\]", line)
+            lines.append(f"{locations[int(match[1])]}{line[match.end():]}" if match else line)
+        raise ProfileError("\n".join(f"{source}: {line}" for line in lines))
+    return tuple(points)
 
 
-def _module_point(raw: Any, module: int, start: int) -> Any:
-    """One point of a repeating group, for module `module` (1-based) whose first register is `start`."""
-    if not isinstance(raw, dict):
-        return raw
-    point = dict(raw)
-    for field_name in ("key", "name"):
-        if isinstance(point.get(field_name), str):
-            point[field_name] = point[field_name].replace("{n}", str(module))
-    if isinstance(point.get("address"), int) and not isinstance(point.get("address"), bool):
-        point["address"] += start
-    return point
-
-
-def _expand_modules(
-    repeating: Mapping[str, Any], length: int, defaults: Mapping[str, Any], fixed: Sequence[Point]
-) -> tuple[list[Point], list[str]]:
-    """The points of every module of a repeating group (`{n}` in key and name = module number)."""
-    size, template = repeating["size"], repeating["points"]
-    first = [_module_point(raw, 1, 0) for raw in template]
-    checked, errors = _build_points(first, defaults, {"points": first}, True, {p.key: p for p in fixed})
-    errors.extend(
-        f"{_where(['points', i], {'points': first})}.address: offset {p.address} + {p.words} registers "
-        f"exceed the module size {size}"
-        for i, p in enumerate(checked)
-        if p.end > size
-    )
-    keys = [raw.get("key") for raw in template if isinstance(raw, dict)]
-    errors.extend(f"points: key {key!r} must contain {{n}}" for key in keys if "{n}" not in str(key))
-    if errors:
-        return [], errors
-    points: list[Point] = []
-    known = {p.key: p for p in fixed}
-    for module in range(1, repeating["max"] + 1):
-        raws = [_module_point(raw, module, length + (module - 1) * size) for raw in template]
-        built, _ = _build_points(raws, defaults, {"points": raws}, True, known)
-        points.extend(built)
-    return points, []
-
-
-@cache
-def _load_model_cached(path: Path, mtime_ns: int) -> SunSpecModelDef:
-    del mtime_ns  # part of the cache key only: an edited file is read again
-    return parse_sunspec_model(_read_yaml(path), path)
-
-
-def load_sunspec_model(model: int, extra_dirs: Sequence[Path] = ()) -> SunSpecModelDef | None:
-    """The definition of SunSpec model `model` (user folders' `sunspec/` first), or None if unknown."""
-    for directory in _search_dirs(extra_dirs):
-        path = directory / SUNSPEC_DIRNAME / f"model_{model}.yaml"
-        if path.is_file():
-            return _load_model_cached(path, path.stat().st_mtime_ns)
-    return None
-
-
-def list_sunspec_models(extra_dirs: Sequence[Path] = ()) -> list[int]:
-    """Model numbers that have a definition file."""
-    found: set[int] = set()
-    for directory in _search_dirs(extra_dirs):
-        for path in (directory / SUNSPEC_DIRNAME).glob("model_*.yaml"):
-            suffix = path.stem.removeprefix("model_")
-            if suffix.isdigit():
-                found.add(int(suffix))
-    return sorted(found)
+def read_yaml_document(path: Path, what: str) -> dict[str, Any]:
+    """A YAML mapping read from `path`; ProfileError naming the file (and line) otherwise, `what` saying
+    what the mapping should hold."""
+    return _read_yaml(path, what)

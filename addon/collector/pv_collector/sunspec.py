@@ -1,10 +1,12 @@
-"""SunSpec discovery: find "SunS", walk the model chain and place the points of every known model.
+"""SunSpec discovery: find "SunS", walk the model chain and place the points of every model it reports.
 
 A SunSpec device starts its register map with the marker "SunS" (0x5375 0x6E53) at a base address
 (40000, 50000 or 0), followed by models, each an ID register, a length register L and L registers of
-data, until the end marker ID 0xFFFF. The points of model N come from `profiles/sunspec/model_N.yaml`
-(offsets after ID and L) and are placed at `model start + 2 + offset`. Points beyond the length the
-device reports (a shorter model version, fewer MPPT modules) are left out.
+data, until the end marker ID 0xFFFF. The points of model N come from its SunSpec definition with PV
+Monitor's overlay (`sunspec_models`, offsets after ID and L) and are placed at `model start + 2 +
+offset`. A repeating group whose count is a point of the model (705's NCrv curves of NPt points) is laid
+out from that point's value, read at discovery; a group without one (160's MPPT modules) fills the
+length the device reports. Points beyond that length (a shorter model version) are left out.
 
 Keys are unique across the device: the second instance of a model gets `_2` on every key (third `_3`,
 ...), and a key already used by another model gets `_m<model id>`.
@@ -13,13 +15,13 @@ Keys are unique across the device: the second instance of a model gets `_2` on e
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import ModbusExceptionResponse, ProfileError
 from .model import DeviceKind, Function, Point, Profile, RegisterReader
-from .profile import SunSpecModelDef, load_sunspec_model
+from .sunspec_models import SunSpecModelDef, load_sunspec_model
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ SUNS_MARKER = (0x5375, 0x6E53)  # "SunS"
 END_MODEL_ID = 0xFFFF
 BASE_ADDRESSES = (40000, 50000, 0)
 MAX_MODELS = 100  # a guard against devices whose chain never ends
+NOT_IMPLEMENTED_COUNT = 0xFFFF  # a count point that holds SunSpec's uint16 "not implemented"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,8 +54,8 @@ class SunSpecDevice:
 
 
 def kind_of_models(model_ids: Sequence[int], default: DeviceKind = "other") -> DeviceKind:
-    """Device kind from the models present: inverter (1xx) > battery (8xx) > meter (2xx)."""
-    if any(100 <= m < 200 for m in model_ids):
+    """Device kind from the models present: inverter (1xx, 7xx DER) > battery (8xx) > meter (2xx)."""
+    if any(100 <= m < 200 or 700 <= m < 800 for m in model_ids):
         return "inverter"
     if any(800 <= m < 900 for m in model_ids):
         return "battery"
@@ -80,10 +83,16 @@ async def find_base(reader: RegisterReader, profile: Profile) -> int:
 
 
 def place_model(
-    definition: SunSpecModelDef, address: int, length: int, instance: int, taken: set[str]
+    definition: SunSpecModelDef,
+    address: int,
+    length: int,
+    instance: int,
+    taken: set[str],
+    counts: Mapping[str, int] | None = None,
 ) -> list[Point]:
-    """Absolute points of one model instance whose ID register is at `address`."""
-    inside = [p for p in definition.points if p.end <= length]
+    """Absolute points of one model instance whose ID register is at `address`, for the length L the
+    device reports and the values of the model's count points (`counts`, point name -> value)."""
+    inside = [p for p in definition.points(length, counts) if p.end <= length]
     kept_keys = {p.key for p in inside}
     inside = [p for p in inside if p.sf is None or p.sf in kept_keys]
     renamed: dict[str, str] = {}
@@ -110,8 +119,27 @@ def place_model(
     return placed
 
 
+async def read_counts(
+    reader: RegisterReader, definition: SunSpecModelDef, address: int, length: int
+) -> dict[str, int]:
+    """The values of the model's count points (repeating-group counts) on the device; a count the device
+    refuses or does not implement is 0 (the group is left out)."""
+    counts: dict[str, int] = {}
+    for name, offset in definition.count_points.items():
+        if offset >= length:
+            continue
+        try:
+            (value,) = await reader.read(Function.HOLDING, address + 2 + offset, 1)
+        except ModbusExceptionResponse as err:
+            _LOGGER.warning("SunSpec model %d: count %s not readable (%s)", definition.model, name, err)
+            value = 0
+        counts[name] = 0 if value == NOT_IMPLEMENTED_COUNT else value
+    return counts
+
+
 async def scan(reader: RegisterReader, profile: Profile, extra_dirs: Sequence[Path] = ()) -> SunSpecDevice:
-    """Find the SunSpec map of a device and place the points of the models the profile understands."""
+    """Find the SunSpec map of a device and place the points of every model it reports that has a
+    definition (only those the profile lists, if it lists any)."""
     base = await find_base(reader, profile)
     wanted = set(profile.sunspec_models)
     models: list[SunSpecModel] = []
@@ -133,7 +161,8 @@ async def scan(reader: RegisterReader, profile: Profile, extra_dirs: Sequence[Pa
         instances[model_id] = instance
         definition = load_sunspec_model(model_id, extra_dirs) if not wanted or model_id in wanted else None
         if definition is not None:
-            points.extend(place_model(definition, address, length, instance, taken))
+            counts = await read_counts(reader, definition, address, length)
+            points.extend(place_model(definition, address, length, instance, taken, counts))
         else:
             _LOGGER.debug("SunSpec model %d at %d (length %d) is not used", model_id, address, length)
         models.append(

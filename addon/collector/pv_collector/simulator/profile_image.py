@@ -2,7 +2,7 @@
 
 The simulator states no register address of its own: a `ProfileImage` places the registers where the
 device's profile says they are (a SunSpec device: the model chain, placed by the collector's own
-`sunspec.place_model` from the collector's model definitions), and values go in and out by point key
+`sunspec.place_model` from the collector's SunSpec definitions), and values go in and out by point key
 through the collector's own encoder and decoder:
 
     image = ProfileImage.from_profile(load_profile("sdm630"))
@@ -25,7 +25,7 @@ from pv_collector import sunspec
 from pv_collector.decode import decode, encode, int_to_registers
 from pv_collector.errors import CommandError
 from pv_collector.model import DataType, Function, Point, Profile, Value
-from pv_collector.profile import load_sunspec_model
+from pv_collector.sunspec_models import load_sunspec_model
 from pv_collector.register_image import Identity, RegisterImage, Source, SourceKind
 
 UNCOVERED = 0xFFFF  # SunSpec registers no point describes
@@ -48,10 +48,12 @@ class WriteRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """One SunSpec model of a simulated device's chain; `modules`: repeating-group modules present."""
+    """One SunSpec model of a simulated device's chain: `modules` instances of a repeating group sized by
+    the model's length (160's MPPT modules), `counts` the values of its count points (705's NCrv, NPt)."""
 
     model: int
     modules: int = 0
+    counts: tuple[tuple[str, int], ...] = ()
 
 
 def _unset_words(point: Point) -> list[int]:
@@ -105,7 +107,7 @@ class ProfileImage:
     ) -> ProfileImage:
         """A SunSpec device: "SunS" at the profile's base, the models of `chain`, the end marker.
 
-        Raises ValueError for a model without a definition or with more modules than it describes.
+        Raises ValueError for a model without a definition or a count the model does not have.
         """
         image = cls._empty(profile)
         base = profile.sunspec_base if profile.sunspec_base is not None else sunspec.BASE_ADDRESSES[0]
@@ -116,19 +118,21 @@ class ProfileImage:
         instances: dict[int, int] = {}
         for spec in chain:
             definition = load_sunspec_model(spec.model, extra_dirs)
-            if definition is None or definition.length is None:
-                raise ValueError(f"SunSpec model {spec.model} has no definition with a length")
-            if spec.modules > definition.modules:
-                raise ValueError(
-                    f"SunSpec model {spec.model}: {spec.modules} modules, the definition describes "
-                    f"{definition.modules}"
-                )
-            length = definition.length + (definition.module_size or 0) * spec.modules
+            if definition is None:
+                raise ValueError(f"SunSpec model {spec.model} has no definition")
+            counts = dict(spec.counts)
+            offsets = definition.count_points
+            unknown = sorted(set(counts) - set(offsets))
+            if unknown:
+                raise ValueError(f"SunSpec model {spec.model} has no count point {', '.join(unknown)}")
+            length = definition.length_for(counts, modules=spec.modules)
             instances[spec.model] = instances.get(spec.model, 0) + 1
-            placed = sunspec.place_model(definition, address, length, instances[spec.model], taken)
+            placed = sunspec.place_model(definition, address, length, instances[spec.model], taken, counts)
             image.put(Function.HOLDING, address, [spec.model, length, *([UNCOVERED] * length)])
             for point in placed:
                 image.put(Function.HOLDING, point.address, _unset_words(point))
+            for name, value in counts.items():
+                image.put(Function.HOLDING, address + 2 + offsets[name], [value])
             points.extend(placed)
             address += 2 + length
         image.put(Function.HOLDING, address, list(END_MARKER))

@@ -1,7 +1,7 @@
 """Unit 1: a 5 kW three-phase PV inverter with two MPPT inputs, speaking SunSpec at the profile's base.
 
 Its registers are the SunSpec models 1, 103, 120, 123 and 160 (two modules), laid out from the collector's
-own model definitions and written by point key (`profiles/sunspec/model_<N>.yaml`).
+own SunSpec definitions (pysunspec2's models with the overlay) and written by point key.
 """
 
 from __future__ import annotations
