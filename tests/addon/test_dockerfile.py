@@ -117,6 +117,17 @@ def test_installs_exactly_the_pinned_requirements() -> None:
     assert all("==" in pin for pin in pins), pins
 
 
+def test_the_sunspec_definitions_are_pinned_for_the_image_and_the_tests() -> None:
+    """The collector reads every SunSpec model from pysunspec2: the image installs the pinned version, the
+    package declares it, the development environment tests with the same."""
+    pins = (ADDON / "collector" / "requirements.txt").read_text().split()
+    assert "pysunspec2==1.3.7" in pins
+    declared = tomllib.loads((ADDON / "collector" / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert any(dep.startswith("pysunspec2>=1.3.7") for dep in declared)
+    development = (ADDON.parent / "requirements-dev.txt").read_text().split()
+    assert "pysunspec2==1.3.7" in development
+
+
 def pypi_reachable() -> bool:
     if os.environ.get("PV_OFFLINE") == "1":
         return False
@@ -165,5 +176,17 @@ def test_dockerfile_install_steps_in_a_clean_venv(tmp_path: Path) -> None:
     freeze = subprocess.run(
         [str(python), "-m", "pip", "freeze"], capture_output=True, text=True, timeout=60, check=True
     ).stdout.lower()
-    for pin in ("pymodbus==3.16.1", "paho-mqtt==2.1.0"):
+    for pin in ("pymodbus==3.16.1", "paho-mqtt==2.1.0", "pysunspec2==1.3.7"):
         assert pin in freeze
+    definitions = subprocess.run(  # the SunSpec models the collector reads from pysunspec2's package
+        [
+            str(python),
+            "-c",
+            "from pv_collector.sunspec_models import load_sunspec_model as m; print(m(802).label)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert definitions.stdout.strip() == "Battery Base Model", definitions.stderr

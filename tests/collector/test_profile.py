@@ -1,4 +1,4 @@
-"""Loading and validating device profiles and SunSpec model files."""
+"""Loading and validating device profiles, and the SunSpec overlay's points."""
 
 from __future__ import annotations
 
@@ -10,16 +10,11 @@ import pytest
 
 from pv_collector.errors import ProfileError
 from pv_collector.model import DataType, Function, Writable
-from pv_collector.profile import (
-    SHIPPED_DIR,
-    list_profiles,
-    list_sunspec_models,
-    load_profile,
-    load_sunspec_model,
-)
+from pv_collector.profile import SHIPPED_DIR, build_sunspec_points, list_profiles, load_profile
+from pv_collector.sunspec_models import list_sunspec_models, load_sunspec_model, overlay_entries
 
 SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
-SHIPPED_MODELS = sorted(int(p.stem.split("_")[1]) for p in (SHIPPED_DIR / "sunspec").glob("model_*.yaml"))
+OVERLAID_MODELS = sorted(overlay_entries())
 
 GOOD_POINT = """
   - key: power
@@ -51,7 +46,7 @@ def error_of(tmp_path: Path, points: str, extra: str = "") -> str:
 def test_every_shipped_profile_loads(profile_id: str) -> None:
     profile = load_profile(profile_id)
     assert profile.id == profile_id
-    assert profile.points or profile.sunspec_models
+    assert profile.points or profile.sunspec_base is not None
     keys = [p.key for p in profile.points]
     assert len(keys) == len(set(keys))
     for point in profile.points:
@@ -63,16 +58,14 @@ def test_every_shipped_profile_loads(profile_id: str) -> None:
             assert point.writable.max is not None
 
 
-@pytest.mark.parametrize("model", SHIPPED_MODELS)
-def test_every_shipped_sunspec_model_loads(model: int) -> None:
+@pytest.mark.parametrize("model", OVERLAID_MODELS)
+def test_every_overlaid_sunspec_model_loads(model: int) -> None:
     definition = load_sunspec_model(model)
     assert definition is not None
     assert definition.model == model
-    assert definition.length is not None
-    keys = {p.key for p in definition.points}
-    for point in definition.points:
-        assert definition.max_length is not None
-        assert point.end <= definition.max_length
+    points = definition.points(definition.length_for(modules=8))
+    keys = {p.key for p in points}
+    for point in points:
         if point.sf is not None:
             assert point.sf in keys
         if point.type is DataType.SUNSSF:
@@ -80,26 +73,45 @@ def test_every_shipped_sunspec_model_loads(model: int) -> None:
             assert point.invalid == (0x8000,)
 
 
-def test_sunspec_profile_lists_only_models_that_have_files() -> None:
+def test_the_sunspec_profile_takes_every_model_the_device_reports() -> None:
     profile = load_profile("sunspec")
     assert profile.sunspec_base == 40000
     assert profile.sleeps_at_night
-    assert set(profile.sunspec_models) <= set(list_sunspec_models())
-    assert {1, 103, 120, 123, 160, 203} <= set(profile.sunspec_models)
+    assert profile.sunspec_models == ()  # no list: every model with a definition
+    assert {1, 701, 713, 714, 802} <= set(list_sunspec_models())  # the DER models and the battery
+    assert OVERLAID_MODELS == [
+        1,
+        101,
+        102,
+        103,
+        111,
+        112,
+        113,
+        120,
+        121,
+        122,
+        123,
+        124,
+        160,
+        201,
+        202,
+        203,
+        204,
+    ]
 
 
 def test_sunspec_sentinels_and_derived_kinds() -> None:
-    inverter = {p.key: p for p in load_sunspec_model(103).points}  # type: ignore[union-attr]
+    inverter = {p.key: p for p in load_sunspec_model(103).points()}  # type: ignore[union-attr]
     assert inverter["ac_voltage_l1"].invalid == (0xFFFF,)
     assert inverter["ac_power"].invalid == (0x8000,)
     assert inverter["energy_total"].invalid == (0,)  # acc32
     assert inverter["status"].kind == "enum"
     assert inverter["events"].kind == "bitfield"
     assert inverter["events"].role == "fault"
-    controls = {p.key: p for p in load_sunspec_model(123).points}  # type: ignore[union-attr]
+    controls = {p.key: p for p in load_sunspec_model(123).points()}  # type: ignore[union-attr]
     assert controls["power_limit"].writable == Writable(min=0, max=100, step=1)
     assert controls["power_limit_enabled"].kind == "bool"
-    common = {p.key: p for p in load_sunspec_model(1).points}  # type: ignore[union-attr]
+    common = {p.key: p for p in load_sunspec_model(1).points()}  # type: ignore[union-attr]
     assert common["serial"].info == "serial"
     assert common["serial"].hidden
 
@@ -304,77 +316,16 @@ def test_not_a_mapping(tmp_path: Path) -> None:
         load_profile(str(path))
 
 
-def test_user_sunspec_model_file_is_validated(tmp_path: Path) -> None:
-    (tmp_path / "sunspec").mkdir()
-    write(
-        tmp_path / "sunspec",
-        "model_64000.yaml",
-        "model: 64000\nname: Vendor\nlength: 2\npoints:\n  - {key: x, name: X, address: 1, type: u32}\n",
-    )
-    with pytest.raises(
-        ProfileError, match=re.escape("points[0] (x).address: offset 1 + 2 registers exceed length 2")
-    ):
-        load_sunspec_model(64000, [tmp_path])
-    assert load_sunspec_model(64001, [tmp_path]) is None
-
-
-def sunspec_model_error(tmp_path: Path, text: str) -> str:
-    folder = tmp_path / "sunspec"
-    folder.mkdir(exist_ok=True)
-    (folder / "model_64100.yaml").write_text(textwrap.dedent(text))
+def test_sunspec_points_are_checked_by_the_rules_of_every_point() -> None:
+    """A SunSpec point the overlay gets wrong is reported with its model and SunSpec point id."""
+    raws = [
+        {"key": "ac_power", "name": "AC power", "address": 12, "type": "s16", "writable": True},
+        {"key": "status", "name": "Operating state", "address": 36, "type": "string", "count": 1,
+         "options": {1: "off"}},
+    ]  # fmt: skip
     with pytest.raises(ProfileError) as caught:
-        load_sunspec_model(64100, [tmp_path])
-    return str(caught.value)
-
-
-REPEATING_MODEL = """\
-    model: 64100
-    name: Strings
-    length: 2
-    points:
-      - {key: dca_sf, name: Current scale factor, address: 0, type: sunssf}
-      - {key: limit, name: Limit, address: 1, writable: {min: 0, max: 100}, revert_point: limit_revert}
-    repeating:
-      size: 3
-      max: 3
-      points:
-        - {key: "s{n}_current", name: "String {n} current", address: 1, sf: dca_sf, unit: A}
-        - {key: "s{n}_state", name: "String {n} state", address: 2, options: {1: "off", 4: mppt}}
-"""
-
-
-def test_a_repeating_group_gives_one_set_of_points_per_module(tmp_path: Path) -> None:
-    folder = tmp_path / "sunspec"
-    folder.mkdir()
-    (folder / "model_64100.yaml").write_text(
-        textwrap.dedent(REPEATING_MODEL.replace(", revert_point: limit_revert", ""))
-    )
-    model = load_sunspec_model(64100, [tmp_path])
-    assert model is not None
-    assert (model.length, model.module_size, model.modules, model.max_length) == (2, 3, 3, 11)
-    placed = {p.key: (p.address, p.name, p.sf) for p in model.points}
-    assert placed["s1_current"] == (3, "String 1 current", "dca_sf")
-    assert placed["s3_state"] == (2 + 2 * 3 + 2, "String 3 state", None)
-    assert len(model.points) == 2 + 2 * 3
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (("revert_point: limit_revert", "revert_point: nothing"), "points[1] (limit).revert_point: no point"),
-        (("revert_point: limit_revert", "enable_point: dca_sf"), "is not a writable bool point"),
-        (('"s{n}_state"', "s_state"), "repeating.points: key 's_state' must contain {n}"),
-        (("address: 2, options", "address: 3, options"), "exceed the module size 3"),
-        (("length: 2\n    ", ""), "repeating: needs the length of the fixed part"),
-        (("sf: dca_sf, unit", "sf: nope, unit"), "repeating.points[0] (s1_current).sf: no point has the key"),
-    ],
-)
-def test_bad_sunspec_model_files_name_the_problem(
-    tmp_path: Path, change: tuple[str, str], message: str
-) -> None:
-    text = REPEATING_MODEL.replace(", revert_point: limit_revert", "")
-    if change[0].startswith(("revert_point", "enable_point")):
-        text = REPEATING_MODEL.replace(*change)
-    else:
-        text = text.replace(*change)
-    assert message in sunspec_model_error(tmp_path, text)
+        build_sunspec_points(raws, "model_103.json", ["model 103 W", "model 103 St"])
+    assert str(caught.value).splitlines() == [
+        "model_103.json: model 103 W (ac_power).writable: writable numbers need {min, max, step}, not true",
+        "model_103.json: model 103 St (status).type: enum points need an integer type, not string",
+    ]

@@ -13,20 +13,29 @@ import pytest
 
 from pv_collector.model import Point, Profile, ReadBlock
 from pv_collector.planner import MODBUS_MAX_READ
-from pv_collector.profile import list_profiles, load_profile, load_sunspec_model
+from pv_collector.profile import list_profiles, load_profile
 from pv_collector.recording import read_plan
+from pv_collector.sunspec_models import list_sunspec_models, load_sunspec_model, overlay_entries
 from tests.collector.device_images import Decoded, decode, image_paths
 
 PROFILES = list_profiles()
 
 
+def sunspec_models(profile: Profile) -> list[int]:
+    """The SunSpec models a profile decodes: those it lists, else every model with a definition."""
+    if profile.sunspec_base is None:
+        return []
+    return list(profile.sunspec_models) or list_sunspec_models()
+
+
 def defined_points(profile: Profile) -> list[tuple[str, Point]]:
-    """Every point a profile can give a device, with where it is defined (SunSpec: every model's)."""
+    """Every point a profile can give a device, with where it is defined (SunSpec: every model's, with
+    one instance of each repeating group)."""
     points = [(profile.id, point) for point in profile.points]
-    for model in profile.sunspec_models:
+    for model in sunspec_models(profile):
         definition = load_sunspec_model(model)
         assert definition is not None, f"{profile.id}: no definition of SunSpec model {model}"
-        points.extend((f"{profile.id} model {model}", point) for point in definition.points)
+        points.extend((f"{profile.id} model {model}", point) for point in definition.example_points())
     return points
 
 
@@ -45,7 +54,7 @@ def _sunspec_key(decoded: Decoded, point: Point) -> tuple[int, str] | None:
             if definition is None:
                 return None
             offset = point.address - model.address - 2
-            for candidate in definition.points:
+            for candidate in definition.points(model.length, dict(model.counts)):
                 if candidate.address == offset and candidate.words == point.words:
                     return model.id, candidate.key
     return None
@@ -61,7 +70,8 @@ def test_loads(profile_id: str) -> None:
 @pytest.mark.parametrize("profile_id", PROFILES)
 async def test_every_point_decodes_from_its_images(profile_id: str) -> None:
     """In each image, a point whose registers are there decodes, unless the image marks them "not
-    implemented"; across the profile's images every point decodes at least once."""
+    implemented"; across the profile's images every point decodes at least once (SunSpec: every point of
+    the overlay's vocabulary, one instance of each repeating group)."""
     profile = load_profile(profile_id)
     problems: list[str] = []
     decoded_somewhere: set[object] = set()
@@ -81,11 +91,12 @@ async def test_every_point_decodes_from_its_images(profile_id: str) -> None:
     expected: set[object] = set()
     if profile.sunspec_base is None:
         expected = {point.key for point in profile.points if point.kind != "action"}
-    for model in profile.sunspec_models:
+    for model in sunspec_models(profile):
         definition = load_sunspec_model(model)
         assert definition is not None
-        first_module_end = (definition.length or 0) + (definition.module_size or 0)
-        expected |= {(model, p.key) for p in definition.points if p.end <= first_module_end}
+        if model in overlay_entries():
+            overlaid = [p for p in definition.example_points() if not p.key.startswith(f"m{model}_")]
+            expected |= {(model, p.key) for p in overlaid}
     missing = sorted(str(key) for key in expected - decoded_somewhere)
     assert problems == []
     assert missing == [], f"{profile_id}: points no image gives a value"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import calendar
 import contextlib
-import json
 import shutil
 import struct
 import subprocess
@@ -22,7 +21,7 @@ from pymodbus.pdu import ModbusPDU
 from pv_collector.model import DataType, Function, Point
 from pv_collector.profile import load_profile
 from pv_collector.simulator import Simulation, run_simulator
-from tests.collector.test_sunspec import RefPoint, reference_layout
+from tests.collector.test_sunspec import RefPoint, reference_group, reference_layout
 from tests.mosquitto import free_port
 
 JUNE_NOON_UTC = calendar.timegm((2025, 6, 21, 11, 0, 0))  # 12:54 local solar time in Berlin
@@ -88,14 +87,14 @@ def s16(word: int) -> int:
 
 
 def reference_point(model: int, name: str) -> RefPoint:
-    """A point of the SunSpec Alliance's model definition (`Name@N`: module N of a repeating group)."""
+    """A point of the SunSpec Alliance's model definition (`module@N.Name`: module N of model 160)."""
     layout, _length = reference_layout(model, modules=2 if model == 160 else 0)
     return layout[name]
 
 
 class SunSpecReader:
     """Walks the SunSpec chain of unit 1 over Modbus and reads points by SunSpec name, placed from the
-    SunSpec Alliance's model definitions (tests/collector/sunspec_reference), not the collector's files."""
+    SunSpec Alliance's model definitions (pysunspec2's JSON, laid out by the tests), not the collector's."""
 
     def __init__(self, client: AsyncModbusTcpClient) -> None:
         self.client = client
@@ -161,7 +160,7 @@ async def test_sunspec_chain_walk_reaches_end_marker(client: AsyncModbusTcpClien
 
 def test_the_inverter_is_laid_out_from_the_collectors_model_definitions() -> None:
     """No second table: the simulated inverter's points are the collector's own placed model points."""
-    from pv_collector.profile import load_sunspec_model
+    from pv_collector.sunspec_models import load_sunspec_model
 
     sim = Simulation(clock=lambda: JUNE_NOON_UTC)
     points = sim.image(INVERTER).points
@@ -169,12 +168,13 @@ def test_the_inverter_is_laid_out_from_the_collectors_model_definitions() -> Non
     assert model_103 is not None
     start = 40000 + 2 + 2 + 66  # "SunS", then model 1 (ID, L and its 66 registers)
     assert points["ac_power"].address == start + 2 + next(
-        p.address for p in model_103.points if p.key == "ac_power"
+        p.address for p in model_103.points() if p.key == "ac_power"
     )
-    # Independent of both: in the SunSpec Alliance's model 103, W follows the 12 registers ID..V_SF.
-    points_103 = json.loads((Path(__file__).parent / "sunspec_reference/model_103.json").read_text())
-    names = [p["name"] for p in points_103["group"]["points"]]
-    offset = sum(p["size"] for p in points_103["group"]["points"][: names.index("W")])
+    # Independent of both: in the SunSpec Alliance's model 103, W follows the 14 registers ID..V_SF.
+    points_103 = reference_group(103)["points"]
+    names = [p["name"] for p in points_103]
+    offset = sum(p["size"] for p in points_103[: names.index("W")])
+    assert offset == 14
     assert points["ac_power"].address == start + offset
 
 
@@ -186,7 +186,7 @@ async def test_inverter_sleeps_at_night_and_produces_at_noon(
     assert await reader.value(103, "W") > 0
     assert await reader.value(103, "St") == 4  # MPPT
     assert await reader.value(103, "DCW") > await reader.value(103, "W")  # conversion losses
-    module_power = [await reader.value(160, f"DCW@{module}") for module in (1, 2)]
+    module_power = [await reader.value(160, f"module@{module}.DCW") for module in (1, 2)]
     assert all(power > 0 for power in module_power)  # DCW of both MPPT modules
 
     clock.now = JUNE_MIDNIGHT_UTC + 86400  # the next midnight

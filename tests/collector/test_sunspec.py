@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import sunspec2.device
-import sunspec2.mdef as mdef
+from sunspec2 import mdef
 
 from pv_collector.decode import decode_reads
 from pv_collector.errors import ModbusExceptionResponse, ModbusTimeout, ProfileError
@@ -41,7 +41,9 @@ def reference_group(model: int) -> dict[str, Any]:
 
 
 def reference_size(point: Mapping[str, Any]) -> int:
-    return int(point["size"]) if point["type"] == "string" else int(mdef.point_type_info[point["type"]]["len"])
+    return (
+        int(point["size"]) if point["type"] == "string" else int(mdef.point_type_info[point["type"]]["len"])
+    )
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,10 @@ def _walk(
     group: Mapping[str, Any], offset: int, prefix: str, modules: int, counts: Mapping[str, int]
 ) -> Iterator[tuple[str, RefPoint]]:
     for p in group["points"]:
-        yield f"{prefix}{p['name']}", RefPoint(p["name"], offset, reference_size(p), p["type"], p.get("sf"), prefix)
+        yield (
+            f"{prefix}{p['name']}",
+            RefPoint(p["name"], offset, reference_size(p), p["type"], p.get("sf"), prefix),
+        )
         offset += reference_size(p)
     for sub in group.get("groups", []):
         count = sub.get("count")
@@ -348,8 +353,6 @@ async def test_timeouts_propagate(profile: Profile) -> None:
         await discover(device, profile)
 
 
-
-
 # ------------------------------------------------------------------------ every model pysunspec2 ships
 
 COMPATIBLE = {
@@ -391,14 +394,15 @@ def test_every_model_is_laid_out_where_the_sunspec_definition_puts_it(model: int
     """Each of our points sits on a reference point of the same size, a type that decodes it and the same
     scale factor; every reference point we can read has one of our points; keys are valid and unique."""
     points, layout = laid_out(model)
-    at_offset = {p.offset - 2: (path, p) for path, p in layout.items() if path not in ("ID", "L")}
+    at_offset = {p.offset - 2: p for path, p in layout.items() if path not in ("ID", "L")}
     by_key = {point.key: point for point in points}
     assert len(by_key) == len(points), "a key is used twice"
     for point in points:
-        assert KEY.match(point.key) and len(point.key) <= 44, point.key
+        assert KEY.match(point.key), point.key
+        assert len(point.key) <= 44, point.key
         assert len(point.name) <= 100, point.key
         assert point.unit is None or len(point.unit) <= 20, point.key
-        path, ref = at_offset[point.address]
+        ref = at_offset[point.address]
         assert point.type in COMPATIBLE[ref.type], f"{point.key}: {point.type} vs {ref.type}"
         assert point.words == ref.size, point.key
         if isinstance(ref.sf, str):
@@ -420,13 +424,13 @@ def test_every_model_is_laid_out_where_the_sunspec_definition_puts_it(model: int
 
 @pytest.mark.parametrize("model", list_sunspec_models())
 def test_points_the_overlay_does_not_name_are_diagnostics_with_sunspec_labels(model: int) -> None:
-    points, layout = laid_out(model)
+    points, _layout = laid_out(model)
     overlaid = {p.key for p in points if not p.key.startswith(f"m{model}_")}
     for point in points:
         if point.key in overlaid:
             continue
         assert point.hidden if point.type is DataType.SUNSSF else point.category == "diagnostic", point.key
-        assert point.device_class is None and point.state_class is None and point.role is None, point.key
+        assert (point.device_class, point.state_class, point.role) == (None, None, None), point.key
         assert point.writable is None, point.key  # SunSpec RW points are written only where the overlay says
     assert bool(overlaid) == (model in overlay_entries())
 
@@ -446,9 +450,10 @@ def test_generated_keys_names_units_and_symbols() -> None:
     assert curves["m705_rvrt_tms"].unit == "s"  # SunSpec "Secs"
     assert {p.key for p in laid_out(707)[0]} >= {"m707_crv2_must_trip_pt2_v", "m707_crv1_mom_cess_act_pt"}
     long = {p.key for p in laid_out(804)[0] if len(p.key) == 44}
-    assert long and all(re.fullmatch(r"m804_.+_[0-9a-f]{4}", key) for key in long)  # cut, with a digest
+    assert long
+    assert all(re.fullmatch(r"m804_.+_[0-9a-f]{4}", key) for key in long)  # cut, with a digest
     assert "m11_mac" not in {p.key for p in laid_out(11)[0]}  # eui48: not decoded
-    assert "m16_mac" not in {p.key for p in laid_out(16)[0]}
+    assert "m16_mac" not in {p.key for p in laid_out(16)[0]}  # eui48 again
 
 
 def test_overlay_writes_only_what_sunspec_lets_a_client_write() -> None:
@@ -480,7 +485,8 @@ async def test_a_curve_model_is_laid_out_from_the_counts_the_device_reports(prof
     by_key = {p.key: p for p in found.points}
     assert by_key["m705_crv2_pt3_v"].address == addresses["Crv@2.Pt@3.V"]
     assert by_key["m705_crv2_pt3_var"].address == addresses["Crv@2.Pt@3.Var"]
-    assert "m705_crv3_pt1_v" not in by_key and "m705_crv1_pt4_v" not in by_key
+    assert "m705_crv3_pt1_v" not in by_key  # two curves
+    assert "m705_crv1_pt4_v" not in by_key  # of three points
     values = await device.poll(found.points)
     assert (values["m705_crv2_pt3_v"], values["m705_crv2_pt3_var"]) == (106.5, -44)
     assert values["m705_ena"] == "enabled"
@@ -518,7 +524,7 @@ async def test_a_kostal_style_chain_with_a_meter_and_a_battery(profile: Profile)
     assert by_key["m802_so_c"].address == addresses["SoC"]
     values = await device.poll(found.points)
     assert (values["m802_so_c"], values["m802_w"], values["m802_cha_st"]) == (56.3, -1200, "charging")
-    assert values["ac_power"] == 2345 and values["power"] == -1500  # 103 keeps the vocabulary, 203 too
+    assert (values["ac_power"], values["power"]) == (2345, -1500)  # 103 keeps the vocabulary, 203 too
 
 
 # ------------------------------------------------------------------------ definitions from a profile folder
@@ -566,13 +572,32 @@ async def test_a_profile_folder_adds_a_vendor_model_in_sunspec_json(tmp_path: Pa
     ("change", "message"),
     [
         (
-            {"id": 64901, "group": {**VENDOR_MODEL["group"], "points": [
-                {"name": "ID", "type": "uint16", "value": 64901}, *VENDOR_MODEL["group"]["points"][1:]
-            ]}},
+            {
+                "id": 64901,
+                "group": {
+                    **VENDOR_MODEL["group"],
+                    "points": [
+                        {"name": "ID", "type": "uint16", "value": 64901},
+                        *VENDOR_MODEL["group"]["points"][1:],
+                    ],
+                },
+            },
             "id 64901 does not match the file name",
         ),
-        ({"group": {"name": "x", "type": "group", "points": [{"name": "ID", "type": "uint16"}]}}, "at least two"),
+        (
+            {"group": {"name": "x", "type": "group", "points": [{"name": "ID", "type": "uint16"}]}},
+            "at least two",
+        ),
         ({"group": {**VENDOR_MODEL["group"], "points": [*VENDOR_MODEL["group"]["points"][:3]]}}, "Fan_SF"),
+        (
+            {
+                "group": {
+                    **VENDOR_MODEL["group"],
+                    "points": [*VENDOR_MODEL["group"]["points"], {"name": "Nam", "type": "string"}],
+                }
+            },
+            "string point Nam has no size",
+        ),
     ],
 )
 def test_a_bad_definition_file_is_one_clear_error(
@@ -589,5 +614,5 @@ def test_a_bad_definition_file_is_one_clear_error(
 def test_a_file_that_is_not_json_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "sunspec").mkdir()
     (tmp_path / "sunspec" / "model_64902.json").write_text("{not json")
-    with pytest.raises(ProfileError, match="model_64902.json: not a SunSpec JSON model definition"):
+    with pytest.raises(ProfileError, match=r"model_64902\.json: not a SunSpec JSON model definition"):
         load_sunspec_model(64902, [tmp_path])

@@ -456,7 +456,9 @@ def _build_points(
 # --- files ----------------------------------------------------------------------------------------
 
 
-def _read_yaml(path: Path, what: str = "a profile is a YAML mapping (id, name, points, ...)") -> dict[str, Any]:
+def _read_yaml(
+    path: Path, what: str = "a profile is a YAML mapping (id, name, points, ...)"
+) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -573,7 +575,7 @@ def build_sunspec_points(
         lines = []
         for line in errors:
             match = re.match(r"points\[(\d+)\]", line)
-            lines.append(f"{locations[int(match[1])]}{line[match.end():]}" if match else line)
+            lines.append(f"{locations[int(match[1])]}{line[match.end() :]}" if match else line)
         raise ProfileError("\n".join(f"{source}: {line}" for line in lines))
     return tuple(points)
 

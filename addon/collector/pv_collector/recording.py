@@ -130,20 +130,28 @@ def sunspec_extents(found: sunspec.SunSpecDevice) -> list[Extent]:
 
 
 def not_implemented_spans(image: RegisterImage, points: Sequence[Point]) -> list[Span]:
-    """Where the image holds a point's "not available" value (its `invalid` raw values, or a NaN float)."""
+    """Where the image holds a point's "not available" value: its `invalid` raw values, a NaN float, a
+    text of only NULs (SunSpec's "not implemented" string)."""
     spans: list[Span] = []
     for point in points:
         if point.kind == "action" or not image.has(point.function, point.address, point.words):
             continue
         words = image.words(point.function, point.address, point.words)
-        if is_invalid(point, words) or (point.type in (DataType.F32, DataType.F64) and _is_nan(point, words)):
+        if is_invalid(point, words) or _is_nan(point, words) or _is_empty_text(point, words):
             spans.append(Span(point.function, point.address, point.words))
     return merge_spans(spans)
 
 
 def _is_nan(point: Point, words: Sequence[int]) -> bool:
+    if point.type not in (DataType.F32, DataType.F64):
+        return False
     raw = raw_value(point, words)
     return isinstance(raw, float) and math.isnan(raw)
+
+
+def _is_empty_text(point: Point, words: Sequence[int]) -> bool:
+    """A text of only NULs or blanks: SunSpec's "not implemented" for a string (all registers 0x0000)."""
+    return point.type is DataType.STRING and raw_value(point, words) == ""
 
 
 async def record_image(

@@ -41,6 +41,7 @@ class SunSpecModel:
     length: int  # L as the device reports it
     instance: int  # 1 for the first model with this id, 2 for the second, ...
     known: bool  # a definition was found and its points placed
+    counts: tuple[tuple[str, int], ...] = ()  # values of its count points (repeating-group counts) as read
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +89,7 @@ def place_model(
     length: int,
     instance: int,
     taken: set[str],
+    *,
     counts: Mapping[str, int] | None = None,
 ) -> list[Point]:
     """Absolute points of one model instance whose ID register is at `address`, for the length L the
@@ -160,14 +162,20 @@ async def scan(reader: RegisterReader, profile: Profile, extra_dirs: Sequence[Pa
         instance = instances.get(model_id, 0) + 1
         instances[model_id] = instance
         definition = load_sunspec_model(model_id, extra_dirs) if not wanted or model_id in wanted else None
+        counts: dict[str, int] = {}
         if definition is not None:
             counts = await read_counts(reader, definition, address, length)
-            points.extend(place_model(definition, address, length, instance, taken, counts))
+            points.extend(place_model(definition, address, length, instance, taken, counts=counts))
         else:
             _LOGGER.debug("SunSpec model %d at %d (length %d) is not used", model_id, address, length)
         models.append(
             SunSpecModel(
-                id=model_id, address=address, length=length, instance=instance, known=definition is not None
+                id=model_id,
+                address=address,
+                length=length,
+                instance=instance,
+                known=definition is not None,
+                counts=tuple(counts.items()),
             )
         )
         address += 2 + length

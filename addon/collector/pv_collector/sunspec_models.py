@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import sunspec2.device
-import sunspec2.mdef as mdef
+from sunspec2 import mdef
 
 from .errors import ProfileError
 from .model import DataType, Point
@@ -183,6 +183,12 @@ class SunSpecModelDef:
             total += group.size(counts) * instances
         return total
 
+    def example_points(self) -> tuple[Point, ...]:
+        """The points of the model with one instance of every repeating group: every kind of point the
+        model can give a device (for checks over all points, e.g. units and rate bounds)."""
+        counts = dict.fromkeys(self.count_points, 1)
+        return self.points(self.length_for(counts, modules=1), counts)
+
     def points(self, length: int | None = None, counts: Mapping[str, int] | None = None) -> tuple[Point, ...]:
         """Our points of the model for a device that reports `length` (default: the fixed part) and these
         count-point values; offsets from the first register after ID and L, sorted by offset.
@@ -206,7 +212,7 @@ def _count_names(group: GroupDef) -> Iterator[str]:
 
 def _point_def(raw: Mapping[str, Any]) -> PointDef:
     kind = str(raw[mdef.TYPE])
-    size = raw.get(mdef.SIZE) if kind == mdef.TYPE_STRING else mdef.point_type_info[kind]["len"]
+    size: int = raw[mdef.SIZE] if kind == mdef.TYPE_STRING else mdef.point_type_info[kind]["len"]
     symbols = tuple((str(s[mdef.NAME]), int(s[mdef.VALUE])) for s in raw.get(mdef.SYMBOLS) or [])
     sf = raw.get(mdef.SF)
     units = raw.get(mdef.UNITS)
@@ -240,7 +246,7 @@ def _group_def(raw: Mapping[str, Any], top: bool = False) -> GroupDef:
 
 
 def _definition_file(model: int, extra_dirs: Sequence[Path]) -> Path | None:
-    name = mdef.to_json_filename(model)
+    name = str(mdef.to_json_filename(model))
     for directory in extra_dirs:
         candidate = Path(directory) / SUNSPEC_DIRNAME / name
         if candidate.is_file():
@@ -262,10 +268,22 @@ def _read_definition(path: Path, model: int) -> dict[str, Any]:
         problems = f"incomplete definition ({err!r})"
     if not problems and doc.get(mdef.ID) != model:
         problems = f"id {doc.get(mdef.ID)!r} does not match the file name"
+    if not problems:
+        problems = "".join(
+            f"string point {name} has no size\n" for name in _strings_without_size(doc[mdef.GROUP])
+        )
     if problems:
         lines = [line for line in str(problems).splitlines() if line.strip()]
         raise ProfileError("\n".join(f"{path}: {line}" for line in lines))
     return doc
+
+
+def _strings_without_size(group: Mapping[str, Any]) -> Iterator[str]:
+    for point in group.get(mdef.POINTS) or []:
+        if point.get(mdef.TYPE) == mdef.TYPE_STRING and not isinstance(point.get(mdef.SIZE), int):
+            yield str(point.get(mdef.NAME))
+    for sub in group.get(mdef.GROUPS) or []:
+        yield from _strings_without_size(sub)
 
 
 @cache
@@ -355,7 +373,7 @@ def overlay_entries() -> dict[int, dict[str, Any]]:
 
 
 def snake_case(name: str) -> str:
-    """A SunSpec id in snake case: "WMaxLimPct_RvrtTms" -> "w_max_lim_pct_rvrt_tms", "PhVphA" -> "ph_vph_a"."""
+    """A SunSpec id in snake case: "WMaxLimPct_RvrtTms" -> "w_max_lim_pct_rvrt_tms", "SoC" -> "so_c"."""
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
     text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
@@ -381,10 +399,12 @@ def _lay(
     group: GroupDef,
     offset: int,
     trail: tuple[tuple[str, int | None], ...],
+    *,
     length: int,
     counts: Mapping[str, int],
     slots: list[_Slot],
 ) -> int:
+    """Append the point instances of one group instance starting at `offset`; returns the end offset."""
     for point in group.points:
         slots.append(_Slot(point, offset, trail))
         offset += point.size
@@ -398,7 +418,7 @@ def _lay(
             if offset >= length:
                 break
             step = (sub.name, None if sub.count is None else number)
-            offset = _lay(sub, offset, (*trail, step), length, counts, slots)
+            offset = _lay(sub, offset, (*trail, step), length=length, counts=counts, slots=slots)
     return offset
 
 
@@ -505,7 +525,7 @@ def _laid_out(
     definition: SunSpecModelDef, length: int, counts: tuple[tuple[str, int], ...]
 ) -> tuple[Point, ...]:
     slots: list[_Slot] = []
-    _lay(definition.group, 0, (), length, dict(counts), slots)
+    _lay(definition.group, 0, (), length=length, counts=dict(counts), slots=slots)
     slots = [
         slot for slot in slots if slot.point.type not in SKIPPED_TYPES and slot.point.size <= MODBUS_MAX_READ
     ]

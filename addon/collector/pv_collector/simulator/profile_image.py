@@ -25,8 +25,8 @@ from pv_collector import sunspec
 from pv_collector.decode import decode, encode, int_to_registers
 from pv_collector.errors import CommandError
 from pv_collector.model import DataType, Function, Point, Profile, Value
-from pv_collector.sunspec_models import load_sunspec_model
 from pv_collector.register_image import Identity, RegisterImage, Source, SourceKind
+from pv_collector.sunspec_models import load_sunspec_model
 
 UNCOVERED = 0xFFFF  # SunSpec registers no point describes
 END_MARKER = (sunspec.END_MODEL_ID, 0)
@@ -127,7 +127,9 @@ class ProfileImage:
                 raise ValueError(f"SunSpec model {spec.model} has no count point {', '.join(unknown)}")
             length = definition.length_for(counts, modules=spec.modules)
             instances[spec.model] = instances.get(spec.model, 0) + 1
-            placed = sunspec.place_model(definition, address, length, instances[spec.model], taken, counts)
+            placed = sunspec.place_model(
+                definition, address, length, instances[spec.model], taken, counts=counts
+            )
             image.put(Function.HOLDING, address, [spec.model, length, *([UNCOVERED] * length)])
             for point in placed:
                 image.put(Function.HOLDING, point.address, _unset_words(point))
