@@ -106,7 +106,7 @@ def model(report: Report, turnaround: float) -> None:
     rows = []
     for profile_id in list_profiles():
         profile = load_profile(profile_id)
-        points = sunspec_points() if profile.sunspec_models else profile.points
+        points = sunspec_points() if profile.sunspec_base is not None else profile.points
         rows.append(model_row(profile, points, turnaround))
     report.table(
         "model",

@@ -337,7 +337,7 @@ def planned_rows() -> list[list[Any]]:
     rows: list[list[Any]] = []
     for profile_id in list_profiles():
         profile = load_profile(profile_id)
-        if profile.sunspec_models or profile_id in SIMULATED:
+        if profile.sunspec_base is not None or profile_id in SIMULATED:
             continue
         readable = points_to_read(profile.points)
         plan = plan_reads(readable, max_block=profile.max_block, max_gap=profile.max_gap)

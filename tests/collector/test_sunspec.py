@@ -616,3 +616,12 @@ def test_a_file_that_is_not_json_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "sunspec" / "model_64902.json").write_text("{not json")
     with pytest.raises(ProfileError, match=r"model_64902\.json: not a SunSpec JSON model definition"):
         load_sunspec_model(64902, [tmp_path])
+
+
+def test_a_profile_folder_cannot_replace_a_sunspec_alliance_model(tmp_path: Path) -> None:
+    """The published vocabulary stays: a folder's model_103.json is not used, pysunspec2's is."""
+    write_definition(tmp_path, {**VENDOR_MODEL, "id": 103})
+    definition = load_sunspec_model(103, [tmp_path])
+    assert definition is not None
+    assert "ac_power" in {p.key for p in definition.points()}
+    assert definition.source.endswith("sunspec2/models/json/model_103.json")

@@ -4,7 +4,7 @@ The facts of every model (point ids and order, types, sizes, scale-factor refere
 bitfield symbols, labels, mandatory/access, repeating groups) come from the SunSpec Alliance's JSON model
 definitions as the `pysunspec2` package ships them (`sunspec2/models/json/model_<N>.json`), read with its
 `sunspec2.mdef` loading functions. A profile folder may add definitions the package lacks (a vendor's
-model) as `sunspec/model_<N>.json` in the same format; they are checked with `mdef.validate_model_def`.
+model) as `sunspec/model_<N>.json` in the same format, checked with `mdef.validate_model_def`.
 
 What a point means to PV Monitor comes from one small data file, `profiles/sunspec/overlay.yaml`: for the
 points it names (SunSpec model and point id), the published key of the key vocabulary (docs/profiles.md),
@@ -29,11 +29,10 @@ that cannot be used.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,8 +43,6 @@ from .errors import ProfileError
 from .model import DataType, Point
 from .planner import MODBUS_MAX_READ
 from .profile import SHIPPED_DIR, build_sunspec_points, read_yaml_document
-
-_LOGGER = logging.getLogger(__name__)
 
 SUNSPEC_DIRNAME = "sunspec"
 OVERLAY_FILE = SHIPPED_DIR / SUNSPEC_DIRNAME / "overlay.yaml"
@@ -246,13 +243,13 @@ def _group_def(raw: Mapping[str, Any], top: bool = False) -> GroupDef:
 
 
 def _definition_file(model: int, extra_dirs: Sequence[Path]) -> Path | None:
+    """pysunspec2's definition of the model, else the first profile folder's (vendor models)."""
     name = str(mdef.to_json_filename(model))
-    for directory in extra_dirs:
-        candidate = Path(directory) / SUNSPEC_DIRNAME / name
+    for directory in [LIBRARY_DIR, *(Path(d) / SUNSPEC_DIRNAME for d in extra_dirs)]:
+        candidate = directory / name
         if candidate.is_file():
             return candidate
-    shipped = LIBRARY_DIR / name
-    return shipped if shipped.is_file() else None
+    return None
 
 
 def _read_definition(path: Path, model: int) -> dict[str, Any]:
@@ -291,7 +288,7 @@ def _load_cached(path: Path, mtime_ns: int, model: int) -> SunSpecModelDef:
     del mtime_ns  # part of the cache key only: an edited file is read again
     doc = _read_definition(path, model)
     group = doc[mdef.GROUP]
-    overlay = overlay_entries().get(model, {}) if path.parent == LIBRARY_DIR else {}
+    overlay = overlay_entries().get(model, {}) if path.parent == LIBRARY_DIR else {}  # ours: theirs only
     return SunSpecModelDef(
         model=model,
         name=str(group[mdef.NAME]),
@@ -303,9 +300,9 @@ def _load_cached(path: Path, mtime_ns: int, model: int) -> SunSpecModelDef:
 
 
 def load_sunspec_model(model: int, extra_dirs: Sequence[Path] = ()) -> SunSpecModelDef | None:
-    """The definition of SunSpec model `model` (a profile folder's `sunspec/model_<N>.json` first, then
-    pysunspec2's), or None when nobody defines it. Raises ProfileError for a definition file that is not
-    a valid SunSpec model definition."""
+    """The definition of SunSpec model `model`: pysunspec2's, else a profile folder's
+    `sunspec/model_<N>.json` (a model pysunspec2 lacks: it cannot replace the SunSpec Alliance's), or None
+    when nobody defines it. Raises ProfileError for a definition file that is not a valid definition."""
     path = _definition_file(model, extra_dirs)
     if path is None:
         return None
@@ -520,7 +517,7 @@ def _sf_keys(slots: Sequence[_Slot], keys: Sequence[str]) -> list[str | None]:
     return found
 
 
-@cache
+@lru_cache(maxsize=512)
 def _laid_out(
     definition: SunSpecModelDef, length: int, counts: tuple[tuple[str, int], ...]
 ) -> tuple[Point, ...]:
