@@ -176,7 +176,7 @@ def test_dockerfile_install_steps_in_a_clean_venv(tmp_path: Path) -> None:
     freeze = subprocess.run(
         [str(python), "-m", "pip", "freeze"], capture_output=True, text=True, timeout=60, check=True
     ).stdout.lower()
-    for pin in ("pymodbus==3.16.1", "paho-mqtt==2.1.0", "pysunspec2==1.3.7"):
+    for pin in ("pymodbus==3.16.1", "paho-mqtt==2.1.0", "pysunspec2==1.3.7", "aiohttp==3.14.5"):
         assert pin in freeze
     definitions = subprocess.run(  # the SunSpec models the collector reads from pysunspec2's package
         [
@@ -190,3 +190,12 @@ def test_dockerfile_install_steps_in_a_clean_venv(tmp_path: Path) -> None:
         check=False,
     )
     assert definitions.stdout.strip() == "Battery Base Model", definitions.stderr
+    page = subprocess.run(  # the web page's files are in the installed package
+        [str(python), "-c", "import pv_collector.web.server as s; print(sorted(p.name for p in s.STATIC.rglob('*')))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    for name in ("index.html", "app.js", "style.css", "en.json", "de.json"):
+        assert name in page

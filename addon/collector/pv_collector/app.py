@@ -15,9 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 from pv_collector import __version__
+from pv_collector.activity import Activity, LogTap
 from pv_collector.cache import RegisterCache
 from pv_collector.commands import CommandHandler
 from pv_collector.config import Config
+from pv_collector.errors import CollectorError
 from pv_collector.gateway import Gateway
 from pv_collector.instance import check_instance, remember_instance
 from pv_collector.metrics import Metrics
@@ -26,6 +28,7 @@ from pv_collector.poller import DevicePoller
 from pv_collector.profile import load_profile
 from pv_collector.publisher import Publisher
 from pv_collector.transport import Bus
+from pv_collector.web import WebServer
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,7 +45,8 @@ class Collector:
         self.config = config
         self.clock = clock  # wall clock of readings and of the sun (tests move it)
         self.instance = secrets.token_hex(6)
-        self.metrics = Metrics()
+        self.metrics = Metrics(clock)
+        self.activity = Activity(clock)  # what the web page shows: latest values, events, log lines
         self.outbox: Outbox | None = None
         self.buses: dict[str, Bus] = {}
         self.pollers: dict[str, DevicePoller] = {}
@@ -50,6 +54,7 @@ class Collector:
         self.publisher: Publisher | None = None
         self.commands = CommandHandler(self.pollers, self.event)
         self.metrics_port: int | None = None
+        self.web: WebServer | None = None
         self._announce_pending = False
 
     # ------------------------------------------------------------------ DeviceSink
@@ -57,15 +62,18 @@ class Collector:
     def state(self, device_id: str, message: dict[str, Any]) -> None:
         """Queue a state message."""
         assert self.publisher is not None
+        self.activity.state(device_id, message)
         self.publisher.enqueue_state(device_id, message)
 
-    def availability(self, device_id: str, availability: str) -> None:
-        """Publish a device's availability."""
+    def availability(self, device_id: str, availability: str, error: Exception | None = None) -> None:
+        """Publish a device's availability (`error`: what made it offline)."""
         assert self.publisher is not None
+        self.activity.availability(device_id, availability, error)
         self.publisher.set_availability(device_id, availability)
 
     def event(self, device_id: str, event: dict[str, Any]) -> None:
         """Publish a device event."""
+        self.activity.event(device_id, event)
         if self.publisher is not None:
             self.publisher.event(device_id, event)
 
@@ -148,6 +156,10 @@ class Collector:
 
     async def run(self) -> None:
         """Run until cancelled, then shut down cleanly."""
+        with LogTap(self.activity, asyncio.get_running_loop()).installed():
+            await self._run()
+
+    async def _run(self) -> None:
         config = self.config
         self._build()
         assert self.publisher is not None
@@ -163,6 +175,11 @@ class Collector:
             )
             url = f"http://{config.metrics.host}:{self.metrics_port}/metrics"
             _LOGGER.info("metrics served", extra={"url": url})
+        try:
+            await self._serve_page()
+        except BaseException:
+            await self._shutdown()
+            raise
         _LOGGER.info(
             "collector starting",
             extra={
@@ -195,6 +212,21 @@ class Collector:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._shutdown()
 
+    async def _serve_page(self) -> None:
+        web = self.config.web
+        if not web.enabled:
+            return
+        self.web = WebServer(self, web)
+        try:
+            port = await self.web.start()
+        except OSError as err:
+            self.web = None
+            raise CollectorError(
+                f"web.port: cannot serve the page on {web.host}:{web.port} ({err.strerror or err})"
+            ) from None
+        host = f"[{web.host}]" if ":" in web.host else web.host
+        _LOGGER.info("page served", extra={"url": f"http://{host}:{port}/"})
+
     async def _housekeeping(self) -> None:
         assert self.publisher is not None
         interval = self.config.publish.stats_interval
@@ -210,6 +242,9 @@ class Collector:
                 self.publisher.expire_queue()
 
     async def _shutdown(self) -> None:
+        if self.web is not None:
+            await self.web.stop()
+            self.web = None
         for gateway in self.gateways.values():
             await gateway.stop()
         if self.publisher is not None:

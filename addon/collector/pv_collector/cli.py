@@ -32,6 +32,11 @@ _STANDARD_ATTRIBUTES = frozenset(
 )
 
 
+def extra_fields(record: logging.LogRecord) -> list[tuple[str, object]]:
+    """The `extra=` fields of a log record (`device`, `bus`, `error`, ...), in the order given."""
+    return [(key, value) for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES]
+
+
 class KeyValueFormatter(logging.Formatter):
     """`ts=... level=info logger=pv_collector.poller msg="device lost" device=meter error="..."`."""
 
@@ -46,7 +51,7 @@ class KeyValueFormatter(logging.Formatter):
             ("logger", record.name),
             ("msg", record.getMessage()),
         ]
-        fields.extend((key, value) for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES)
+        fields.extend(extra_fields(record))
         line = " ".join(f"{key}={_quote(value)}" for key, value in fields)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

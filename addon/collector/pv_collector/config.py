@@ -9,9 +9,10 @@ See docs/configuration.md.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -22,7 +23,8 @@ from pv_collector.errors import ConfigError, ProfileError
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 TOPIC_LEVEL_PATTERN = re.compile(r"^[^#+\x00]+$")
-SECRET_KEYS = frozenset({"password"})
+SECRET_KEYS = frozenset({"password", "token"})
+WEB_TOKEN_MIN_LENGTH = 16
 
 type BusType = Literal["serial", "tcp", "rtu_over_tcp"]
 type LogLevel = Literal["debug", "info", "warning", "error"]
@@ -47,6 +49,23 @@ class MetricsConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 9464
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebConfig:
+    """The collector's own web page (docs/collector-page.md): status, devices, tools, log.
+
+    Off by default. Bound to `host`:`port`; on an address other than loopback it needs a `token`
+    (at least 16 characters, asked for once by the browser) or a `trusted_proxy`: the one peer address
+    allowed to connect, which authenticates the user itself (the add-on sets the Supervisor's ingress
+    proxy, 172.30.32.2). Port 0 picks a free port.
+    """
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8099
+    token: str | None = field(default=None, repr=False)
+    trusted_proxy: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,6 +213,7 @@ class Config:
     publish: PublishConfig = field(default_factory=PublishConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     site: SiteConfig | None = None
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def devices(self) -> tuple[tuple[BusConfig, DeviceConfig], ...]:
@@ -315,6 +335,44 @@ def _unit_map(value: Any) -> dict[int, str]:
     return dict(value)
 
 
+def _web_token(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) < WEB_TOKEN_MIN_LENGTH or value != value.strip():
+        raise vol.Invalid(f"expected a text of at least {WEB_TOKEN_MIN_LENGTH} characters without spaces")
+    return value
+
+
+def _ip_address(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise vol.Invalid("expected an IP address") from None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _default(model: type, name: str) -> Any:
+    """The default of one field of a config dataclass: the dataclass owns it, the schema reads it."""
+    for item in fields(model):
+        if item.name == name:
+            if item.default is not MISSING:
+                return item.default
+            if item.default_factory is not MISSING:
+                return item.default_factory()
+    raise KeyError(f"{model.__name__}.{name} has no default")
+
+
 class _Section:
     """A nested mapping that may be omitted or null (then every default applies)."""
 
@@ -394,6 +452,18 @@ TOP_SCHEMA = vol.Schema(
             {
                 vol.Required("latitude"): _number(-90, 90),
                 vol.Required("longitude"): _number(-180, 180),
+            }
+        ),
+        vol.Optional("web", default=dict): _section(
+            {
+                vol.Optional(name, default=_default(WebConfig, name)): validator
+                for name, validator in (
+                    ("enabled", _boolean),
+                    ("host", _text),
+                    ("port", _integer(0, 65535)),
+                    ("token", _web_token),
+                    ("trusted_proxy", _ip_address),
+                )
             }
         ),
         vol.Required("buses"): list,
@@ -571,6 +641,8 @@ def validate_config(data: Any, *, base_dir: Path | None = None, check_profiles: 
 
     _check_unique(problems, buses, data)
     _check_gateway_ports(problems, buses)
+    if top is not None:
+        _check_web(problems, top["web"])
     if check_profiles:
         profile_dirs = tuple((base / item).resolve() for item in top["profile_dirs"]) if top else ()
         _check_profiles(problems, data, profile_dirs, base)
@@ -719,6 +791,17 @@ def _check_gateway_ports(problems: _Problems, buses: list[BusConfig]) -> None:
             seen[where] = f"bus {bus.name}"
 
 
+def _check_web(problems: _Problems, web: dict[str, Any]) -> None:
+    """The page is never served to the network without a token or a trusted proxy in front of it."""
+    guarded = web["token"] is not None or web["trusted_proxy"] is not None
+    if web["enabled"] and not is_loopback(web["host"]) and not guarded:
+        problems.add(
+            ["web", "token"],
+            f"required when web.host ({web['host']}) is not a loopback address: "
+            "anyone on the network could open the page otherwise",
+        )
+
+
 def _build(top: dict[str, Any], buses: list[BusConfig], base: Path) -> Config:
     def path(value: str | None) -> Path | None:
         return None if value is None else (base / value).resolve()
@@ -751,6 +834,7 @@ def _build(top: dict[str, Any], buses: list[BusConfig], base: Path) -> Config:
         publish=PublishConfig(**top["publish"]),
         queue=QueueConfig(**top["queue"]),
         site=SiteConfig(**top["site"]) if top["site"] is not None else None,
+        web=WebConfig(**top["web"]),
     )
 
 

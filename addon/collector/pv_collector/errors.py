@@ -45,3 +45,12 @@ class CommandError(CollectorError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class RequestRefused(CollectorError):
+    """A request of the collector's web page was refused; `code` names why (`write_refused`,
+    `invalid_request`, `unknown_device`, `unknown_bus`, `not_available`) and the message says what."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -20,13 +21,40 @@ CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _SMOOTHING = 0.2  # weight of the newest cycle in the moving average reported as `cycle_seconds`
 
 
-class Metrics:
-    """Counters, gauges and histograms of one collector, in a registry of its own."""
+@dataclass(frozen=True, slots=True)
+class CycleRecord:
+    """The last successful poll cycle of a device: when it ended (wall clock, s), how long it took (s)
+    and how many Modbus requests it needed."""
 
-    def __init__(self) -> None:
+    at: float
+    seconds: float
+    requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class BusLoad:
+    """What a bus has done since start: seconds spent in requests (waiting for answers included) and
+    requests by outcome (`ok`, `timeout`, `exception`, `connection`)."""
+
+    busy_seconds: float
+    outcomes: dict[str, int]
+
+
+class Metrics:
+    """Counters, gauges and histograms of one collector, in a registry of its own.
+
+    `clock` is the wall clock the collector runs on (tests move it); it stamps the last cycle of a device.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._clock = clock
         self._started = time.monotonic()
         self._lock = threading.Lock()
+        self._last_cycle: dict[str, CycleRecord] = {}
+        self._bus_busy: dict[str, float] = {}
+        self._bus_outcomes: dict[str, Tally[str]] = {}
+        self._rejected_by_device: dict[str, Tally[str]] = {}
         self._cycle_seconds: float | None = None
         self._requests_per_cycle: dict[str, int] = {}
         self._errors: Tally[str] = Tally()
@@ -109,6 +137,9 @@ class Metrics:
     def request(self, bus: str, seconds: float, outcome: str) -> None:
         """One Modbus request finished (`outcome`: ok, timeout, exception, connection)."""
         self.request_histogram.labels(bus, outcome).observe(seconds)
+        with self._lock:
+            self._bus_busy[bus] = self._bus_busy.get(bus, 0.0) + seconds
+            self._bus_outcomes.setdefault(bus, Tally())[outcome] += 1
 
     def cycle(self, device: str, seconds: float, requests: int) -> None:
         """One poll cycle of `device` took `seconds` and `requests` Modbus requests."""
@@ -120,6 +151,7 @@ class Metrics:
                 seconds if previous is None else previous + _SMOOTHING * (seconds - previous)
             )
             self._requests_per_cycle[device] = requests
+            self._last_cycle[device] = CycleRecord(self._clock(), seconds, requests)
 
     def error(self, kind: str, count: int = 1) -> None:
         """Count an error (`timeout`, `modbus_exception`, `connection`, `decode`, `publish`, ...)."""
@@ -138,6 +170,7 @@ class Metrics:
         self.rejected_counter.labels(device, reason).inc()
         with self._lock:
             self._rejected += 1
+            self._rejected_by_device.setdefault(device, Tally())[reason] += 1
 
     def queue(self, length: int, dropped: int = 0) -> None:
         """Report the queue length, and messages dropped since the last report."""
@@ -185,6 +218,31 @@ class Metrics:
         """Errors by kind so far."""
         with self._lock:
             return dict(self._errors)
+
+    @property
+    def queue_length(self) -> int:
+        """State messages waiting for the broker (as last reported)."""
+        return self._queue_length
+
+    @property
+    def queue_dropped(self) -> int:
+        """Queued state messages dropped so far (queue full or too old)."""
+        return self._queue_dropped
+
+    def last_cycle(self, device: str) -> CycleRecord | None:
+        """The last successful poll cycle of `device`, None before its first."""
+        with self._lock:
+            return self._last_cycle.get(device)
+
+    def bus_load(self, bus: str) -> BusLoad:
+        """Seconds spent in requests and requests by outcome on `bus` since start."""
+        with self._lock:
+            return BusLoad(self._bus_busy.get(bus, 0.0), dict(self._bus_outcomes.get(bus, {})))
+
+    def rejected_by(self, device: str) -> dict[str, int]:
+        """Readings of `device` not published, by reason (`out_of_range`, `counter_jump`, ...)."""
+        with self._lock:
+            return dict(self._rejected_by_device.get(device, {}))
 
     def stats(self, now: float | None = None) -> dict[str, Any]:
         """The statistics message (contract `stats.schema.json`)."""

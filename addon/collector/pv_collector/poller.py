@@ -65,8 +65,8 @@ class DeviceSink(Protocol):
     def state(self, device_id: str, message: dict[str, Any]) -> None:
         """A state message without `seq` (the queue adds it)."""
 
-    def availability(self, device_id: str, availability: str) -> None:
-        """`online`, `offline` or `asleep`."""
+    def availability(self, device_id: str, availability: str, error: Exception | None = None) -> None:
+        """`online`, `offline` or `asleep`; `error` is what made the device offline."""
 
     def event(self, device_id: str, event: dict[str, Any]) -> None:
         """A device event (contract event schema)."""
@@ -306,7 +306,7 @@ class DevicePoller:
             self.failures += 1
             if self.failures == 1:
                 _LOGGER.error("SunSpec discovery failed", extra={"device": self.id, "error": str(err)})
-            self.sink.availability(self.id, "offline")
+            self.sink.availability(self.id, "offline", err)
             self.availability = "offline"
             return False
         self.kind = found.kind
@@ -601,7 +601,7 @@ class DevicePoller:
         if self.availability != "offline":
             self.availability = "offline"
             _LOGGER.warning("device lost", extra={"device": self.id, "bus": self.bus.name, "error": str(err)})
-            self.sink.availability(self.id, "offline")
+            self.sink.availability(self.id, "offline", err)
 
     def _back(self) -> None:
         self.metrics.availability(self.id, True)

@@ -1,0 +1,64 @@
+"""The device tools the page offers beside its read-only views, behind a small interface.
+
+- `record`: read a device into a register image (docs/profiles.md) and hand it to the browser as a file.
+- `identify`: ask an unknown unit id on a bus what it is and propose the configuration to copy.
+
+Each is a coroutine function, or None when this version of the collector does not have it; the page
+then shows the tool as "not available in this version" and its endpoint answers 501 with
+`{"error": "not_available", "feature": ...}`. `shipped_tools()` says what this version has.
+
+What an `Identifier` must provide (for the task that builds `identify`): given a bus and a unit id it
+reads through `bus.read(...)` (the bus lock and timeouts apply; reads only) and returns an
+`Identification`: the proposed `devices:` entry of the configuration (`id`, `name`, `unit_id`, `profile`
+and any option the device needs), the same as YAML text to copy, and what it found (`vendor`, `model`,
+`serial`, `firmware`, the SunSpec models, ... as strings). It raises `ModbusError` when the unit does not
+answer and `ProfileError` when no profile fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pv_collector.poller import DevicePoller
+    from pv_collector.transport import Bus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordedImage:
+    """A register image ready to download: its file name and its JSON text."""
+
+    filename: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identification:
+    """What `identify` found at one unit id and the configuration it proposes."""
+
+    device: dict[str, Any]
+    yaml: str
+    found: dict[str, str] = field(default_factory=dict)
+
+
+type ImageRecorder = Callable[[DevicePoller], Awaitable[RecordedImage]]
+type Identifier = Callable[[Bus, int], Awaitable[Identification]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceTools:
+    """The tools of this collector; None: not available in this version."""
+
+    record: ImageRecorder | None = None
+    identify: Identifier | None = None
+
+    def features(self) -> dict[str, bool]:
+        """Which tools the page can offer."""
+        return {"record": self.record is not None, "identify": self.identify is not None}
+
+
+def shipped_tools() -> DeviceTools:
+    """The tools this version of the collector has."""
+    return DeviceTools()
