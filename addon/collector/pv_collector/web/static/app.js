@@ -20,6 +20,7 @@
 
   const app = {
     lang: "en",
+    locale: "en", // the browser's own locale when it speaks the page's language (dates, numbers)
     strings: {},
     fallback: {},
     status: null,
@@ -42,7 +43,7 @@
       else if (key.startsWith("on")) element.addEventListener(key.slice(2), value);
       else element.setAttribute(key, value === true ? "" : String(value));
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       element.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -65,13 +66,13 @@
     const options = digits === undefined || digits === null
       ? { maximumFractionDigits: 3 }
       : { minimumFractionDigits: digits, maximumFractionDigits: digits };
-    return new Intl.NumberFormat(app.lang, options).format(value);
+    return new Intl.NumberFormat(app.locale, options).format(value);
   }
 
   function percent(share) {
     if (share === null || share === undefined) return "–";
     const digits = share < 0.001 ? 2 : share < 0.1 ? 1 : 0;
-    return new Intl.NumberFormat(app.lang, {
+    return new Intl.NumberFormat(app.locale, {
       style: "percent", minimumFractionDigits: digits, maximumFractionDigits: digits,
     }).format(share);
   }
@@ -85,7 +86,7 @@
   function clock(ts) {
     const date = new Date(ts * 1000);
     const sameDay = Math.abs(now() - ts) < 12 * 3600;
-    return new Intl.DateTimeFormat(app.lang, sameDay
+    return new Intl.DateTimeFormat(app.locale, sameDay
       ? { hour: "2-digit", minute: "2-digit", second: "2-digit" }
       : { dateStyle: "medium", timeStyle: "medium" }).format(date);
   }
@@ -93,7 +94,7 @@
   function relative(ts) {
     if (ts === null || ts === undefined) return t("common.never");
     const delta = ts - now();
-    const rtf = new Intl.RelativeTimeFormat(app.lang, { numeric: "auto" });
+    const rtf = new Intl.RelativeTimeFormat(app.locale, { numeric: "auto" });
     const size = Math.abs(delta);
     if (size < 60) return rtf.format(Math.round(delta), "second");
     if (size < 3600) return rtf.format(Math.round(delta / 60), "minute");
@@ -226,6 +227,8 @@
   async function loadStrings() {
     app.lang = chooseLanguage();
     document.documentElement.lang = app.lang;
+    const browser = navigator.language || "";
+    app.locale = browser.toLowerCase().split("-")[0] === app.lang ? browser : app.lang;
     const load = async (lang) => (await fetch(`static/i18n/${lang}.json`)).json();
     app.fallback = await load("en");
     app.strings = app.lang === "en" ? app.fallback : await load(app.lang);
@@ -252,7 +255,7 @@
   function setStatus(status) {
     app.status = status;
     app.offset = status.now - Date.now() / 1000;
-    document.getElementById("collector-name").textContent = t("app.collector", { name: status.name });
+    document.getElementById("collector-name").textContent = status.name;
   }
 
   function devices() {
@@ -297,9 +300,8 @@
       h("span", { class: "label", text: t("bus.busy") }),
       h("span", { class: "value", "data-utilisation": utilisation ?? "" },
         utilisation === null ? t("bus.busy.measuring") : percent(utilisation)),
-      h("div", { class: `bar${utilisation > 0.5 ? " high" : ""}` },
-        h("span"));
-    if (utilisation !== null) busy.querySelector(".bar > span").style.width = `${Math.min(100, utilisation * 100)}%`;
+      h("div", { class: `bar${utilisation > 0.5 ? " high" : ""}` }, h("span")));
+    busy.querySelector(".bar > span").style.width = `${Math.min(100, (utilisation || 0) * 100)}%`;
     const header = [t("device.column.device"), t("device.column.availability"), t("device.column.last_poll"),
       t("device.column.interval"), t("device.column.requests"), t("device.column.bus_time"),
       t("device.column.share"), t("device.column.problems")];
@@ -361,7 +363,7 @@
       view.valueCells.set(point.key, { point, value, updated });
       if (point.inferred) value.append(h("span", { class: "sub", text: t("device.value.inferred") }));
       return h("tr", {},
-        h("td", { "data-label": headers[0], class: "lead" }, point.name, h("span", { class: "sub mono", text: point.key })),
+        h("td", { "data-label": headers[0], class: "lead" }, point.name, " ", h("span", { class: "key", text: point.key })),
         value, updated);
     });
     return [table(headers.map((label) => ({ label })), rows, { stack: true })];
@@ -442,7 +444,7 @@
       h("td", { class: "time", title: new Date(line.ts * 1000).toISOString(), text: clock(line.ts) }),
       h("td", { class: `level-${line.level}`, text: line.level }),
       withDevice ? h("td", { class: "mono", text: line.device || "" }) : null,
-      h("td", {}, line.message, Object.keys(line.fields).length ? h("span", { class: "sub fields", text:
+      h("td", {}, line.message, Object.keys(line.fields).length ? h("span", { class: "sub kv", text:
         Object.entries(line.fields).map(([key, value]) => `${key}=${value}`).join(" ") }) : null)));
   }
 
@@ -506,19 +508,22 @@
     const section = (key, title, content) => {
       const body = h("div", {}, content);
       view.cards[key] = body;
-      return card(title, body);
+      const element = card(title, body);
+      element.dataset.card = key;
+      return element;
     };
     view.cards.head = h("div", {}, deviceHead(view.detail.device));
     main.replaceChildren(
       view.cards.head,
-      h("div", { class: "grid" },
-        section("values", t("device.values"), renderValues(view)),
-        h("div", { class: "grid" },
+      h("div", { class: "columns" },
+        h("div", { class: "column" },
+          section("values", t("device.values"), renderValues(view)),
+          section("plan", t("device.plan"), renderPlan(view.detail))),
+        h("div", { class: "column" },
           section("events", t("device.events"), renderEvents(view)),
           section("quarantined", t("device.quarantined"), renderQuarantined(view.detail)),
-          card(t("record.title"), recordTool(id)))),
-      section("plan", t("device.plan"), renderPlan(view.detail)),
-      section("log", t("device.log"), renderDeviceLog(view)));
+          Object.assign(card(t("record.title"), recordTool(id)), { id: "record-card" }),
+          section("log", t("device.log"), renderDeviceLog(view)))));
     clearInterval(app.refreshTimer);
     app.refreshTimer = setInterval(() => refreshDevice(view), DEVICE_REFRESH_MS);
   }
@@ -570,19 +575,23 @@
 
   // ------------------------------------------------------------------------------------------ tools
 
+  function option([value, label], selected) {
+    return h("option", { value, selected: String(value) === String(selected), text: label });
+  }
+
   function select(name, options, value) {
-    return h("select", { name }, options.map(([optionValue, label]) => h("option", {
-      value: optionValue, selected: String(optionValue) === String(value), text: label,
-    })));
+    return h("select", { name }, options.map((entry) => option(entry, value)));
   }
 
   function renderExplorer() {
     const status = app.status;
-    const targets = devices().map((device) => [`device:${device.id}`,
-      `${device.name} (${device.bus}, ${t("device.unit", { unit: device.unit_id })})`]);
-    for (const bus of status.buses) targets.push([`bus:${bus.name}`, t("explorer.target.other", { bus: bus.name })]);
+    const target = h("select", { name: "target" }, status.buses.map((bus) => h("optgroup", {
+      label: t("bus.title", { name: bus.name }),
+    }, bus.devices.map((device) => option([`device:${device.id}`,
+      `${device.name} (${t("device.unit", { unit: device.unit_id })})`])),
+    option([`bus:${bus.name}`, t("explorer.target.other", { bus: bus.name })]))));
     const form = h("form", { class: "fields", id: "explorer" },
-      h("label", {}, t("explorer.target"), select("target", targets)),
+      h("label", {}, t("explorer.target"), target),
       h("label", {}, t("explorer.unit"), h("input", { name: "unit_id", type: "number", min: 0, max: 255, value: 1 })),
       h("label", {}, t("explorer.function"), select("function", [["holding", t("table.holding")], ["input", t("table.input")]])),
       h("label", {}, t("explorer.address"), h("input", { name: "address", type: "number", min: 0, max: 65535, value: 0, required: true })),
