@@ -93,8 +93,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     processes = {
         "simulator": ManagedProcess(
             "simulator",
-            [str(VENV_BIN / "pv-collector"), "simulate", "--host", HOST, "--port", str(modbus_port),
-             "--latitude", "35", "--longitude", f"{longitude:.3f}"],
+            [
+                str(VENV_BIN / "pv-collector"),
+                "simulate",
+                "--host",
+                HOST,
+                "--port",
+                str(modbus_port),
+                "--latitude",
+                "35",
+                "--longitude",
+                f"{longitude:.3f}",
+            ],
             workdir / "simulator.log",
         ),
         "collector": ManagedProcess(
@@ -125,7 +135,9 @@ def chromium() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(chromium: Browser, site: Site) -> Iterator[Page]:
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000}, locale="en-GB", color_scheme="light")
+    context = chromium.new_context(
+        viewport={"width": 1400, "height": 1000}, locale="en-GB", color_scheme="light"
+    )
     tab = context.new_page()
     try:
         yield tab
@@ -155,7 +167,9 @@ def expect_overview(page: Page) -> None:
         expect(row.get_by_role("link", name=name)).to_be_visible()
         expect(row).to_contain_text(f"unit {unit}")
         expect(row).to_contain_text(profile)
-        expect(row.locator("[data-availability]")).to_have_attribute("data-availability", availability, timeout=WAIT_MS)
+        expect(row.locator("[data-availability]")).to_have_attribute(
+            "data-availability", availability, timeout=WAIT_MS
+        )
     offline = page.locator('tr[data-device="heat_pump"]')
     expect(offline).to_contain_text("no answer")  # why it is offline, from the collector
 
@@ -189,12 +203,16 @@ def test_device_page_shows_live_values_that_change(page: Page, site: Site) -> No
                 shown = float((cell.text_content() or "").split(" W")[0].replace(",", ""))
                 return samples.seen(shown, tolerance=0.5)
 
-            wait_until(shown_was_in_the_registers, 30, "the page's AC power to equal the inverter's registers", 0.3)
+            wait_until(
+                shown_was_in_the_registers, 30, "the page's AC power to equal the inverter's registers", 0.3
+            )
     finally:
         probe.close()
     values = page.locator("td[data-point]")
     before = values.all_text_contents()
-    wait_until(lambda: values.all_text_contents() != before, 30, "a live value to change without a reload", 0.3)
+    wait_until(
+        lambda: values.all_text_contents() != before, 30, "a live value to change without a reload", 0.3
+    )
     plan = page.locator("[data-card=plan]")
     expect(plan).to_contain_text(re.compile(r"\d+ requests per cycle"))
     expect(plan.locator(".tag", has_text=re.compile(r"^ac_power$"))).to_have_count(1)
@@ -226,7 +244,9 @@ def test_explorer_reads_a_range_and_shows_the_collectors_decoding(page: Page, si
     collector = float((first.locator("td.value").text_content() or "").split(" V")[0].replace(",", ""))
     assert 150 < decoded < 300  # a grid voltage, read from the meter's registers as float32
     assert collector == pytest.approx(decoded, abs=0.01)  # the profile's decoding agrees
-    expect(page.locator('[data-unavailable="identify"]')).to_have_text("Not available in this version of the collector.")
+    expect(page.locator('[data-unavailable="identify"]')).to_have_text(
+        "Not available in this version of the collector."
+    )
 
 
 def test_log_filters_by_device(page: Page, site: Site) -> None:
@@ -254,36 +274,51 @@ def test_page_behind_home_assistants_ingress_path(chromium: Browser, site: Site)
                 "data-availability", availability, timeout=WAIT_MS
             )
         tab.get_by_role("link", name="Grid meter", exact=True).click()
-        expect(tab.locator('td[data-point="voltage_l1"]')).to_have_text(re.compile(r"\d+[,.]\d+ V"), timeout=WAIT_MS)
+        expect(tab.locator('td[data-point="voltage_l1"]')).to_have_text(
+            re.compile(r"\d+[,.]\d+ V"), timeout=WAIT_MS
+        )
         tab.locator(".tabs a[data-tab=tools]").click()
         form = tab.locator("form#explorer")
         form.locator("select[name=function]").select_option("input")
         form.locator("select[name=target]").select_option("device:grid_meter")
         form.locator("button[type=submit]").click()
         expect(tab.locator("#explorer-result tr[data-address]")).to_have_count(10, timeout=WAIT_MS)
-        fonts = tab.evaluate("() => [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family)")
+        fonts = tab.evaluate(
+            "() => [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family)"
+        )
     finally:
         context.close()
     prefix = site.ingress.url.rstrip("/")
     page_requests = [url for url in requests if "/static/fonts/" not in url]
     assert page_requests
-    assert all(url.startswith(prefix) for url in page_requests), [u for u in page_requests if not u.startswith(prefix)]
+    assert all(url.startswith(prefix) for url in page_requests), [
+        u for u in page_requests if not u.startswith(prefix)
+    ]
     assert f"{prefix}/api/events" in requests
     assert "Roboto" in fonts  # Home Assistant's own font, from Home Assistant
 
 
 def test_screenshots(chromium: Browser, site: Site, tmp_path: Path) -> None:
-    """The page at 1400 px and at phone width, light and dark; looked at by a person before they go to docs/."""
+    """The page at 1400 px and at phone width, light and dark (look at them before they go to docs/)."""
     shots = {
         "screenshot-collector-page.png": ({"width": 1400, "height": 1000}, "light", "#/", True),
-        "screenshot-collector-device.png": ({"width": 1400, "height": 1000}, "dark", "#/device/inverter", False),
+        "screenshot-collector-device.png": (
+            {"width": 1400, "height": 1000},
+            "dark",
+            "#/device/inverter",
+            False,
+        ),
         "screenshot-collector-tools.png": ({"width": 1400, "height": 900}, "light", "#/tools", False),
         "screenshot-collector-phone.png": ({"width": 390, "height": 844}, "dark", "#/", False),
     }
     taken = []
     for name, (viewport, scheme, route, full) in shots.items():
         context = chromium.new_context(
-            viewport=viewport, locale="en-GB", color_scheme=scheme, reduced_motion="reduce", device_scale_factor=1
+            viewport=viewport,
+            locale="en-GB",
+            color_scheme=scheme,
+            reduced_motion="reduce",
+            device_scale_factor=1,
         )
         tab = context.new_page()
         try:
@@ -296,7 +331,9 @@ def test_screenshots(chromium: Browser, site: Site, tmp_path: Path) -> None:
                 for measured in tab.locator("[data-utilisation]").all():
                     expect(measured).not_to_have_attribute("data-utilisation", "", timeout=WAIT_MS)
             elif route.startswith("#/device/"):
-                expect(tab.locator('td[data-point="ac_power"]')).to_have_text(re.compile(r"W"), timeout=WAIT_MS)
+                expect(tab.locator('td[data-point="ac_power"]')).to_have_text(
+                    re.compile(r"W"), timeout=WAIT_MS
+                )
             else:
                 form = tab.locator("form#explorer")
                 form.locator("select[name=target]").select_option("device:grid_meter")
