@@ -28,12 +28,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @dataclass
 class FakeSupervisor:
-    """The Supervisor's `GET /services/<service>` as an add-on sees it (aiohttp on 127.0.0.1).
+    """The Supervisor's `GET /services/<service>` and `GET /addons/self/info` as an add-on sees them
+    (aiohttp on 127.0.0.1).
 
-    `mqtt` is the service's data, or None when no add-on provides the service ("Service not enabled").
+    `mqtt` is the service's data, or None when no add-on provides the service ("Service not enabled");
+    `ingress_port` is what the app's info says (config.yaml's `ingress_port`), None: the info fails.
     """
 
     mqtt: dict[str, Any] | None = None
+    ingress_port: int | None = 8099
     token: str = SUPERVISOR_TOKEN
     requests: list[tuple[str, str | None]] = field(default_factory=list)
     url: str = ""
@@ -47,6 +50,15 @@ class FakeSupervisor:
         if self.mqtt is None:
             return web.json_response({"result": "error", "message": "Service not enabled"}, status=400)
         return web.json_response({"result": "ok", "data": self.mqtt})
+
+    async def info(self, request: web.Request) -> web.Response:
+        self.requests.append((request.path, request.headers.get("Authorization")))
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response({"result": "error", "message": "Unauthorized"}, status=401)
+        if self.ingress_port is None:
+            return web.json_response({"result": "error", "message": "System is not ready"}, status=500)
+        data = {"slug": "local_pv_monitor", "ingress": True, "ingress_port": self.ingress_port}
+        return web.json_response({"result": "ok", "data": data})
 
 
 @pytest.fixture
@@ -64,6 +76,7 @@ async def supervisor() -> AsyncIterator[FakeSupervisor]:
     )
     app = web.Application()
     app.router.add_get("/services/{service}", fake.handle)
+    app.router.add_get("/addons/self/info", fake.info)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     fake.url = str(server.make_url("")).rstrip("/")

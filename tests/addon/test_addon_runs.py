@@ -13,12 +13,13 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import aiohttp
 import paho.mqtt.client as mqtt
 import pytest
 
 from pv_collector.simulator.server import Simulation
 from tests.addon.conftest import AddonHome, FakeSupervisor
-from tests.mosquitto import Mosquitto
+from tests.mosquitto import Mosquitto, free_port
 
 COLLECTOR_ID = "addon_e2e"
 
@@ -107,6 +108,7 @@ async def test_addon_runs_the_collector_until_sigterm(
             ],
         }
     )
+    supervisor.ingress_port = free_port()
     recorder = Recorder(broker.port)
     status = f"pv_monitor/{COLLECTOR_ID}/status"
     state = f"pv_monitor/{COLLECTOR_ID}/meter/state"
@@ -117,6 +119,12 @@ async def test_addon_runs_the_collector_until_sigterm(
         announcement = recorder.last(f"pv_monitor/{COLLECTOR_ID}/config")
         assert announcement is not None
         assert json.loads(announcement)["collector"]["name"] == "Add-on test"
+        # The page listens on the ingress port and answers the Supervisor's ingress proxy only: from here
+        # (127.0.0.1) it is refused.
+        page = f"http://127.0.0.1:{supervisor.ingress_port}/api/status"
+        async with aiohttp.ClientSession() as session, session.get(page) as response:
+            assert response.status == 403
+            assert (await response.json())["error"] == "forbidden"
 
         process.send_signal(signal.SIGTERM)  # what s6 sends when the add-on is stopped
         _stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
@@ -130,4 +138,4 @@ async def test_addon_runs_the_collector_until_sigterm(
             await process.wait()
         recorder.close()
         await simulation.stop()
-    assert [(len(supervisor.requests), supervisor.requests[0][0])] == [(1, "/services/mqtt")]
+    assert [path for path, _token in supervisor.requests] == ["/services/mqtt", "/addons/self/info"]

@@ -81,8 +81,29 @@ def test_config_declares_what_the_collector_needs() -> None:
     assert set(CONFIG["arch"]) == set(rules.ARCH_ALL)  # the base images exist for these two only
     maps = {entry["type"]: entry["read_only"] for entry in rules.migrate_app_config(CONFIG)["map"]}
     assert maps == {"app_config": False, "ssl": True}
-    assert CONFIG.get("ingress", False) is False  # no web page: status lives in Home Assistant
     assert "image" not in CONFIG  # built locally by the Supervisor from addon/Dockerfile
+
+
+def test_the_page_is_reached_through_ingress_only() -> None:
+    """The Supervisor keeps the ingress keys, and the start step serves the page where ingress looks for it:
+    on the ingress port, to the Supervisor's ingress proxy only (developers.home-assistant.io, "Presenting
+    your add-on", Ingress: "accepts only connections from 172.30.32.2")."""
+    validated = rules.SCHEMA_APP_CONFIG(CONFIG)
+
+    assert validated["ingress"] is True
+    assert validated["ingress_port"] == 8099  # the start step asks the Supervisor for it
+    assert validated["panel_title"] == "PV Monitor"
+    assert re.fullmatch(r"mdi:[a-z0-9-]+", validated["panel_icon"])
+    assert validated["panel_admin"] is True  # the register explorer is for administrators
+    assert f"{validated['ingress_port']}/tcp" not in CONFIG["ports"]  # never published on the host
+    assert addon.INGRESS_PROXY == "172.30.32.2"
+
+
+def test_ingress_keys_are_checked_by_the_supervisor_schema() -> None:
+    with pytest.raises(vol.Invalid):
+        rules.SCHEMA_APP_CONFIG({**CONFIG, "ingress_port": 70000})
+    with pytest.raises(vol.Invalid):
+        rules.SCHEMA_APP_CONFIG({**CONFIG, "ingress": "yes please"})
 
 
 def test_version_matches_the_collector_and_the_changelog() -> None:

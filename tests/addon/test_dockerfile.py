@@ -190,8 +190,9 @@ def test_dockerfile_install_steps_in_a_clean_venv(tmp_path: Path) -> None:
         check=False,
     )
     assert definitions.stdout.strip() == "Battery Base Model", definitions.stderr
+    listing = "import pv_collector.web.server as s; print(sorted(p.name for p in s.STATIC.rglob('*')))"
     page = subprocess.run(  # the web page's files are in the installed package
-        [str(python), "-c", "import pv_collector.web.server as s; print(sorted(p.name for p in s.STATIC.rglob('*')))"],
+        [str(python), "-c", listing],
         capture_output=True,
         text=True,
         timeout=60,

@@ -110,6 +110,7 @@ def expected_config(home: AddonHome, serial_device: str) -> dict[str, Any]:
                 "devices": [{"id": "inverter", "name": "Inverter", "unit_id": 1, "profile": "sunspec"}],
             },
         ],
+        "web": {"enabled": True, "host": "0.0.0.0", "port": 8099, "trusted_proxy": "172.30.32.2"},
     }
 
 
@@ -143,7 +144,10 @@ async def test_service_broker_and_options_make_the_collector_configuration(
     result = await addon_home.start(supervisor.url, "--print-config")
 
     assert result.config() == expected_config(addon_home, serial_port)
-    assert supervisor.requests == [("/services/mqtt", f"Bearer {SUPERVISOR_TOKEN}")]
+    assert supervisor.requests == [
+        ("/services/mqtt", f"Bearer {SUPERVISOR_TOKEN}"),
+        ("/addons/self/info", f"Bearer {SUPERVISOR_TOKEN}"),  # the ingress port of the page
+    ]
     example = addon_home.config / "profiles" / "generic_example.yaml.example"  # a folder for own profiles
     assert (
         example.read_text() == (Path(addon.__file__).parent / "profiles" / "generic_example.yaml").read_text()
@@ -203,7 +207,7 @@ async def test_explicit_broker_overrides_the_service(
         "ca_file": str(addon_home.ssl / "broker-ca.pem"),
         "qos": {"state": 1, "status": 1, "discovery": 2, "commands": 1},
     }
-    assert supervisor.requests == []  # the service is not even asked
+    assert [path for path, _token in supervisor.requests] == ["/addons/self/info"]  # not the mqtt service
     assert "broker.example.net:8883 (from the options, with a username, TLS)" in result.stderr
     assert_no_secrets(result, OPTION_PASSWORD)
 
@@ -219,6 +223,23 @@ async def test_explicit_broker_needs_no_supervisor(addon_home: AddonHome, serial
     assert (mqtt["host"], mqtt["port"], mqtt["tls"]) == ("10.0.0.2", 1884, False)
     assert "username" not in mqtt
     assert "password" not in mqtt
+    assert "web" not in result.config()  # no Supervisor, no ingress: the page stays off
+
+
+async def test_without_an_ingress_port_the_page_is_off_and_the_collector_runs(
+    addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
+) -> None:
+    supervisor.ingress_port = None  # the Supervisor's info request fails
+    addon_home.write_options(sample_options(serial_port))
+
+    result = await addon_home.start(supervisor.url, "--print-config")
+
+    assert result.code == 0
+    assert "web" not in result.config()
+    warnings = [line for line in result.log_lines if "level=warning" in line]
+    assert len(warnings) == 1
+    assert "page is off" in warnings[0]
+    assert "HTTP 500: System is not ready" in warnings[0]
 
 
 async def test_fields_set_without_a_host_replace_the_service_values(
@@ -236,7 +257,7 @@ async def test_fields_set_without_a_host_replace_the_service_values(
 
     mqtt = result.config()["mqtt"]
     assert (mqtt["host"], mqtt["port"], mqtt["username"]) == ("core-mosquitto", 1883, "pv_collector")
-    assert len(supervisor.requests) == 1
+    assert [path for path, _token in supervisor.requests].count("/services/mqtt") == 1
     assert_no_secrets(result, OPTION_PASSWORD, "Ohgh5zie-service-password")
 
 

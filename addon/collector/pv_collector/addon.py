@@ -47,6 +47,10 @@ PROFILES_FOLDER = "profiles"
 SHIPPED_PROFILES = Path(__file__).parent / "profiles"
 EXAMPLE_PROFILE = "generic_example.yaml"
 METRICS_HOST = "0.0.0.0"
+# The page is served to Home Assistant's ingress only: the Supervisor's ingress proxy, which has authenticated
+# the Home Assistant user, connects from this address and nothing else may (developers.home-assistant.io,
+# "Presenting your add-on", Ingress: "accepts only connections from 172.30.32.2").
+INGRESS_PROXY = "172.30.32.2"
 SUPERVISOR_TIMEOUT = 10.0
 REDACTED = "**REDACTED**"
 
@@ -199,20 +203,24 @@ def _supervisor_message(error: urllib.error.HTTPError) -> str:
     return _one_line(str(error.reason))
 
 
+def _supervisor_get(supervisor_url: str, token: str, path: str, timeout: float) -> Any:
+    """`GET <supervisor><path>`, its JSON body. Raises `urllib.error.HTTPError`/`URLError`, `OSError`, or
+    `ValueError` for an answer that is not JSON."""
+    request = urllib.request.Request(
+        f"{supervisor_url.rstrip('/')}{path}",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the Supervisor is never proxied
+    with opener.open(request, timeout=timeout) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
 def fetch_mqtt_service(
     supervisor_url: str, token: str, *, timeout: float = SUPERVISOR_TIMEOUT
 ) -> dict[str, Any]:
     """`GET <supervisor>/services/mqtt`: the broker the Supervisor's mqtt service provides."""
-    url = f"{supervisor_url.rstrip('/')}/services/mqtt"
-    request = urllib.request.Request(
-        url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    )
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({})
-    )  # the Supervisor is never behind a proxy
     try:
-        with opener.open(request, timeout=timeout) as response:
-            body = json.loads(response.read().decode("utf-8"))
+        body = _supervisor_get(supervisor_url, token, "/services/mqtt", timeout)
     except urllib.error.HTTPError as exc:
         message = _supervisor_message(exc)
         if exc.code == 400 and "not enabled" in message.lower():
@@ -301,6 +309,26 @@ def resolve_broker(
     )
 
 
+def fetch_ingress_port(supervisor_url: str, token: str, *, timeout: float = SUPERVISOR_TIMEOUT) -> int | None:
+    """The app's ingress port (`ingress_port` of config.yaml), from `GET <supervisor>/addons/self/info`,
+    which every app may call. None, with one warning, when the Supervisor does not say: the page is off then
+    and the collector runs anyway."""
+    try:
+        body = _supervisor_get(supervisor_url, token, "/addons/self/info", timeout)
+    except urllib.error.HTTPError as exc:
+        why = f"HTTP {exc.code}: {_supervisor_message(exc)}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        why = _one_line(str(exc.reason if isinstance(exc, urllib.error.URLError) else exc))
+    else:
+        data = body.get("data") if isinstance(body, dict) else None
+        port = data.get("ingress_port") if isinstance(data, dict) else None
+        if isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535:
+            return port
+        why = f"no ingress port in its answer ({port!r})"
+    _LOGGER.warning("The app's page is off: the Supervisor did not tell its ingress port (%s)", why)
+    return None
+
+
 # --------------------------------------------------------------------------------------------------
 # Collector configuration
 
@@ -358,8 +386,13 @@ def _device_config(device: Any) -> Any:
     return result
 
 
-def build_collector_config(options: Mapping[str, Any], broker: Broker, paths: AddonPaths) -> dict[str, Any]:
-    """Map the add-on options and the broker onto the collector configuration (docs/configuration.md)."""
+def build_collector_config(
+    options: Mapping[str, Any], broker: Broker, paths: AddonPaths, ingress_port: int | None = None
+) -> dict[str, Any]:
+    """Map the add-on options and the broker onto the collector configuration (docs/configuration.md).
+
+    With an `ingress_port` the collector serves its page there, to the Supervisor's ingress proxy only.
+    """
     mqtt: dict[str, Any] = {"host": broker.host, "port": broker.port, "tls": broker.tls}
     if broker.username is not None:
         mqtt["username"] = broker.username
@@ -389,6 +422,13 @@ def build_collector_config(options: Mapping[str, Any], broker: Broker, paths: Ad
         "publish": {"on_change": bool(options.get("publish_on_change", False))},
         "buses": [_bus_config(bus) for bus in options.get("buses", [])],
     }
+    if ingress_port is not None:  # every address of the container; only the ingress proxy gets an answer
+        config["web"] = {
+            "enabled": True,
+            "host": "0.0.0.0",
+            "port": ingress_port,
+            "trusted_proxy": INGRESS_PROXY,
+        }
     latitude, longitude = _given(options, "latitude"), _given(options, "longitude")
     if latitude is not None or longitude is not None:  # both needed: the collector names a missing one
         config["site"] = {"latitude": latitude, "longitude": longitude}
@@ -487,7 +527,8 @@ def prepare(paths: AddonPaths, *, supervisor_url: str, token: str | None) -> tup
     _check_options(options)
     broker = resolve_broker(options, supervisor_url=supervisor_url, token=token, ssl_dir=paths.ssl_dir)
     _LOGGER.info("MQTT broker %s", broker.describe())
-    config = build_collector_config(options, broker, paths)
+    ingress_port = fetch_ingress_port(supervisor_url, token) if token else None
+    config = build_collector_config(options, broker, paths, ingress_port)
     validated = validate(config, options, paths)
     check_serial_ports(options)
     return config, validated
