@@ -40,6 +40,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mqtt-port", type=int, default=_env_int("PV_DEMO_MQTT_PORT", 18830))
     parser.add_argument("--modbus-port", type=int, default=_env_int("PV_DEMO_MODBUS_PORT", 15020))
     parser.add_argument("--metrics-port", type=int, default=_env_int("PV_DEMO_METRICS_PORT", 19464))
+    parser.add_argument("--web-port", type=int, default=_env_int("PV_DEMO_WEB_PORT", 18099))
     parser.add_argument("--fresh", action="store_true", help="forget the previous demo state first")
     return parser.parse_args(argv)
 
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         mqtt_port=args.mqtt_port,
         modbus_port=args.modbus_port,
         metrics_port=args.metrics_port,
+        web_port=args.web_port,
     )
     sigterm_as_keyboard_interrupt()
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started from a script
@@ -85,6 +87,7 @@ PV Monitor demo is running (ready in {time.monotonic() - started:.0f} s).
   Login            user "{s.username}"  password "{s.password}"
   MQTT broker      127.0.0.1:{stack.mqtt_port}  (mosquitto_sub -p {stack.mqtt_port} -t 'pv_monitor/#' -v)
   Modbus devices   127.0.0.1:{stack.modbus_port} (units 1 inverter, 2 meter, 3 battery, 4 weather station)
+  Collector page   http://127.0.0.1:{stack.web_port}/
   Metrics          http://127.0.0.1:{stack.metrics_port}/metrics
   Logs             {stack.log_dir}
 

@@ -52,6 +52,7 @@ class StackSettings:
     mqtt_port: int | None = None
     modbus_port: int | None = None
     metrics_port: int | None = None
+    web_port: int | None = None  # the collector's own page
     username: str = "demo"
     password: str = "pv-monitor-demo"
     owner_name: str = "PV Demo"
@@ -75,6 +76,7 @@ class Stack:
     mqtt_port: int = 0
     modbus_port: int = 0
     metrics_port: int = 0
+    web_port: int = 0
     token: str | None = None
     collector_id: str = ""
     longitude: float = 0.0
@@ -113,10 +115,12 @@ class Stack:
         self.mqtt_port = s.mqtt_port or free_port()
         self.modbus_port = s.modbus_port or free_port()
         self.metrics_port = s.metrics_port or free_port()
+        self.web_port = s.web_port or free_port()
         if not self.hass_bin.exists():
             raise StackError(f"{self.hass_bin} is missing; run PV_SETUP_BROWSER=1 scripts/setup")
         for name, port in (("Home Assistant", self.hass_port), ("MQTT", self.mqtt_port),
-                           ("Modbus", self.modbus_port), ("metrics", self.metrics_port)):
+                           ("Modbus", self.modbus_port), ("metrics", self.metrics_port),
+                           ("collector page", self.web_port)):
             if port_open(HOST, port):
                 raise StackError(f"{name} port {HOST}:{port} is already in use; choose another one")
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -214,6 +218,7 @@ class Stack:
         config["data_dir"] = str(self.workdir / "collector-data")
         config["metrics"] = {**(config.get("metrics") or {}), "enabled": True, "host": HOST,
                              "port": self.metrics_port}
+        config["web"] = {**(config.get("web") or {}), "enabled": True, "host": HOST, "port": self.web_port}
         mqtt = config.setdefault("mqtt", {})
         mqtt.update({"host": HOST, "port": self.mqtt_port, "keepalive": self.settings.mqtt_keepalive})
         for bus in config.get("buses", []):
