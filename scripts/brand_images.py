@@ -12,6 +12,8 @@ Outputs and the rules they follow:
 
 - `addon/icon.png` 128 x 128 and `addon/logo.png` 250 x 100: the add-on store's sizes (Home Assistant's
   add-on documentation, "Add-on presentation"); the icon keeps its light tile, as in the store.
+- `addon/collector/pv_collector/web/static/icon.png` and `icon-dark.png` 64 x 64: the mark in the toolbar of
+  the collector's own page (docs/collector-page.md), for light and dark themes.
 - `custom_components/pv_monitor/brand/`: the images Home Assistant >= 2026.3 serves for a custom integration
   at `/api/brands/integration/pv_monitor/<image>` (developers.home-assistant.io, "Brand images"), made to
   the home-assistant/brands README "Image specification": PNG, transparent background, trimmed (no empty
@@ -35,6 +37,7 @@ from PIL import Image, ImageChops, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 BRAND_DIR = ROOT / "custom_components" / "pv_monitor" / "brand"
 ADDON_DIR = ROOT / "addon"
+PAGE_DIR = ROOT / "addon" / "collector" / "pv_collector" / "web" / "static"  # the collector's own page
 SUPERSAMPLE = 4
 
 type Color = tuple[int, int, int, int]
@@ -260,6 +263,8 @@ def renderers() -> dict[Path, Callable[[], Image.Image]]:
         BRAND_DIR / "logo@2x.png": lambda: logo(256, LIGHT, hdpi=True),
         BRAND_DIR / "dark_logo.png": lambda: logo(256, DARK),
         BRAND_DIR / "dark_logo@2x.png": lambda: logo(256, DARK, hdpi=True),
+        PAGE_DIR / "icon.png": lambda: icon(64, LIGHT),  # the page's toolbar and favicon, light themes
+        PAGE_DIR / "icon-dark.png": lambda: icon(64, DARK),
     }
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import html
+import ipaddress
 import logging
 import re
 from pathlib import Path
@@ -81,6 +82,17 @@ def ingress_base(path: str | None) -> str | None:
     return path.rstrip("/") + "/"
 
 
+def _is_peer(remote: str | None, allowed: str) -> bool:
+    """Whether the connection comes from `allowed` (an IPv4 peer may show as an IPv4-mapped IPv6 address)."""
+    try:
+        peer = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped
+    return peer == ipaddress.ip_address(allowed)
+
+
 def _token_matches(expected: str, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
 
@@ -103,7 +115,7 @@ def access_guard(config: WebConfig) -> Middleware:
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if config.trusted_proxy is not None and request.remote != config.trusted_proxy:
+        if config.trusted_proxy is not None and not _is_peer(request.remote, config.trusted_proxy):
             return _refuse(request, 403, "forbidden", "only Home Assistant's ingress may open this page")
         if config.token is not None and not _token_matches(config.token, _presented_token(request)):
             given = request.query.get("token")

@@ -182,6 +182,7 @@
       const [r, g, b] = match.slice(1, 4).map((part) => parseInt(part.length === 1 ? part + part : part, 16));
       const dark = 0.2126 * r + 0.7152 * g + 0.0722 * b < 128;
       root.setProperty("color-scheme", dark ? "dark" : "light");
+      document.documentElement.dataset.theme = dark ? "dark" : "light";
       root.setProperty("--pv-row-alt", dark ? "rgba(255,255,255,0.03)" : "rgba(0,0,0,0.03)");
     }
   }
