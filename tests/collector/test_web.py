@@ -22,6 +22,8 @@ from pv_collector.config import WebConfig, validate_config
 from pv_collector.decode import decode
 from pv_collector.errors import CollectorError, ConfigError
 from pv_collector.profile import load_profile
+from pv_collector.recording import decode_image
+from pv_collector.register_image import SourceKind, parse_image
 from pv_collector.simulator import Simulation
 from pv_collector.transport import Bus
 from pv_collector.web import DeviceTools, build_app
@@ -87,7 +89,7 @@ async def test_status_lists_every_bus_and_device_with_its_figures(collector: Col
     assert status["id"] == "test"
     assert status["mqtt"]["connected"] is True
     assert status["mqtt"]["broker"] == f"127.0.0.1:{collector.config.mqtt.port}"
-    assert status["features"] == {"record": False, "identify": False}
+    assert status["features"] == {"record": True, "identify": False}
     [bus] = status["buses"]
     assert bus["name"] == "sim"
     assert bus["type"] == "tcp"
@@ -395,21 +397,59 @@ async def test_nothing_but_reads_has_a_route(collector: Collector) -> None:
 # ------------------------------------------------------------------------------------------ tools
 
 
-async def test_record_and_identify_say_they_are_not_available_in_this_version(collector: Collector) -> None:
+async def test_identify_says_it_is_not_available_in_this_version(collector: Collector) -> None:
     async with page(collector) as client:
-        record = await client.post("/api/devices/meter/record", json={})
-        recorded = await record.json()
+        status = await status_of(client)
         identify = await client.post("/api/identify", json={"bus": "sim", "unit_id": 1})
         identified = await identify.json()
 
-    assert record.status == 501
-    assert recorded == {
-        "error": "not_available",
-        "feature": "record",
-        "message": "record is not available in this version",
-    }
+    assert status["features"]["identify"] is False
     assert identify.status == 501
-    assert identified["feature"] == "identify"
+    assert identified == {
+        "error": "not_available",
+        "feature": "identify",
+        "message": "identify is not available in this version",
+    }
+
+
+async def test_record_downloads_a_register_image_of_the_device(
+    collector: Collector, simulation: tuple[Simulation, int]
+) -> None:
+    """The image is what `pv-collector record` writes: valid, of the device's profile and unit, and it
+    decodes to the device's values."""
+    sim, _port = simulation
+    async with page(collector) as client:
+        response = await client.post("/api/devices/meter/record", json={})
+        text = await response.text()
+        disposition = response.headers["Content-Disposition"]
+
+    assert response.status == 200
+    assert re.fullmatch(r'attachment; filename="meter-\d{8}T\d{6}\.json"', disposition), disposition
+    image = parse_image(json.loads(text))
+    assert image.identity.profile == "sdm630"
+    assert image.identity.unit_id == METER
+    assert image.source.kind is SourceKind.DEVICE
+    values = await decode_image(image, load_profile("sdm630"))
+    voltage = next(p for p in load_profile("sdm630").points if p.key == "voltage_l1")
+    assert values["voltage_l1"] == pytest.approx(
+        decode(voltage, sim.registers(METER, voltage.function, voltage.address, voltage.words))
+    )
+
+
+async def test_recording_a_silent_device_is_one_clear_error(
+    collector: Collector, simulation: tuple[Simulation, int]
+) -> None:
+    sim, _port = simulation
+    sim.set_offline(METER, True)
+    async with page(collector) as client:
+        response = await client.post("/api/devices/meter/record", json={})
+        answer = await response.json()
+        missing = await client.post("/api/devices/nothing/record", json={})
+
+    assert response.status == 502
+    assert answer["error"] == "timeout"
+    assert answer["message"]
+    assert missing.status == 404
 
 
 async def test_identify_endpoint_hands_the_bus_and_unit_to_the_tool_and_returns_its_proposal(
@@ -432,7 +472,7 @@ async def test_identify_endpoint_hands_the_bus_and_unit_to_the_tool_and_returns_
         proposal = await found.json()
         bad = await client.post("/api/identify", json={"bus": "sim", "unit_id": 300})
 
-    assert status["features"] == {"record": False, "identify": True}
+    assert status["features"]["identify"] is True
     assert found.status == 200
     assert proposal["device"]["profile"] == "sdm630"
     assert bad.status == 400

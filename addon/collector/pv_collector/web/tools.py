@@ -1,7 +1,10 @@
 """The device tools the page offers beside its read-only views, behind a small interface.
 
-- `record`: read a device into a register image (docs/profiles.md) and hand it to the browser as a file.
-- `identify`: ask an unknown unit id on a bus what it is and propose the configuration to copy.
+- `record`: read a device into a register image (docs/profiles.md, "Register images") and hand it to the
+  browser as a file, as `pv-collector record` does (`pv_collector.recording.record_image`), through the
+  device's bus (its lock, timeouts and retries) while the collector keeps polling.
+- `identify`: ask an unknown unit id on a bus what it is and propose the configuration to copy. Not in
+  this version (issue 19).
 
 Each is a coroutine function, or None when this version of the collector does not have it; the page
 then shows the tool as "not available in this version" and its endpoint answers 501 with
@@ -20,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from pv_collector.recording import record_image
 
 if TYPE_CHECKING:
     from pv_collector.poller import DevicePoller
@@ -59,6 +64,27 @@ class DeviceTools:
         return {"record": self.record is not None, "identify": self.identify is not None}
 
 
+async def record_device(poller: DevicePoller) -> RecordedImage:
+    """A register image of the poller's device, named `<device id>-<UTC time of the recording>.json`.
+
+    Raises what `record_image` raises: `ModbusError` when the device answers no read, `ProfileError` when a
+    SunSpec device has no "SunS" marker.
+    """
+    bus = poller.bus_config
+    unit = poller.device.unit_id
+    image = await record_image(
+        poller.reader,
+        poller.profile,
+        unit_id=unit,
+        extra_dirs=poller.profile_dirs,
+        max_gap=bus.max_gap,
+        citation=f"recorded with the collector's page from {bus.endpoint}, unit {unit}",
+    )
+    captured = image.source.captured or ""
+    stamp = "".join(char for char in captured[:19] if char.isdigit() or char == "T")
+    return RecordedImage(filename=f"{poller.id}-{stamp or 'image'}.json", text=image.to_json())
+
+
 def shipped_tools() -> DeviceTools:
     """The tools this version of the collector has."""
-    return DeviceTools()
+    return DeviceTools(record=record_device)

@@ -271,7 +271,7 @@
     const mqtt = status.mqtt;
     const errorKinds = Object.entries(status.errors).filter(([, count]) => count > 0);
     return [
-      h("div", { class: "grid" },
+      h("div", { class: "grid summary" },
         card(h("span", {}, t("mqtt.title")),
           h("p", {}, h("span", {
             class: `chip ${mqtt.connected ? "chip-ok" : "chip-error"}`,
@@ -394,13 +394,15 @@
 
   function renderQuarantined(detail) {
     if (detail.quarantined.length === 0) return [h("p", { class: "empty", text: t("device.quarantined.empty") })];
-    const headers = [t("device.column.point"), t("device.column.table"), t("device.column.address"), ""];
-    return [table(headers.map((label) => ({ label })), detail.quarantined.map((entry) => h("tr", {},
-      cell(headers[0], [entry.name, h("span", { class: "sub mono", text: entry.key })]),
-      cell(headers[1], tOr(`table.${entry.function}`, entry.function)),
-      cell(headers[2], `${entry.address} +${entry.words}`, "mono"),
-      cell(headers[3], h("span", { title: clock(entry.retry_at) },
-        t("device.quarantined.retry", { time: relative(entry.retry_at) })))), { stack: true }))];
+    const headers = [t("device.column.point"), t("device.column.registers"), t("device.column.retry")];
+    return [table(headers.map((label) => ({ label })), detail.quarantined.map((entry) => h("tr", {
+      "data-quarantined": entry.key,
+    },
+    cell(headers[0], [entry.name, " ", h("span", { class: "key", text: entry.key })]),
+    cell(headers[1], `${entry.function === "input" ? "FC4" : "FC3"} ${entry.address}`
+      + (entry.words > 1 ? `–${entry.address + entry.words - 1}` : ""), "mono nowrap"),
+    cell(headers[2], h("span", { title: clock(entry.retry_at), text: relative(entry.retry_at) }), "nowrap"))),
+    { stack: true })];
   }
 
   function describeEvent(event, points) {
