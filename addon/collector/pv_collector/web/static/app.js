@@ -688,7 +688,11 @@
       const response = await post("api/identify", { bus: data.get("bus"), unit_id: Number(data.get("unit_id")) });
       const answer = await response.json();
       result.replaceChildren(response.ok
-        ? h("div", {}, h("p", { class: "muted", text: t("identify.result") }), h("pre", { class: "config", text: answer.yaml }))
+        ? h("div", {},
+          h("dl", { class: "facts" }, Object.entries(answer.found || {}).map(([key, value]) => [
+            h("dt", { text: key }), h("dd", { text: value })])),
+          h("p", { class: "muted", text: t("identify.result") }),
+          h("pre", { class: "config", text: answer.yaml }))
         : h("p", { class: "notice error", text: answer.message }));
     });
     return card(t("identify.title"), h("p", { class: "intro muted", text: t("identify.intro") }), form, result);
