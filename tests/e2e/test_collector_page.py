@@ -82,7 +82,8 @@ class Site:
         return self.workdir / "images" / f"{device_id}.json"
 
     def logs(self) -> str:
-        return "\n".join(f"--- {name}\n{p.log_tail(3000)}" for name, p in self.processes.items())
+        processes = [*self.processes.values(), self.ingress.process]
+        return "\n".join(f"--- {p.name}\n{p.log_tail(3000)}" for p in processes)
 
 
 def profile_of(device: Device) -> str:
@@ -170,7 +171,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         processes["devices"].wait_for_port(HOST, modbus_port, 30)
         processes["collector"].start()
         processes["collector"].wait_for_port(HOST, web_port, 30)
-        with IngressChain(web_port) as ingress:
+        with IngressChain(web_port, workdir) as ingress:
             yield Site(workdir, web_port, processes, ingress)
     finally:
         for process in reversed(processes.values()):
