@@ -7,6 +7,7 @@ the registers the simulator holds.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import struct
 import sys
@@ -133,6 +134,12 @@ async def test_announcement_is_retained_complete_and_valid(
     power_limit = next(p for p in devices["inverter"]["points"] if p["key"] == "power_limit")
     assert power_limit["writable"]["min"] == 0
     assert power_limit["writable"]["max"] == 100
+    # SunSpec points outside the key vocabulary are marked advanced (created disabled by consumers)
+    inverter_points = devices["inverter"]["points"]
+    advanced = {p["key"] for p in inverter_points if p.get("advanced")}
+    assert advanced == {p["key"] for p in inverter_points if re.fullmatch(r"m[0-9]+_.+", p["key"])}
+    assert "m103_evt_vnd1" in advanced
+    assert all(p.get("advanced") is not False for p in inverter_points)  # absent, never false
 
 
 async def test_state_values_equal_the_simulated_registers(

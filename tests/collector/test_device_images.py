@@ -5,6 +5,7 @@ they are asserted explicitly, within the point's precision."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,44 @@ async def test_sungrow_sh5rt_and_the_read_it_never_answers() -> None:
 
 
 # ------------------------------------------------------------------------------------------ documents
+
+
+async def test_the_der_chain_speaks_the_vocabulary_with_the_contracts_signs() -> None:
+    """The 700-series DER inverter charging its battery (build.py: PV 3850 W in, 1500 W into the battery,
+    2256 W out on the AC side): 701 gives ac_power and energy_total, 713 the soc, 802 battery_power
+    negative while it charges (the contract: positive = discharge), 714's PV port a PV string and its
+    battery port not."""
+    decoded = await decode("sunspec/specification_der.json")
+    values = decoded.values
+    points = {point.key: point for point in decoded.points}
+    assert values["ac_power"] == 2256  # SunSpec 701: positive = generation
+    assert values["energy_total"] == 10234.518  # TotWhInj, Wh -> kWh
+    assert values["status"] == "mppt"  # InvSt RUNNING
+    assert values["soc"] == 64.5
+    assert values["storage_state"] == "charging"
+    assert values["battery_power"] == -1500  # charging: negative, as SunSpec 802 reports it
+    assert values["battery_current"] == -3.9
+    assert values["pv1_power"] == 3850
+    assert not any(key.startswith("pv2_") for key in values)  # port 2 is the battery (PrtTyp ESS)
+    assert values["m714_prt2_dcw"] == -1500
+    assert values["dc_power"] == values["pv1_power"] + values["m714_prt2_dcw"]
+    assert values["rated_power"] == 5000  # 702 WMaxRtg
+    roles = {point.role: key for key, point in points.items() if point.role is not None}
+    assert roles == {
+        "pv_power": "ac_power",
+        "pv_energy": "energy_total",
+        "operating_state": "status",
+        "fault": "events",
+        "battery_soc": "soc",
+        "battery_power": "battery_power",
+    }
+    # 713 and 802 both give soc: the DER model keeps the key, the battery's copy is advanced
+    assert (points["soc_m802"].role, points["soc_m802"].advanced, values["soc_m802"]) == (None, True, 64.5)
+    # advanced: the points outside the vocabulary (generated keys) and the losers of a shared key
+    generated_or_lost = re.compile(r"m[0-9]+_.+|.+_m[0-9]+")
+    for point in decoded.points:
+        if not point.hidden:
+            assert point.advanced == bool(generated_or_lost.fullmatch(point.key)), point.key
 
 
 async def test_eastron_worked_example() -> None:

@@ -114,6 +114,24 @@ def test_number_device_class_dropped_when_unit_does_not_fit() -> None:
     assert "state_class" not in found["m"]
 
 
+def test_an_advanced_point_is_created_disabled() -> None:
+    """The contract's `advanced` (a SunSpec point outside the vocabulary): the entity exists, disabled."""
+    device = {
+        "id": "x",
+        "name": "X",
+        "kind": "inverter",
+        "points": [
+            {"key": "ac_power", "name": "AC power", "kind": "number", "unit": "W", "device_class": "power"},
+            {"key": "m701_throt_pct", "name": "Throttling In Pct", "kind": "number", "unit": "%",
+             "category": "diagnostic", "advanced": True},
+        ],
+    }  # fmt: skip
+    found = device_payload(TOPICS, device, "1.0")["components"]
+    assert found["m701_throt_pct"]["enabled_by_default"] is False
+    assert found["m701_throt_pct"]["entity_category"] == "diagnostic"
+    assert "enabled_by_default" not in found["ac_power"]  # Home Assistant's default: enabled
+
+
 def test_writable_number() -> None:
     limit = components("inverter")["power_limit"]
     assert limit["platform"] == "number"

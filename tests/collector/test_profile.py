@@ -97,6 +97,11 @@ def test_the_sunspec_profile_takes_every_model_the_device_reports() -> None:
         202,
         203,
         204,
+        701,
+        702,
+        713,
+        714,
+        802,
     ]
 
 

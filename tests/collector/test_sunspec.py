@@ -11,7 +11,7 @@ import json
 import re
 import struct
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -429,7 +429,10 @@ def test_points_the_overlay_does_not_name_are_diagnostics_with_sunspec_labels(mo
     for point in points:
         if point.key in overlaid:
             continue
-        assert point.hidden if point.type is DataType.SUNSSF else point.category == "diagnostic", point.key
+        if point.type is DataType.SUNSSF:
+            assert point.hidden, point.key
+        else:
+            assert (point.category, point.advanced) == ("diagnostic", True), point.key
         assert (point.device_class, point.state_class, point.role) == (None, None, None), point.key
         assert point.writable is None, point.key  # SunSpec RW points are written only where the overlay says
     assert bool(overlaid) == (model in overlay_entries())
@@ -437,10 +440,16 @@ def test_points_the_overlay_does_not_name_are_diagnostics_with_sunspec_labels(mo
 
 def test_generated_keys_names_units_and_symbols() -> None:
     points = {p.key: p for p in laid_out(802)[0]}
-    soc = points["m802_so_c"]
-    assert (soc.name, soc.unit, soc.sf) == ("State of Charge", "%WHRtg", "m802_so_c_sf")  # unit as SunSpec's
+    soc_max = points["m802_so_c_max"]  # unit as SunSpec writes it; its scale factor is the overlaid SoC's
+    assert (soc_max.name, soc_max.unit, soc_max.sf) == ("Nameplate Max SoC", "%WHRtg", "m802_so_c_sf")
+    assert points["soc"].sf == "m802_so_c_sf"
     assert points["m802_a_cha_max"].unit == "A"
-    assert points["m802_cha_st"].options == {
+    assert points["m802_state"].options == {
+        1: "disconnected", 2: "initializing", 3: "connected", 4: "standby", 5: "soc_protection",
+        6: "suspending", 99: "fault",
+    }  # fmt: skip
+    # the overlay names the key; the options are SunSpec's symbols
+    assert points["storage_state"].options == {
         1: "off", 2: "empty", 3: "discharging", 4: "charging", 5: "full", 6: "holding", 7: "testing"
     }  # fmt: skip
     assert points["m802_evt1"].kind == "bitfield"
@@ -498,9 +507,9 @@ async def test_a_count_the_device_does_not_implement_leaves_its_group_out(profil
     device.add_model(714, {"NPrt": 0xFFFF, "DCA": 12, "DCA_SF": 0}, length=reference_layout(714)[1])
     device.end()
     points = await discover(device, profile)
-    assert not any(point.key.startswith("m714_prt1_") for point in points)
+    assert not any(point.key.startswith(("m714_prt1_", "pv1_")) for point in points)
     values = await device.poll(points)
-    assert values["m714_dca"] == 12
+    assert values["dc_current"] == 12
     assert "m714_n_prt" not in values  # not implemented: no value, and no ports
 
 
@@ -520,10 +529,12 @@ async def test_a_kostal_style_chain_with_a_meter_and_a_battery(profile: Profile)
     assert found.kind == "inverter"
     by_key = {p.key: p for p in found.points}
     assert by_key["ac_power_m113"].type is DataType.F32  # the float inverter model: a key of its own
+    assert (by_key["energy_total_m113"].role, by_key["energy_total_m113"].advanced) == (None, True)
     assert by_key["pv3_power"].sf == "mppt_dcw_sf"
-    assert by_key["m802_so_c"].address == addresses["SoC"]
+    assert by_key["soc"].address == addresses["SoC"]
+    assert (by_key["soc"].role, by_key["battery_power"].role) == ("battery_soc", "battery_power")
     values = await device.poll(found.points)
-    assert (values["m802_so_c"], values["m802_w"], values["m802_cha_st"]) == (56.3, -1200, "charging")
+    assert (values["soc"], values["battery_power"], values["storage_state"]) == (56.3, -1200, "charging")
     assert (values["ac_power"], values["power"]) == (2345, -1500)  # 103 keeps the vocabulary, 203 too
 
 
@@ -625,3 +636,136 @@ def test_a_profile_folder_cannot_replace_a_sunspec_alliance_model(tmp_path: Path
     assert definition is not None
     assert "ac_power" in {p.key for p in definition.points()}
     assert definition.source.endswith("sunspec2/models/json/model_103.json")
+
+
+# ------------------------------------------------------------------------ the 700-series and 802 vocabulary
+
+DER_AC = {"W": 2256, "W_SF": 0, "TotWhInj": 10_234_518, "TotWh_SF": 0, "InvSt": 3, "A": 981, "A_SF": -2,
+          "PF": 994, "PF_SF": -3, "Hz": 5001, "Hz_SF": -2}  # fmt: skip
+
+
+@pytest.mark.parametrize("chain", [(103, 701), (701, 103)], ids=["103 first", "701 first"])
+async def test_an_older_model_keeps_the_vocabulary_whatever_the_chain_order(
+    profile: Profile, chain: tuple[int, int]
+) -> None:
+    """103 and 701 both give ac_power and energy_total: 103's are published with the plain keys and
+    their roles; 701's get `_m701`, lose the role (energy is counted once) and are advanced."""
+    device = Device()
+    device.add_model(1, INVERTER_VALUES[1])
+    addresses = {
+        model: device.add_model(model, DER_AC if model == 701 else INVERTER_VALUES[103]) for model in chain
+    }
+    device.end()
+    found = await scan(device, profile)
+    by_key = {p.key: p for p in found.points}
+    assert by_key["ac_power"].address == addresses[103]["W"]
+    assert by_key["energy_total"].address == addresses[103]["WH"]
+    assert (by_key["ac_power"].role, by_key["energy_total"].role) == ("pv_power", "pv_energy")
+    assert not by_key["ac_power"].advanced
+    for key, sunspec_point in (("ac_power_m701", "W"), ("energy_total_m701", "TotWhInj")):
+        assert by_key[key].address == addresses[701][sunspec_point]
+        assert (by_key[key].role, by_key[key].advanced) == (None, True)
+    assert [p.key for p in found.points if p.role == "pv_energy"] == ["energy_total"]
+    values = await device.poll(found.points)
+    assert (values["ac_power"], values["ac_power_m701"]) == (2345, 2256)
+    assert (values["energy_total"], values["energy_total_m701"]) == (10234.518, 10234.518)
+
+
+async def test_a_der_only_inverter_speaks_the_vocabulary(profile: Profile) -> None:
+    """A device with 701 alone: the keys, roles and classes of the older models, 701's own signs."""
+    device = Device()
+    device.add_model(1, INVERTER_VALUES[1])
+    device.add_model(701, DER_AC)
+    device.end()
+    found = await scan(device, profile)
+    by_key = {p.key: p for p in found.points}
+    power, energy, status = by_key["ac_power"], by_key["energy_total"], by_key["status"]
+    assert (power.role, power.device_class, power.state_class, power.unit) == (
+        "pv_power", "power", "measurement", "W"
+    )  # fmt: skip
+    assert (energy.role, energy.device_class, energy.state_class, energy.unit) == (
+        "pv_energy", "energy", "total_increasing", "kWh"
+    )  # fmt: skip
+    assert (status.role, status.kind) == ("operating_state", "enum")
+    assert by_key["events"].role == "fault"
+    assert not any(p.advanced for p in found.points if not p.hidden and not p.key.startswith("m"))
+    values = await device.poll(found.points)
+    assert values["ac_power"] == 2256
+    assert values["energy_total"] == 10234.518  # Wh -> kWh
+    assert values["status"] == "mppt"  # InvSt RUNNING: 1xx's MPPT
+    assert values["power_factor"] == pytest.approx(99.4)  # the cos(phi) 0.994 in %, as 1xx's
+    assert values["ac_current"] == 9.81
+    assert values["ac_frequency"] == 50.01
+
+
+async def test_a_dc_port_is_a_pv_string_only_where_its_port_type_says_pv(profile: Profile) -> None:
+    """714's ports are typed: the PV port is pv1_*; the battery port (ESS) and a port whose type the
+    device does not implement keep their generated keys and are advanced."""
+    device = Device()
+    addresses = device.add_model(
+        714,
+        {"DCA_SF": -2, "DCV_SF": -1, "DCW_SF": 0, "DCWH_SF": 0, "DCW": 2350,
+         "Prt@1.PrtTyp": 0, "Prt@1.DCV": 3804, "Prt@1.DCW": 3850, "Prt@1.DCWhInj": 5_100_000,
+         "Prt@2.PrtTyp": 1, "Prt@2.DCV": 3846, "Prt@2.DCW": -1500,
+         "Prt@3.DCV": 3790, "Prt@3.DCW": 100},
+        counts={"NPrt": 3},
+    )  # fmt: skip
+    device.end()
+    found = await scan(device, profile)
+    by_key = {p.key: p for p in found.points}
+    assert by_key["pv1_power"].address == addresses["Prt@1.DCW"]
+    assert not by_key["pv1_power"].advanced
+    assert not any(key.startswith(("pv2_", "pv3_")) for key in by_key)
+    assert by_key["m714_prt2_dcw"].address == addresses["Prt@2.DCW"]
+    assert (by_key["m714_prt2_dcw"].advanced, by_key["m714_prt3_dcw"].advanced) == (True, True)
+    assert found.models[0].plain == (
+        "Prt[2].DCA", "Prt[2].DCV", "Prt[2].DCW", "Prt[2].DCWhInj", "Prt[2].Tmp", "Prt[2].DCAlrm",
+        "Prt[3].DCA", "Prt[3].DCV", "Prt[3].DCW", "Prt[3].DCWhInj", "Prt[3].Tmp", "Prt[3].DCAlrm",
+    )  # fmt: skip
+    values = await device.poll(found.points)
+    assert (values["pv1_voltage"], values["pv1_power"], values["pv1_energy"]) == (380.4, 3850, 5100)
+    assert (values["m714_prt2_dcw"], values["m714_prt3_dcw"], values["dc_power"]) == (-1500, 100, 2350)
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ({"Nope": ["PV"]}, "model 714 Prt.DCW.when: Nope is not an enum point of the same group"),
+        ({"DCV": ["PV"]}, "model 714 Prt.DCW.when: DCV is not an enum point of the same group"),
+        ({"PrtTyp": ["SOLAR"]}, "model 714 Prt.DCW.when: PrtTyp has no symbol SOLAR"),
+        (
+            {"PrtTyp": "PV"},
+            "model 714 Prt.DCW.when: expected {point of the same group: [SunSpec symbols]} (one point)",
+        ),
+    ],
+)
+def test_an_overlay_condition_that_does_not_fit_the_definition_is_one_clear_error(
+    when: dict[str, Any], message: str
+) -> None:
+    definition = load_sunspec_model(714)
+    assert definition is not None
+    wrong = replace(
+        definition, overlay={"Prt.DCW": {"key": "pv{n}_power", "name": "PV{n} power", "when": when}}
+    )
+    counts = {"NPrt": 1}
+    with pytest.raises(ProfileError) as caught:
+        wrong.points(wrong.length_for(counts), counts)
+    assert str(caught.value) == f"overlay.yaml: {message}"
+
+
+def test_every_counter_of_the_der_and_storage_models_has_a_rate_bound() -> None:
+    """Until a rule derives it from the device's rating (702 WMaxRtg, published as rated_power), the
+    700- and 800-series counters carry their own max_rate."""
+    counters = [
+        (model, point.key)
+        for model in overlay_entries()
+        if model >= 700
+        for point in load_sunspec_model(model).example_points()  # type: ignore[union-attr]
+        if point.state_class == "total_increasing"
+    ]
+    assert {key for _, key in counters} == {"energy_total", "pv1_energy"}
+    for model, key in counters:
+        point = next(p for p in load_sunspec_model(model).example_points() if p.key == key)  # type: ignore[union-attr]
+        assert point.max_rate is not None, f"model {model} {key}"
+    rated = next(p for p in load_sunspec_model(702).points() if p.key == "rated_power")  # type: ignore[union-attr]
+    assert (rated.unit, rated.state_class, rated.category) == ("W", None, "diagnostic")

@@ -10,7 +10,8 @@ so that it can be removed (empty retained payloads) when the option is switched 
 
 The entity model follows the PV Monitor integration (custom_components/pv_monitor): the same platform
 per point kind, the same unit, device class and state class rules (a device class only where Home
-Assistant accepts the unit; a state class for every number so the recorder keeps statistics).
+Assistant accepts the unit; a state class for every number so the recorder keeps statistics). A point the
+announcement marks `advanced` is created disabled (`enabled_by_default: false`).
 """
 
 from __future__ import annotations
@@ -191,6 +192,8 @@ def point_component(topics: DiscoveryTopics, device_id: str, point: Mapping[str,
         category = "diagnostic"
     if category is not None:
         component["entity_category"] = category
+    if point.get("advanced"):
+        component["enabled_by_default"] = False  # contract `advanced`: the user enables it if wanted
     command_topic = topics.device_topic(device_id, f"set/{key}")
     writable: Mapping[str, Any] = point.get("writable") or {}
     match platform:

@@ -106,6 +106,9 @@ class Point:
     max_rate: float | None = None  # counters: largest plausible increase per hour (decoded units)
     invalid: tuple[int, ...] = ()  # raw values meaning "not available" (e.g. 0xFFFF)
     hidden: bool = False  # read (e.g. scale factors, device info) but not published
+    # published, but most users do not need it (contract `advanced`: consumers create the entity disabled),
+    # e.g. SunSpec points outside the key vocabulary
+    advanced: bool = False
     info: Literal["manufacturer", "model", "serial", "firmware"] | None = None
     # Writing this point also writes: first the device's configured revert timeout (seconds) to the point
     # `revert_point`, then "on" to the bool point `enable_point` (SunSpec WMaxLimPct_RvrtTms, WMaxLim_Ena).

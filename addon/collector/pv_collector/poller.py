@@ -113,6 +113,8 @@ def point_announcement(point: Point) -> dict[str, Any]:
         entry["options"] = list(dict.fromkeys(point.options.values()))
     if point.kind == "bitfield":
         entry["bits"] = {str(bit): name for bit, name in sorted((point.bits or {}).items())}
+    if point.advanced:
+        entry["advanced"] = True  # optional contract field: consumers create the entity disabled
     if point.kind == "action":
         entry["writable"] = {}
     elif point.writable is not None:

@@ -6,10 +6,18 @@ data, until the end marker ID 0xFFFF. The points of model N come from its SunSpe
 Monitor's overlay (`sunspec_models`, offsets after ID and L) and are placed at `model start + 2 +
 offset`. A repeating group whose count is a point of the model (705's NCrv curves of NPt points) is laid
 out from that point's value, read at discovery; a group without one (160's MPPT modules) fills the
-length the device reports. Points beyond that length (a shorter model version) are left out.
+length the device reports. Points beyond that length (a shorter model version) are left out. Where the
+overlay gives a meaning only for some values of another point of the group instance (`when`: 714's
+ports are PV strings only where `PrtTyp` reads PV), that point is read at discovery as well.
 
 Keys are unique across the device: the second instance of a model gets `_2` on every key (third `_3`,
-...), and a key already used by another model gets `_m<model id>`.
+...), and a key already used by another model gets `_m<model id>`. Which model keeps a key does not
+depend on the chain order alone: the models of the first information-model generation (1-699: common,
+inverters 1xx, meters 2xx, ...) come first, then the 700-series DER models, then the 800-series storage
+models, then the rest (vendor models); within each, the chain order. So a device reporting 103 and 701
+publishes 103's `ac_power`/`energy_total`, and 701's as `ac_power_m701`/`energy_total_m701`, whether a
+firmware update put 701 before or after 103. A point that lost its key this way also loses its role (a
+role names one point per device: energy wiring and alerts count it once) and is marked advanced.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from pathlib import Path
 
 from .errors import ModbusExceptionResponse, ProfileError
 from .model import DeviceKind, Function, Point, Profile, RegisterReader
-from .sunspec_models import SunSpecModelDef, load_sunspec_model
+from .sunspec_models import Condition, SunSpecModelDef, load_sunspec_model
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,6 +50,7 @@ class SunSpecModel:
     instance: int  # 1 for the first model with this id, 2 for the second, ...
     known: bool  # a definition was found and its points placed
     counts: tuple[tuple[str, int], ...] = ()  # values of its count points (repeating-group counts) as read
+    plain: tuple[str, ...] = ()  # point instances whose overlay condition failed (`Condition.governs`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +92,19 @@ async def find_base(reader: RegisterReader, profile: Profile) -> int:
     raise ProfileError(f"profile {profile.id}: no SunSpec marker 'SunS' at {tried}")
 
 
+def model_rank(model_id: int) -> int:
+    """Which model keeps a key two models give (lower first, then the chain order): the first
+    information-model generation (1-699) 0, the 700-series DER models 1, the 800-series storage models 2,
+    anything else (vendor models) 3."""
+    if model_id < 700:
+        return 0
+    if model_id < 800:
+        return 1
+    if model_id < 900:
+        return 2
+    return 3
+
+
 def place_model(
     definition: SunSpecModelDef,
     address: int,
@@ -91,21 +113,27 @@ def place_model(
     taken: set[str],
     *,
     counts: Mapping[str, int] | None = None,
+    plain: Sequence[str] = (),
 ) -> list[Point]:
     """Absolute points of one model instance whose ID register is at `address`, for the length L the
-    device reports and the values of the model's count points (`counts`, point name -> value)."""
-    inside = [p for p in definition.points(length, counts) if p.end <= length]
+    device reports, the values of the model's count points (`counts`, point name -> value) and the point
+    instances laid out without the overlay (`plain`, see `read_conditions`). A key in `taken` gets
+    `_m<model>`, loses its role and becomes advanced; `taken` gains the keys placed."""
+    inside = [p for p in definition.points(length, counts, plain) if p.end <= length]
     kept_keys = {p.key for p in inside}
     inside = [p for p in inside if p.sf is None or p.sf in kept_keys]
     renamed: dict[str, str] = {}
+    lost: set[str] = set()  # keys another model keeps
     for point in inside:
         key = point.key if instance == 1 else f"{point.key}_{instance}"
         if key in taken:
             key = f"{key}_m{definition.model}"
+            lost.add(point.key)
         renamed[point.key] = key
     placed: list[Point] = []
     for point in inside:
         name = point.name if instance == 1 else f"{point.name} ({instance})"
+        demoted = point.key in lost and not point.hidden
         placed.append(
             replace(
                 point,
@@ -115,10 +143,33 @@ def place_model(
                 sf=renamed[point.sf] if point.sf is not None else None,
                 revert_point=renamed.get(point.revert_point) if point.revert_point else None,
                 enable_point=renamed.get(point.enable_point) if point.enable_point else None,
+                role=None if demoted else point.role,
+                advanced=point.advanced or demoted,
             )
         )
     taken.update(renamed.values())
     return placed
+
+
+def place_models(models: Sequence[tuple[SunSpecModelDef, SunSpecModel]]) -> list[Point]:
+    """The absolute points of a device's models (each with its definition), keys given out in
+    `model_rank` order and then chain order (module docstring), sorted by address."""
+    taken: set[str] = set()
+    points: list[Point] = []
+    for definition, model in sorted(models, key=lambda item: model_rank(item[1].id)):  # stable: chain order
+        points.extend(
+            place_model(
+                definition,
+                model.address,
+                model.length,
+                model.instance,
+                taken,
+                counts=dict(model.counts),
+                plain=model.plain,
+            )
+        )
+    points.sort(key=lambda p: (p.address, p.key))
+    return points
 
 
 async def read_counts(
@@ -139,14 +190,39 @@ async def read_counts(
     return counts
 
 
+async def read_conditions(
+    reader: RegisterReader,
+    definition: SunSpecModelDef,
+    address: int,
+    length: int,
+    counts: Mapping[str, int],
+) -> tuple[str, ...]:
+    """The point instances of the model whose overlay meaning does not hold on the device (`Condition`):
+    the condition point reads another value, is refused or lies beyond the model's length."""
+    plain: list[str] = []
+    for condition in definition.conditions(length, counts):
+        if not await _holds(reader, condition, address, length):
+            plain.extend(condition.governs)
+    return tuple(plain)
+
+
+async def _holds(reader: RegisterReader, condition: Condition, address: int, length: int) -> bool:
+    if condition.offset >= length:
+        return False
+    try:
+        (value,) = await reader.read(Function.HOLDING, address + 2 + condition.offset, 1)
+    except ModbusExceptionResponse:
+        return False
+    return value in condition.allowed
+
+
 async def scan(reader: RegisterReader, profile: Profile, extra_dirs: Sequence[Path] = ()) -> SunSpecDevice:
     """Find the SunSpec map of a device and place the points of every model it reports that has a
     definition (only those the profile lists, if it lists any)."""
     base = await find_base(reader, profile)
     wanted = set(profile.sunspec_models)
     models: list[SunSpecModel] = []
-    points: list[Point] = []
-    taken: set[str] = set()
+    defined: list[tuple[SunSpecModelDef, SunSpecModel]] = []
     instances: dict[int, int] = {}
     address = base + 2
     for _ in range(MAX_MODELS):
@@ -163,25 +239,28 @@ async def scan(reader: RegisterReader, profile: Profile, extra_dirs: Sequence[Pa
         instances[model_id] = instance
         definition = load_sunspec_model(model_id, extra_dirs) if not wanted or model_id in wanted else None
         counts: dict[str, int] = {}
+        plain: tuple[str, ...] = ()
         if definition is not None:
             counts = await read_counts(reader, definition, address, length)
-            points.extend(place_model(definition, address, length, instance, taken, counts=counts))
+            plain = await read_conditions(reader, definition, address, length, counts)
         else:
             _LOGGER.debug("SunSpec model %d at %d (length %d) is not used", model_id, address, length)
-        models.append(
-            SunSpecModel(
-                id=model_id,
-                address=address,
-                length=length,
-                instance=instance,
-                known=definition is not None,
-                counts=tuple(counts.items()),
-            )
+        model = SunSpecModel(
+            id=model_id,
+            address=address,
+            length=length,
+            instance=instance,
+            known=definition is not None,
+            counts=tuple(counts.items()),
+            plain=plain,
         )
+        models.append(model)
+        if definition is not None:
+            defined.append((definition, model))
         address += 2 + length
     else:
         _LOGGER.warning("SunSpec chain longer than %d models; stopped at %d", MAX_MODELS, address)
-    points.sort(key=lambda p: (p.address, p.key))
+    points = place_models(defined)
     kind = kind_of_models([m.id for m in models if m.known], profile.kind)
     return SunSpecDevice(base=base, models=tuple(models), points=tuple(points), kind=kind)
 

@@ -8,9 +8,12 @@ model) as `sunspec/model_<N>.json` in the same format, checked with `mdef.valida
 
 What a point means to PV Monitor comes from one small data file, `profiles/sunspec/overlay.yaml`: for the
 points it names (SunSpec model and point id), the published key of the key vocabulary (docs/profiles.md),
-name, unit, device and state class, precision, range, role, category and writability. Every other point
-gets a generated key `m<model>_<group><n>_..._<point>` in snake case (`m701_w`, `m705_crv1_pt2_v`), its
-SunSpec label as name, its SunSpec unit in Home Assistant's spelling, and is published as a diagnostic.
+name, unit, device and state class, precision, range, role, category and writability. A meaning may hold
+only where another point of the same group instance reads given SunSpec symbols (`when`, e.g. 714's
+ports: only a port whose `PrtTyp` is PV is a PV string); a device decides that at discovery
+(`conditions`). Every other point gets a generated key `m<model>_<group><n>_..._<point>` in snake case
+(`m701_throt_pct`, `m705_crv1_pt2_v`), its SunSpec label as name, its SunSpec unit in Home Assistant's
+spelling, and is published as an advanced diagnostic (contract `advanced`: created disabled).
 
 SunSpec types map onto the decoder's `DataType` as follows: int16/uint16/count -> s16/u16, acc16 -> u16
 (0 = not implemented), enum16/enum32 -> u16/u32 with the symbols as options, bitfield16/32 with the
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -86,6 +89,7 @@ HA_UNITS: dict[str, str | None] = {
 
 # Fields of an overlay entry that are SunSpec facts: they come from the definition, never the overlay.
 _DEFINITION_FIELDS = ("address", "type", "count", "sf", "function", "word_order", "byte_order")
+WHEN = "when"  # overlay field: {point of the same group instance: [SunSpec symbols]} for which it holds
 MAX_NAME = 100
 MAX_GENERATED_KEY = 44  # of the key pattern's 48 characters: room for an instance suffix such as "_2"
 
@@ -130,6 +134,19 @@ def _fixed_instances(group: GroupDef, counts: Mapping[str, int]) -> int:
     if isinstance(group.count, str):
         return max(0, counts.get(group.count, 0))
     return group.count
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Condition:
+    """Overlay meanings that hold only where a point of their group instance reads one of `allowed`.
+
+    `offset` is the condition point's (from the first register after ID and L, as `Point.address`);
+    `governs` are the locations ("Prt[2].DCW") of the points that lose the overlay's meaning otherwise
+    (pass them as `plain` to `SunSpecModelDef.points`)."""
+
+    offset: int
+    allowed: frozenset[int]
+    governs: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,15 +203,30 @@ class SunSpecModelDef:
         counts = dict.fromkeys(self.count_points, 1)
         return self.points(self.length_for(counts, modules=1), counts)
 
-    def points(self, length: int | None = None, counts: Mapping[str, int] | None = None) -> tuple[Point, ...]:
+    def points(
+        self,
+        length: int | None = None,
+        counts: Mapping[str, int] | None = None,
+        plain: Iterable[str] = (),
+    ) -> tuple[Point, ...]:
         """Our points of the model for a device that reports `length` (default: the fixed part) and these
-        count-point values; offsets from the first register after ID and L, sorted by offset.
+        count-point values; offsets from the first register after ID and L, sorted by offset. `plain`
+        names point instances ("Prt[2].DCW", see `Condition.governs`) laid out without the overlay's
+        meaning (a condition they failed on the device): generated keys, advanced diagnostics.
 
         Raises ProfileError when the overlay and the definition do not fit together.
         """
         wanted = self.length if length is None else length
         frozen = tuple(sorted((counts or {}).items()))
-        return _laid_out(self, wanted, frozen)
+        return _laid_out(self, wanted, frozen, frozenset(plain))
+
+    def conditions(
+        self, length: int | None = None, counts: Mapping[str, int] | None = None
+    ) -> tuple[Condition, ...]:
+        """The overlay's conditions (`when`) of the model as laid out for this length and these counts:
+        one per group instance and condition point, in offset order."""
+        wanted = self.length if length is None else length
+        return _conditions(self, wanted, tuple(sorted((counts or {}).items())))
 
 
 def _count_names(group: GroupDef) -> Iterator[str]:
@@ -352,6 +384,7 @@ def _overlay_cached(path: Path, mtime_ns: int) -> dict[int, dict[str, Any]]:
                 )
                 if "key" not in entry:
                     errors.append(f"{where}.key: missing (required)")
+                errors.extend(f"{where}.{WHEN}: {problem}" for problem in _when_problems(entry.get(WHEN)))
                 entries[str(name)] = entry
             else:
                 errors.append(f"{where}: expected a key or a map of key, name, unit, ...")
@@ -359,6 +392,18 @@ def _overlay_cached(path: Path, mtime_ns: int) -> dict[int, dict[str, Any]]:
     if errors:
         raise ProfileError("\n".join(f"{path.name}: {line}" for line in errors))
     return result
+
+
+def _when_problems(when: Any) -> list[str]:
+    if when is None:
+        return []
+    if (
+        not isinstance(when, dict)
+        or len(when) != 1
+        or not all(isinstance(v, list) and v and all(isinstance(s, str) for s in v) for v in when.values())
+    ):
+        return ["expected {point of the same group: [SunSpec symbols]} (one point)"]
+    return []
 
 
 def overlay_entries() -> dict[int, dict[str, Any]]:
@@ -471,6 +516,7 @@ def _raw_point(model: int, slot: _Slot, entry: Any) -> dict[str, Any]:
     raw: dict[str, Any] = {"address": slot.offset}
     if isinstance(entry, dict):
         raw.update(entry)
+        raw.pop(WHEN, None)
     elif isinstance(entry, str):
         raw["key"] = entry
     if entry is None:
@@ -478,6 +524,7 @@ def _raw_point(model: int, slot: _Slot, entry: Any) -> dict[str, Any]:
         raw["name"] = _generated_name(slot)
         if dtype is not DataType.SUNSSF:
             raw["category"] = "diagnostic"
+            raw["advanced"] = True
     for field in ("key", "name"):
         if isinstance(raw.get(field), str) and number is not None:
             raw[field] = raw[field].replace("{n}", str(number))
@@ -517,17 +564,29 @@ def _sf_keys(slots: Sequence[_Slot], keys: Sequence[str]) -> list[str | None]:
     return found
 
 
-@lru_cache(maxsize=512)
-def _laid_out(
-    definition: SunSpecModelDef, length: int, counts: tuple[tuple[str, int], ...]
-) -> tuple[Point, ...]:
+def _slots(definition: SunSpecModelDef, length: int, counts: tuple[tuple[str, int], ...]) -> list[_Slot]:
+    """The point instances of the model we decode, in offset order."""
     slots: list[_Slot] = []
     _lay(definition.group, 0, (), length=length, counts=dict(counts), slots=slots)
-    slots = [
+    return [
         slot for slot in slots if slot.point.type not in SKIPPED_TYPES and slot.point.size <= MODBUS_MAX_READ
     ]
+
+
+@lru_cache(maxsize=512)
+def _laid_out(
+    definition: SunSpecModelDef,
+    length: int,
+    counts: tuple[tuple[str, int], ...],
+    plain: frozenset[str] = frozenset(),
+) -> tuple[Point, ...]:
+    slots = _slots(definition, length, counts)
     overlay = definition.overlay
-    raws = [_raw_point(definition.model, slot, overlay.get(_path(slot))) for slot in slots]
+    _conditions(definition, length, counts)  # a `when` that does not fit the definition is an error
+    raws = [
+        _raw_point(definition.model, slot, None if _location(slot) in plain else overlay.get(_path(slot)))
+        for slot in slots
+    ]
     for raw, sf_key in zip(raws, _sf_keys(slots, [str(raw["key"]) for raw in raws]), strict=True):
         if sf_key is not None:
             raw["sf"] = sf_key
@@ -540,6 +599,45 @@ def _laid_out(
     if problems:
         raise ProfileError("\n".join(f"{OVERLAY_FILE.name}: {line}" for line in problems))
     return build_sunspec_points(raws, Path(definition.source).name, locations)
+
+
+@lru_cache(maxsize=512)
+def _conditions(
+    definition: SunSpecModelDef, length: int, counts: tuple[tuple[str, int], ...]
+) -> tuple[Condition, ...]:
+    """Raises ProfileError for a `when` naming a point that is not an enum of the same group, or a symbol
+    that point does not have."""
+    slots = _slots(definition, length, counts)
+    siblings = {(slot.trail, slot.point.name): slot for slot in slots}
+    found: dict[tuple[int, frozenset[int]], list[str]] = {}
+    problems: list[str] = []
+    for slot in slots:
+        entry = definition.overlay.get(_path(slot))
+        when = entry.get(WHEN) if isinstance(entry, dict) else None
+        if when is None:
+            continue
+        if malformed := _when_problems(when):
+            problems.extend(f"{_path(slot)}.{WHEN}: {problem}" for problem in malformed)
+            continue
+        ((name, symbols),) = when.items()
+        target = siblings.get((slot.trail, name))
+        values = {s.upper(): v for s, v in target.point.symbols} if target is not None else {}
+        if target is None or target.point.type not in _ENUMS:
+            problems.append(f"{_path(slot)}.{WHEN}: {name} is not an enum point of the same group")
+            continue
+        unknown = [symbol for symbol in symbols if symbol.upper() not in values]
+        if unknown:
+            problems.append(f"{_path(slot)}.{WHEN}: {name} has no symbol {', '.join(unknown)}")
+            continue
+        allowed = frozenset(values[symbol.upper()] for symbol in symbols)
+        found.setdefault((target.offset, allowed), []).append(_location(slot))
+    if problems:
+        unique = dict.fromkeys(f"{OVERLAY_FILE.name}: model {definition.model} {p}" for p in problems)
+        raise ProfileError("\n".join(unique))
+    return tuple(
+        Condition(offset=offset, allowed=allowed, governs=tuple(governs))
+        for (offset, allowed), governs in sorted(found.items(), key=lambda item: item[0][0])
+    )
 
 
 def _location(slot: _Slot) -> str:

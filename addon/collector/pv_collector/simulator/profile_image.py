@@ -26,7 +26,7 @@ from pv_collector.decode import decode, encode, int_to_registers
 from pv_collector.errors import CommandError
 from pv_collector.model import DataType, Function, Point, Profile, Value
 from pv_collector.register_image import Identity, RegisterImage, Source, SourceKind
-from pv_collector.sunspec_models import load_sunspec_model
+from pv_collector.sunspec_models import SunSpecModelDef, load_sunspec_model
 
 UNCOVERED = 0xFFFF  # SunSpec registers no point describes
 END_MARKER = (sunspec.END_MODEL_ID, 0)
@@ -113,8 +113,8 @@ class ProfileImage:
         base = profile.sunspec_base if profile.sunspec_base is not None else sunspec.BASE_ADDRESSES[0]
         image.put(Function.HOLDING, base, list(sunspec.SUNS_MARKER))
         address = base + len(sunspec.SUNS_MARKER)
-        points: list[Point] = []
-        taken: set[str] = set()
+        models: list[tuple[SunSpecModelDef, sunspec.SunSpecModel]] = []
+        count_words: list[tuple[int, int]] = []
         instances: dict[int, int] = {}
         for spec in chain:
             definition = load_sunspec_model(spec.model, extra_dirs)
@@ -127,17 +127,24 @@ class ProfileImage:
                 raise ValueError(f"SunSpec model {spec.model} has no count point {', '.join(unknown)}")
             length = definition.length_for(counts, modules=spec.modules)
             instances[spec.model] = instances.get(spec.model, 0) + 1
-            placed = sunspec.place_model(
-                definition, address, length, instances[spec.model], taken, counts=counts
+            model = sunspec.SunSpecModel(
+                id=spec.model,
+                address=address,
+                length=length,
+                instance=instances[spec.model],
+                known=True,
+                counts=tuple(counts.items()),
             )
+            models.append((definition, model))
             image.put(Function.HOLDING, address, [spec.model, length, *([UNCOVERED] * length)])
-            for point in placed:
-                image.put(Function.HOLDING, point.address, _unset_words(point))
-            for name, value in counts.items():
-                image.put(Function.HOLDING, address + 2 + offsets[name], [value])
-            points.extend(placed)
+            count_words.extend((address + 2 + offsets[name], value) for name, value in counts.items())
             address += 2 + length
         image.put(Function.HOLDING, address, list(END_MARKER))
+        points = sunspec.place_models(models)
+        for point in points:
+            image.put(Function.HOLDING, point.address, _unset_words(point))
+        for register, value in count_words:  # the counts the layout was made for
+            image.put(Function.HOLDING, register, [value])
         return cls(profile, points, image)
 
     # ------------------------------------------------------------------ values by point key
