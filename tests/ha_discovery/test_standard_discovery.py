@@ -2,9 +2,10 @@
 real Mosquitto; Home Assistant's own MQTT integration creates the entities from it.
 
 Checked: every announced point becomes an entity with the unit, device class and state class the PV Monitor
-integration gives the same point; values arrive through the value templates and a state message that
-lacks a key leaves that entity's value alone; a command through the MQTT `number` entity reaches the
-collector's set topic and is executed (the simulator's register changes, the confirmed value comes back).
+integration gives the same point, disabled where the announcement marks it advanced; values arrive through
+the value templates and a state message that lacks a key leaves that entity's value alone; a command
+through the MQTT `number` entity reaches the collector's set topic and is executed (the simulator's
+register changes, the confirmed value comes back).
 """
 
 from __future__ import annotations
@@ -106,21 +107,35 @@ async def test_entities_match_the_integration(
         assert await hass.config_entries.async_setup(entry.entry_id)
 
         announcement = parse_announcement(json.dumps(document))
-        expected: list[tuple[str, str, Any]] = []
+        advanced = {
+            f"pv_monitor_test_{device['id']}_{point['key']}"
+            for device in document["devices"]
+            for point in device["points"]
+            if point.get("advanced")
+        }
+        assert advanced  # the simulated SunSpec inverter's points outside the vocabulary
+        every: list[tuple[str, str, Any]] = []
         for device in announcement.devices:
             for point in device.points:
-                expected.append((device.id, f"pv_monitor_test_{device.id}_{point.key}", point))
+                every.append((device.id, f"pv_monitor_test_{device.id}_{point.key}", point))
+        expected = [(d, uid, p) for d, uid, p in every if uid not in advanced]
 
         def all_created() -> bool:
-            return all(entity_id(hass, point_platform(p), uid) for _d, uid, p in expected)
+            return all(entity_id(hass, point_platform(p), uid) for _d, uid, p in every)
 
         await until(all_created, "every point's entity")
+        registry = er.async_get(hass)
+        for _d, uid, point in every:
+            registered = registry.async_get(entity_id(hass, point_platform(point), uid) or "")
+            assert registered is not None
+            disabled = registered.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+            assert disabled == (uid in advanced), uid
         await until(
             lambda: all(
                 state_of(hass, entity_id(hass, point_platform(p), uid)) not in (None, STATE_UNAVAILABLE)
                 for _d, uid, p in expected
             ),
-            "every entity available",
+            "every enabled entity available",
         )
         # every numeric sensor whose key the collector's (retained) state carries shows a number
         reported = {
@@ -202,6 +217,7 @@ async def test_partial_state_and_command(
             if key != "ac_power"
             and key in reported
             and "writable" not in point
+            and not point.get("advanced")  # created disabled: no state
             and point["kind"] in ("number", "enum", "bitfield")
         ]
 
