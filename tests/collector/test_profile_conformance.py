@@ -54,7 +54,7 @@ def _sunspec_key(decoded: Decoded, point: Point) -> tuple[int, str] | None:
             if definition is None:
                 return None
             offset = point.address - model.address - 2
-            for candidate in definition.points(model.length, dict(model.counts)):
+            for candidate in definition.points(model.length, dict(model.counts), model.plain):
                 if candidate.address == offset and candidate.words == point.words:
                     return model.id, candidate.key
     return None

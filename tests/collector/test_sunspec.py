@@ -727,6 +727,19 @@ async def test_a_dc_port_is_a_pv_string_only_where_its_port_type_says_pv(profile
     assert (values["m714_prt2_dcw"], values["m714_prt3_dcw"], values["dc_power"]) == (-1500, 100, 2350)
 
 
+async def test_a_port_whose_type_the_device_refuses_is_not_a_pv_string(profile: Profile) -> None:
+    device = Device()
+    addresses = device.add_model(
+        714, {"DCW_SF": 0, "Prt@1.PrtTyp": 0, "Prt@1.DCW": 3850}, counts={"NPrt": 1}
+    )  # fmt: skip
+    device.end()
+    del device.registers[addresses["Prt@1.PrtTyp"]]  # the device answers exception 2 there
+    found = await scan(device, profile)
+    keys = {p.key for p in found.points}
+    assert "m714_prt1_dcw" in keys
+    assert not any(key.startswith("pv1_") for key in keys)
+
+
 @pytest.mark.parametrize(
     ("when", "message"),
     [
