@@ -242,6 +242,7 @@ class StateMessage:
     values: dict[str, Value]
     inferred: frozenset[str] = frozenset()
     buffered: bool = False
+    reset: frozenset[str] = frozenset()  # counters that really started again (a lower value is no glitch)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -558,12 +559,16 @@ def parse_state(payload: str | bytes | bytearray) -> StateMessage:
     if not isinstance(inferred, list) or not all(isinstance(key, str) for key in inferred):
         raise InvalidPayload(f"inferred: {inferred!r} is not a list of point keys")
     buffered = data.get("buffered", False)
+    reset = data.get("reset", [])
+    if not isinstance(reset, list) or not all(isinstance(key, str) for key in reset):
+        raise InvalidPayload(f"reset: {reset!r} is not a list of point keys")
     return StateMessage(
         ts=float(ts),
         seq=seq,
         values={k: v for k, v in raw_values.items() if isinstance(v, int | float | str | bool)},
         inferred=frozenset(inferred),
         buffered=buffered is True,
+        reset=frozenset(reset),
     )
 
 

@@ -22,6 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from pv_collector.app import Collector
 from pv_collector.config import Config, validate_config
+from pv_collector.plausibility import FIRST_CONFIRM
 from pv_collector.simulator import Simulation
 from tests.mosquitto import Mosquitto
 
@@ -75,6 +76,12 @@ class Message:
 
     def json(self) -> Any:
         return json.loads(self.payload)
+
+
+def complete(message: Message) -> bool:
+    """Whether a state message is one of a device's complete ones: from the FIRST_CONFIRM-th on it carries
+    the counters too (a counter's very first value waits until that many readings agree)."""
+    return bool(message.json()["seq"] >= FIRST_CONFIRM)
 
 
 @dataclass

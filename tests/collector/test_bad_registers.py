@@ -16,7 +16,16 @@ from pv_collector.model import Function
 from pv_collector.profile import load_profile
 from pv_collector.simulator import Simulation
 from pv_collector.transport import ADAPTIVE_MIN, Bus
-from tests.collector.conftest import ENVIRONMENT, METER, Recorder, collector_config, running, schema, wait_for
+from tests.collector.conftest import (
+    ENVIRONMENT,
+    METER,
+    Recorder,
+    collector_config,
+    complete,
+    running,
+    schema,
+    wait_for,
+)
 from tests.mosquitto import Mosquitto
 
 BASE = "pv_monitor/test"
@@ -49,7 +58,7 @@ async def test_a_refused_register_is_quarantined_and_the_rest_read(
     caplog.set_level(logging.INFO, logger="pv_collector")
     async with running(config) as collector:
         poller = collector.pollers["meter"]
-        first = await recorder.wait(f"{BASE}/meter/state")
+        first = await recorder.wait(f"{BASE}/meter/state", complete)
         seen = len(recorder.on(f"{BASE}/meter/state"))
         await wait_for(lambda: len(recorder.on(f"{BASE}/meter/state")) >= seen + 3, what="more meter states")
         refused_now = sim.requests[METER]
@@ -59,7 +68,8 @@ async def test_a_refused_register_is_quarantined_and_the_rest_read(
         requests = sim.requests[METER] - refused_now
         stats = collector.metrics.stats()
         plan = [(block.function, block.address, block.count) for block in poller.plan]
-    # Everything but the refused point is published, with the device's values, from the first cycle on.
+    # Everything but the refused point is published, with the device's values, from the first complete state
+    # on (counters from the FIRST_CONFIRM-th cycle: their first readings must agree).
     expected = meter_values(sim, without={"current_l2"})
     for message in (first, recorder.on(f"{BASE}/meter/state")[-1]):
         assert message.json()["v"] == pytest.approx(expected)

@@ -10,7 +10,13 @@ import pytest
 
 from pv_collector.errors import ProfileError
 from pv_collector.model import DataType, Function, Writable
-from pv_collector.profile import SHIPPED_DIR, build_sunspec_points, list_profiles, load_profile
+from pv_collector.profile import (
+    SHIPPED_DIR,
+    build_sunspec_points,
+    counter_rate_problems,
+    list_profiles,
+    load_profile,
+)
 from pv_collector.sunspec_models import list_sunspec_models, load_sunspec_model, overlay_entries
 
 SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
@@ -285,6 +291,37 @@ def test_id_must_match_file_name(tmp_path: Path) -> None:
             "",
             "points[0].key: True is not a valid point key: YAML reads unquoted on/off",
         ),
+        (  # issue 15: a counter without a physical rate bound
+            "  - {key: e, name: E, address: 1, type: u32, unit: kWh, device_class: energy,\n"
+            "     state_class: total_increasing}\n",
+            "",
+            "bad.yaml: points (e): a total_increasing counter needs max_rate, or the profile's max_power",
+        ),
+        (  # max_power bounds energy counters only
+            "  - {key: gas, name: Gas, address: 1, type: u32, unit: m³, state_class: total_increasing}\n",
+            "max_power: 5000\n",
+            "points (gas): a total_increasing counter needs max_rate",
+        ),
+        (
+            "  - {key: p, name: P, address: 1, resets: daily}\n",
+            "",
+            "points[0] (p).resets: only total_increasing points take resets",
+        ),
+        (
+            "  - {key: p, name: P, address: 1, unit: V}\n",
+            "rated_power_point: p\n",
+            "rated_power_point: 'p' is not a point of this profile with unit W or kW",
+        ),
+        (  # issue 15 section 6: no NaN anywhere a number is read
+            "  - {key: p, name: P, address: 1, scale: .nan}\n",
+            "",
+            "points[0] (p).scale: expected a finite number, got nan",
+        ),
+        (
+            "  - {key: p, name: P, address: 1, range: [0, .inf]}\n",
+            "",
+            "points[0] (p).range: expected a finite number, got inf",
+        ),
     ],
 )
 def test_bad_profiles_give_specific_messages(tmp_path: Path, points: str, extra: str, expected: str) -> None:
@@ -313,6 +350,22 @@ def test_profile_needs_points(tmp_path: Path) -> None:
     path = write(tmp_path, "empty.yaml", "id: empty\nname: Empty\n")
     with pytest.raises(ProfileError, match=re.escape("empty.yaml: points: a profile needs points")):
         load_profile(str(path))
+
+
+@pytest.mark.parametrize("profile_id", SHIPPED)
+def test_every_counter_of_every_shipped_profile_has_a_rate_bound(profile_id: str) -> None:
+    """Issue 15: every total_increasing point (SunSpec models included) has a physical rate bound."""
+    assert counter_rate_problems(load_profile(profile_id)) == []
+
+
+def test_a_sunspec_profile_without_max_power_does_not_load(tmp_path: Path) -> None:
+    """SunSpec energy counters declare no max_rate: without the profile's max_power they are unbounded."""
+    text = (SHIPPED_DIR / "sunspec.yaml").read_text().replace("max_power: 1000000\n", "")
+    text = text.replace("id: sunspec", "id: my_sunspec")
+    path = write(tmp_path, "my_sunspec.yaml", text)
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(path))
+    assert "sunspec model 203 (energy_export): a total_increasing counter needs max_rate" in str(caught.value)
 
 
 def test_not_a_mapping(tmp_path: Path) -> None:

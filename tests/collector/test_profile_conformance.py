@@ -6,13 +6,14 @@ only this test imports Home Assistant, never the collector)."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from pv_collector.model import Point, Profile, ReadBlock
 from pv_collector.planner import MODBUS_MAX_READ
+from pv_collector.plausibility import counter_rate_bound
 from pv_collector.profile import list_profiles, load_profile
 from pv_collector.recording import read_plan
 from pv_collector.sunspec_models import list_sunspec_models, load_sunspec_model, overlay_entries
@@ -102,23 +103,13 @@ async def test_every_point_decodes_from_its_images(profile_id: str) -> None:
     assert missing == [], f"{profile_id}: points no image gives a value"
 
 
-def counter_rate_bound() -> Callable[[Profile, Point], float | None]:
-    """The one function that gives every counter its rate bound (issue 15, branch `faults`)."""
-    raise NotImplementedError(
-        "needs issue-15 rule: the collector has no function yet that gives every total_increasing point "
-        "of a profile its rate bound (max_rate, or derived from the rated power)"
-    )
-
-
-@pytest.mark.xfail(reason="needs issue-15 rule", raises=NotImplementedError, strict=True)
 @pytest.mark.parametrize("profile_id", PROFILES)
 def test_every_counter_has_a_rate_bound(profile_id: str) -> None:
     profile = load_profile(profile_id)
-    bound = counter_rate_bound()
     unbounded = [
         f"{where}: {point.key}"
         for where, point in defined_points(profile)
-        if point.state_class in ("total", "total_increasing") and not bound(profile, point)
+        if point.state_class in ("total", "total_increasing") and not counter_rate_bound(profile, point)
     ]
     assert unbounded == []
 

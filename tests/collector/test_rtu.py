@@ -18,6 +18,7 @@ from tests.collector.conftest import (  # the fixtures pty_pair and rtu_simulati
     METER,
     Recorder,
     collector_config,
+    complete,
     running,
     schema,
     wait_for,
@@ -63,7 +64,7 @@ async def test_rtu_over_a_serial_line(
     config = collector_config(tmp_path / "data", broker.port, 0)
     config["buses"] = [serial_bus(port)]
     async with running(config) as collector:
-        meter = await recorder.wait(f"{BASE}/meter/state")
+        meter = await recorder.wait(f"{BASE}/meter/state", complete)
         weather = await recorder.wait(f"{BASE}/weather/state")
         # A unit that stops answering on the shared line: it goes offline, the other one keeps going.
         sim.set_offline(METER, True)
@@ -93,7 +94,7 @@ async def test_rtu_over_tcp(broker: Mosquitto, recorder: Recorder, tmp_path: Pat
         config = collector_config(tmp_path / "data", broker.port, port, devices=RTU_DEVICES)
         config["buses"][0]["type"] = "rtu_over_tcp"
         async with running(config):
-            meter = await recorder.wait(f"{BASE}/meter/state")
+            meter = await recorder.wait(f"{BASE}/meter/state", complete)
             weather = await recorder.wait(f"{BASE}/weather/state")
     finally:
         await sim.stop()

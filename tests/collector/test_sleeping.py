@@ -54,7 +54,10 @@ async def test_inverter_sleeps_from_dusk_to_dawn(
     state_topic, availability_topic = f"{BASE}/inverter/state", f"{BASE}/inverter/availability"
     try:
         async with running(inverter_config(tmp_path, broker.port, port), clock=clock):
-            day = await recorder.wait(state_topic, lambda m: m.json()["v"].get("ac_power", 0) > 0)
+            day = await recorder.wait(
+                state_topic,
+                lambda m: m.json()["v"].get("ac_power", 0) > 0 and "energy_total" in m.json()["v"],
+            )
             energy = day.json()["v"]["energy_total"]
 
             # Dusk: the inverter stops answering while the sun is down.

@@ -80,7 +80,7 @@ async def test_one_set_of_points_per_string(
             f"{BASE}/config",
             lambda m: any(p["key"] == "pv1_power" for d in m.json()["devices"] for p in d["points"]),
         )
-        state = await recorder.wait(f"{BASE}/inverter/state", lambda m: "pv2_status" in m.json()["v"])
+        state = await recorder.wait(f"{BASE}/inverter/state", lambda m: "pv2_energy" in m.json()["v"])
     schema("announcement").validate(config.json())
     keys = {p["key"] for p in config.json()["devices"][0]["points"]}
     for string in (1, 2):  # the simulated inverter reports two MPPT modules

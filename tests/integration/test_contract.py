@@ -168,3 +168,18 @@ def test_parse_helpers() -> None:
     with pytest.raises(InvalidPayload, match="not UTF-8"):
         contract.parse_status(b"\xff")
     assert contract.parse_stats("{}").errors_total is None
+
+
+def test_state_reset_lists_counters_that_started_again() -> None:
+    """Issue 15: the collector marks a counter reset it believes (`reset`, optional, no version change);
+    the schema and the parser agree on it, and a state without it has none."""
+    state = {"ts": 5.0, "seq": 7, "v": {"energy_export": 0.005, "power": 10}, "reset": ["energy_export"]}
+    jsonschema.validate(state, schema("state"))
+    assert parse_state(json.dumps(state)).reset == frozenset({"energy_export"})
+    del state["reset"]
+    assert parse_state(json.dumps(state)).reset == frozenset()
+    for bad in ("energy_export", [1], {"energy_export": True}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**state, "reset": bad}, schema("state"))
+        with pytest.raises(InvalidPayload, match="reset:"):
+            parse_state(json.dumps({**state, "reset": bad}))

@@ -16,6 +16,7 @@ from typing import Any
 
 from pv_collector import __version__
 from pv_collector.activity import Activity, LogTap
+from pv_collector.baselines import SAVE_INTERVAL, BaselineStore
 from pv_collector.cache import RegisterCache
 from pv_collector.commands import CommandHandler
 from pv_collector.config import Config
@@ -48,6 +49,7 @@ class Collector:
         self.metrics = Metrics(clock)
         self.activity = Activity(clock)  # what the web page shows: latest values, events, log lines
         self.outbox: Outbox | None = None
+        self.baselines: BaselineStore | None = None
         self.buses: dict[str, Bus] = {}
         self.pollers: dict[str, DevicePoller] = {}
         self.gateways: dict[str, Gateway] = {}
@@ -115,6 +117,7 @@ class Collector:
             config.data_dir, max_messages=config.queue.max_messages, max_age=config.queue.max_age
         )
         self.outbox.expire()
+        self.baselines = BaselineStore(config.data_dir)
         for bus_config in config.buses:
             bus = Bus(bus_config, metrics=self.metrics)
             self.buses[bus_config.name] = bus
@@ -132,6 +135,7 @@ class Collector:
                     clock=self.clock,
                     site=config.site,
                     cache=RegisterCache() if bus_config.gateway is not None else None,
+                    baselines=self.baselines.device(device.id),
                 )
             if bus_config.gateway is not None:
                 units = bus_config.gateway.units or {
@@ -230,16 +234,31 @@ class Collector:
     async def _housekeeping(self) -> None:
         assert self.publisher is not None
         interval = self.config.publish.stats_interval
-        since_expiry = 0.0
+        since_expiry = since_save = 0.0
         delay = min(interval, FIRST_STATS_DELAY)  # soon after start, so diagnostics are never empty for long
         while True:
             await asyncio.sleep(delay)
             delay = interval
             self.publisher.stats(self.metrics.stats())
             since_expiry += interval
+            since_save += interval
             if since_expiry >= QUEUE_EXPIRY_INTERVAL:
                 since_expiry = 0.0
                 self.publisher.expire_queue()
+            if since_save >= SAVE_INTERVAL:
+                since_save = 0.0
+                self._save_baselines()
+
+    def _save_baselines(self) -> None:
+        if self.baselines is None:
+            return
+        try:
+            self.baselines.save()
+        except OSError as err:
+            _LOGGER.error(
+                "cannot save the counter baselines",
+                extra={"file": str(self.baselines.path), "error": str(err)},
+            )
 
     async def _shutdown(self) -> None:
         if self.web is not None:
@@ -255,6 +274,7 @@ class Collector:
         for bus in self.buses.values():
             with contextlib.suppress(Exception):
                 await bus.close()
+        self._save_baselines()
         if self.outbox is not None:
             self.outbox.close()
         self.metrics.stop()

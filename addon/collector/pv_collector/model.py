@@ -104,6 +104,7 @@ class Point:
     press_value: int = 1  # action points: raw value written on press
     range: tuple[float, float] | None = None  # plausible physical range (decoded units)
     max_rate: float | None = None  # counters: largest plausible increase per hour (decoded units)
+    resets: Literal["daily"] | None = None  # total_increasing: None = a lifetime counter, never back to 0
     invalid: tuple[int, ...] = ()  # raw values meaning "not available" (e.g. 0xFFFF)
     hidden: bool = False  # read (e.g. scale factors, device info) but not published
     # published, but most users do not need it (contract `advanced`: consumers create the entity disabled),
@@ -142,6 +143,10 @@ class Profile:
     sunspec_base: int | None = None
     sunspec_models: tuple[int, ...] = ()  # SunSpec profiles: models to use when found
     sleeps_at_night: bool = False
+    # Energy counters without max_rate are bounded by the device's power (plausibility.rate_bound): the
+    # rated power the device reports in `rated_power_point` (W or kW), at most `max_power` (W).
+    max_power: float | None = None
+    rated_power_point: str | None = None
     source: str = ""  # file the profile came from
 
 

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,7 +43,8 @@ from pv_collector.errors import (
 from pv_collector.metrics import Metrics
 from pv_collector.model import DataType, Function, Point, Profile, ReadBlock, Value
 from pv_collector.planner import plan_reads, requests_per_cycle
-from pv_collector.plausibility import PlausibilityFilter
+from pv_collector.plausibility import RATED_POWER_HEADROOM, Baseline, PlausibilityFilter
+from pv_collector.profile import RATED_POWER_UNITS
 from pv_collector.solar import sun_elevation
 from pv_collector.transport import Bus, UnitReader
 
@@ -143,6 +144,7 @@ class DevicePoller:
         clock: Callable[[], float] = time.time,
         site: SiteConfig | None = None,
         cache: RegisterCache | None = None,
+        baselines: MutableMapping[str, Baseline] | None = None,
     ) -> None:
         self.device = device
         self.id = device.id
@@ -171,7 +173,7 @@ class DevicePoller:
         self.failures = 0
         self._answered_failure = False  # the last failure was an exception response, not silence
         self._block_error: Exception | None = None  # the last failed block of this cycle
-        self.plausibility = PlausibilityFilter(device.id)
+        self.plausibility = PlausibilityFilter(device.id, baselines)
         self._published: dict[str, Value] = {}
         self._last_full = -math.inf
         self._info_read = False
@@ -534,16 +536,41 @@ class DevicePoller:
 
     # ------------------------------------------------------------------ publishing
 
+    def max_power(self) -> float | None:
+        """The device's power limit in W that bounds its energy counters without `max_rate`: twice the
+        rated power it reports (profile `rated_power_point`), at most the profile's `max_power`."""
+        limit = self.profile.max_power
+        key = self.profile.rated_power_point
+        point = self.points.get(key) if key is not None else None
+        rated = self.values.get(key) if key is not None else None
+        if (
+            point is not None
+            and point.unit in RATED_POWER_UNITS
+            and isinstance(rated, int | float)
+            and not isinstance(rated, bool)
+            and rated > 0
+        ):
+            watts = float(rated) * RATED_POWER_UNITS[point.unit] * RATED_POWER_HEADROOM
+            limit = watts if limit is None else min(limit, watts)
+        return limit
+
     def _publish(self, values: dict[str, Value], ts: float) -> None:
         accepted: dict[str, Value] = {}
+        resets: list[str] = []
+        max_power = self.max_power()
         for key, value in values.items():
             point = self.points.get(key)
             if point is None or point.hidden or point.info is not None:
                 continue
-            rejection = self.plausibility.check(point, value, ts)
-            if rejection is None:
+            verdict = self.plausibility.check(point, value, ts, max_power=max_power)
+            if verdict.publish:
                 accepted[key] = 0.0 if isinstance(value, float) and value == 0 else value  # no "-0.0"
+                if verdict.reset:
+                    resets.append(key)
                 continue
+            rejection = verdict.rejection
+            if rejection is None:
+                continue  # held back until later readings confirm it
             self.metrics.rejected(self.id, rejection.error)
             if rejection.first_of_streak:
                 self.sink.event(
@@ -556,18 +583,29 @@ class DevicePoller:
                         "message": rejection.message,
                     },
                 )
-        self.publish_values(accepted, ts)
+        self.publish_values(accepted, ts, resets=resets)
 
     def publish_values(
-        self, values: dict[str, Value], ts: float, *, force: bool = False, inferred: list[str] | None = None
+        self,
+        values: dict[str, Value],
+        ts: float,
+        *,
+        force: bool = False,
+        inferred: list[str] | None = None,
+        resets: list[str] | None = None,
     ) -> None:
         """Send a state message with `values` (all, or only the changed ones with publish-on-change);
-        `inferred` lists keys whose values were not read (contract field `inferred`)."""
+        `inferred` lists keys whose values were not read (contract field `inferred`), `resets` counters
+        that really started again (contract field `reset`)."""
         if self.publish.on_change and not force:
             if ts - self._last_full >= self.publish.max_interval:
                 self._last_full = ts
             else:
-                values = {key: value for key, value in values.items() if self._changed(key, value)}
+                values = {
+                    key: value
+                    for key, value in values.items()
+                    if key in (resets or ()) or self._changed(key, value)
+                }
         if not values:
             return
         self._published.update(values)
@@ -575,6 +613,9 @@ class DevicePoller:
         guessed = [key for key in inferred or () if key in values]
         if guessed:
             message["inferred"] = guessed
+        restarted = [key for key in resets or () if key in values]
+        if restarted:
+            message["reset"] = restarted
         self.sink.state(self.id, message)
 
     def _changed(self, key: str, value: Value) -> bool:

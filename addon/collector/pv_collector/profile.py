@@ -9,6 +9,7 @@ definitions and the overlay) are checked by the same rules (`build_sunspec_point
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ import yaml
 
 from .errors import ProfileError
 from .model import DataType, DeviceKind, Function, Point, Profile, Writable
+from .plausibility import ENERGY_UNITS_PER_WH, counters_without_rate_bound
 
 SHIPPED_DIR = Path(__file__).parent / "profiles"
 PROFILE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -28,6 +30,7 @@ DEVICE_CLASS_RE = re.compile(r"^[a-z_]{1,40}$")
 DEVICE_KINDS = ("inverter", "meter", "battery", "environment", "other")
 STATE_CLASSES = ("measurement", "total", "total_increasing")
 INFO_FIELDS = ("manufacturer", "model", "serial", "firmware")
+RATED_POWER_UNITS = {"W": 1.0, "kW": 1000.0}  # units a rated_power_point may have, in W
 ORDERS = ("big", "little")
 
 # SunSpec "not implemented" values per register type (SunSpec Information Model Specification).
@@ -72,8 +75,8 @@ def _integer(value: Any) -> int:
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise vol.Invalid(f"expected a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise vol.Invalid(f"expected a finite number, got {value!r}")
     return float(value)
 
 
@@ -207,6 +210,7 @@ _POINT_SCHEMA = vol.Schema(
         vol.Optional("press_value"): _integer,
         vol.Optional("range"): _pair,
         vol.Optional("max_rate"): vol.All(_number, _in_range(1e-12, float("inf"))),
+        vol.Optional("resets"): _one_of(("daily",)),
         vol.Optional("invalid"): [_integer],
         vol.Optional("hidden"): _boolean,
         vol.Optional("advanced"): _boolean,
@@ -229,6 +233,8 @@ _PROFILE_SCHEMA = vol.Schema(
         vol.Optional("model"): vol.All(_text, vol.Length(max=100)),
         vol.Optional("kind"): _one_of(DEVICE_KINDS),
         vol.Optional("sleeps_at_night"): _boolean,
+        vol.Optional("max_power"): vol.All(_number, _in_range(1e-9, float("inf"))),
+        vol.Optional("rated_power_point"): _matching(KEY_RE, "point key"),
         vol.Optional("limits"): _LIMITS_SCHEMA,
         vol.Optional("defaults"): vol.Schema(_ORDER_FIELDS),
         vol.Optional("sunspec"): vol.Schema(
@@ -333,6 +339,8 @@ def _point_problems(data: Mapping[str, Any], dtype: DataType, kind: str, functio
         problems.append("max_rate: only number points take max_rate")
     if "range" in data and kind != "number":
         problems.append("range: only number points take range")
+    if "resets" in data and data.get("state_class") != "total_increasing":
+        problems.append("resets: only total_increasing points take resets")
     if ("revert_point" in data or "enable_point" in data) and writable is None:
         problems.append("revert_point: only writable points take revert_point/enable_point")
     address = int(data["address"])
@@ -394,6 +402,7 @@ def _build_point(
         press_value=merged.get("press_value", 1),
         range=merged.get("range"),
         max_rate=merged.get("max_rate"),
+        resets=merged.get("resets"),
         invalid=invalid,
         hidden=merged.get("hidden", hidden_default),
         advanced=merged.get("advanced", False),
@@ -503,6 +512,11 @@ def parse_profile(doc: Mapping[str, Any], path: Path) -> Profile:
                 f"{_where(['points', index], doc)}.count: {point.words} registers exceed "
                 f"limits.max_block {max_block}"
             )
+    rated = top.get("rated_power_point")
+    if rated is not None and "sunspec" not in top:
+        target = next((point for point in points if point.key == rated), None)
+        if target is None or target.unit not in RATED_POWER_UNITS:
+            errors.append(f"rated_power_point: '{rated}' is not a point of this profile with unit W or kW")
     if errors:
         raise _fail(path, errors)
     sunspec = top.get("sunspec")
@@ -518,13 +532,42 @@ def parse_profile(doc: Mapping[str, Any], path: Path) -> Profile:
         sunspec_base=sunspec.get("base", 40000) if sunspec else None,
         sunspec_models=tuple(sunspec.get("models", ())) if sunspec else (),
         sleeps_at_night=top.get("sleeps_at_night", False),
+        max_power=top.get("max_power"),
+        rated_power_point=rated,
         source=str(path),
     )
 
 
-def load_profile_file(path: Path) -> Profile:
-    """Load and validate one profile file."""
-    return parse_profile(_read_yaml(path), path)
+def counter_rate_problems(profile: Profile, extra_dirs: Sequence[Path] = ()) -> list[str]:
+    """One line per `total_increasing` point of `profile` without a physical rate bound (none: []).
+
+    Every counter needs one (docs/profiles.md, "Counters"): its `max_rate`, or, for an energy counter in
+    Wh, kWh or MWh, the profile's `max_power`. For a SunSpec profile the points of every model it lists are
+    checked, else of every model the overlay gives meaning to (only the overlay gives a state class).
+    `load_profile` refuses a profile with problems; see also `plausibility.counter_rate_bound`.
+    """
+    from .sunspec_models import load_sunspec_model, overlay_entries  # noqa: PLC0415 - it imports us
+
+    sources: list[tuple[str, tuple[Point, ...]]] = [("points", profile.points)]
+    if profile.sunspec_base is not None:
+        for model in profile.sunspec_models or tuple(sorted(overlay_entries())):
+            definition = load_sunspec_model(model, extra_dirs)
+            if definition is not None:  # every kind of point the model can give a device
+                sources.append((f"sunspec model {model}", definition.example_points()))
+    return [
+        f"{where} ({key}): a total_increasing counter needs max_rate, or the profile's max_power "
+        f"(energy counters in {', '.join(ENERGY_UNITS_PER_WH)} only)"
+        for where, points in sources
+        for key in counters_without_rate_bound(points, profile.max_power)
+    ]
+
+
+def load_profile_file(path: Path, extra_dirs: Sequence[Path] = ()) -> Profile:
+    """Load and validate one profile file; raises `ProfileError` naming every problem."""
+    profile = parse_profile(_read_yaml(path), path)
+    if problems := counter_rate_problems(profile, extra_dirs):
+        raise _fail(path, problems)
+    return profile
 
 
 def _search_dirs(extra_dirs: Sequence[Path]) -> list[Path]:
@@ -537,7 +580,7 @@ def load_profile(ref: str, extra_dirs: Sequence[Path] = ()) -> Profile:
         path = Path(ref).expanduser()
         if not path.is_file():
             raise ProfileError(f"profile file {ref} does not exist")
-        return load_profile_file(path)
+        return load_profile_file(path, extra_dirs)
     if not PROFILE_ID_RE.match(ref):
         raise ProfileError(
             f"'{ref}' is neither a profile id ({PROFILE_ID_RE.pattern}) nor a path to a .yaml file"
@@ -545,7 +588,7 @@ def load_profile(ref: str, extra_dirs: Sequence[Path] = ()) -> Profile:
     for directory in _search_dirs(extra_dirs):
         candidate = directory / f"{ref}.yaml"
         if candidate.is_file():
-            return load_profile_file(candidate)
+            return load_profile_file(candidate, extra_dirs)
     known = ", ".join(list_profiles(extra_dirs))
     raise ProfileError(f"unknown profile '{ref}' (known profiles: {known})")
 
