@@ -206,11 +206,18 @@ def test_decode_block_uses_scale_factors_from_the_block_and_elsewhere() -> None:
     assert decode_block(block, [5, 0x8000, 2305], {"v_sf": -1}) == {"v": 230.5}
 
 
-def test_decode_reads_finds_scale_factors_in_other_blocks() -> None:
+def test_decode_reads_scales_by_another_block_only_when_read_around_it() -> None:
+    """Issue 15 section 2: a scale factor from another request is used only when it was read right before
+    and right after the value's block with the same value (a device may change it in between)."""
     v = point(key="v", address=0, sf="v_sf", precision=1)
     v_sf = point(key="v_sf", address=100, type=DataType.SUNSSF)
-    reads = [
-        (ReadBlock(Function.HOLDING, 0, 1, (v,)), [2305]),
-        (ReadBlock(Function.HOLDING, 100, 1, (v_sf,)), [0xFFFF]),
-    ]
-    assert decode_reads(reads) == {"v": 230.5, "v_sf": -1}
+    value = (ReadBlock(Function.HOLDING, 0, 1, (v,)), [2305])
+
+    def sf(raw: int) -> tuple[ReadBlock, list[int]]:
+        return ReadBlock(Function.HOLDING, 100, 1, (v_sf,)), [raw]
+
+    assert decode_reads([sf(0xFFFF), value, sf(0xFFFF)]) == {"v": 230.5, "v_sf": -1}
+    assert decode_reads([sf(0xFFFF), value, sf(0)]) == {"v_sf": 0}  # changed in between: left out
+    assert decode_reads([value, sf(0xFFFF)]) == {"v_sf": -1}  # read on one side only: left out
+    both = ReadBlock(Function.HOLDING, 0, 101, (v, v_sf))
+    assert decode_reads([(both, [2305, *([0] * 99), 0xFFFF])]) == {"v": 230.5, "v_sf": -1}

@@ -7,6 +7,8 @@ import random
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pv_collector.model import DataType, Function, Point, ReadBlock
 from pv_collector.planner import (
@@ -174,3 +176,92 @@ def test_optimal_plan_bridges_gaps_only_when_cheaper() -> None:
     # A gap of 5 registers costs 10 characters: read through it.
     near = [u16("a", 0), u16("b", 6)]
     assert len(optimal_plan(near)) == 1
+
+
+# ------------------------------------------------------------------ issue 15: a value and its scale factor
+
+
+@st.composite
+def scaled_layouts(draw: st.DrawFn) -> tuple[list[Point], int, int]:
+    """Points of one or two register tables, some of them SunSpec scale factors referenced by others, at
+    random addresses; with random max_block and max_gap."""
+    max_block = draw(st.integers(1, 125))
+    count = draw(st.integers(1, 30))
+    sf_keys = [f"sf{i}" for i in range(draw(st.integers(1, 4)))]
+    points: list[Point] = []
+    for key in sf_keys:
+        function = draw(st.sampled_from([Function.HOLDING, Function.HOLDING, Function.INPUT]))
+        address = draw(st.integers(0, 400))
+        points.append(Point(key=key, name=key, address=address, function=function, type=DataType.SUNSSF))
+    for index in range(count):
+        dtype = draw(st.sampled_from([DataType.U16, DataType.S16, DataType.U32, DataType.ACC32]))
+        if dtype.words > max_block:
+            dtype = DataType.U16
+        sf = draw(st.one_of(st.none(), st.sampled_from(sf_keys)))
+        function = draw(st.sampled_from([Function.HOLDING, Function.HOLDING, Function.INPUT]))
+        address = draw(st.integers(0, 400))
+        points.append(
+            Point(key=f"p{index}", name="p", address=address, function=function, type=dtype, sf=sf)
+        )
+    return points, max_block, draw(st.integers(0, 20))
+
+
+def blocks_of(plan: Sequence[ReadBlock], key: str) -> list[int]:
+    return [index for index, block in enumerate(plan) if any(p.key == key for p in block.points)]
+
+
+def check_scale_factors_read_with_their_points(plan: Sequence[ReadBlock], points: Sequence[Point]) -> int:
+    """Every point with a scale factor shares a block with it, or the plan reads the scale factor before
+    and after the point's block (the pair is re-read together; the decoder uses the scale factor only when
+    both reads agree). Returns how many points are re-read that way."""
+    by_key = {point.key: point for point in points}
+    reread = 0
+    for point in points:
+        if point.sf is None:
+            continue
+        [home] = blocks_of(plan, point.key)  # every value point exactly once
+        if any(p.key == point.sf for p in plan[home].points):
+            continue
+        reread += 1
+        reads = blocks_of(plan, by_key[point.sf].key)
+        assert any(index < home for index in reads), (point, plan)
+        assert any(index > home for index in reads), (point, plan)
+    return reread
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scaled_layouts())
+def test_a_value_and_its_scale_factor_come_from_one_read(layout: tuple[list[Point], int, int]) -> None:
+    points, max_block, max_gap = layout
+    plan = plan_reads(points, max_block=max_block, max_gap=max_gap)
+    assert all(block.count <= max_block for block in plan)
+    for block in plan:
+        assert all(block.address <= p.address and p.end <= block.address + block.count for p in block.points)
+    check_scale_factors_read_with_their_points(plan, points)
+    # A pair that one request can hold alone is read in one request when nothing else is in the way.
+    for point in points:
+        sf = next((p for p in points if p.key == point.sf), None)
+        alone = [p for p in points if p.key in (point.key, point.sf)]
+        if sf is not None and sf.function is point.function and len(points) == 2:
+            span = max(point.end, sf.end) - min(point.address, sf.address)
+            assert (len(plan_reads(alone, max_block=max_block, max_gap=0)) == 1) == (span <= max_block)
+
+
+def test_sunspec_string_values_share_a_read_with_their_scale_factors() -> None:
+    """Model 160 (MPPT strings): the module values sit 13+ registers after their scale factors, beyond the
+    default max_gap of 10; Fronius inverters change those scale factors while running."""
+    from pv_collector.profile import load_sunspec_model
+    from pv_collector.sunspec import place_model
+
+    definition = load_sunspec_model(160)
+    assert definition is not None
+    points = place_model(definition, 40000, 8 + 20 * 2, 1, set())
+    plan = plan_reads(points, max_block=125, max_gap=10)
+    assert check_scale_factors_read_with_their_points(plan, points) == 0
+    assert len(plan) == 1
+    # With all eight strings the model is longer than one request: the far strings re-read their scale
+    # factors, nothing else does.
+    points = place_model(definition, 40000, 8 + 20 * 8, 1, set())
+    plan = plan_reads(points, max_block=125, max_gap=10)
+    assert 0 < check_scale_factors_read_with_their_points(plan, points) <= 3 * 4
+    assert len(plan) <= 4

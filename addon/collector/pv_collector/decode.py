@@ -3,7 +3,7 @@
 `decode` turns the registers of one point into the value published in the state message (a number, an
 option name, a string, a bitfield integer or a bool), or `None` when the device says "not available".
 `encode` is its inverse for writes. `decode_block`/`decode_reads` decode whole read blocks, taking SunSpec
-scale factors from the same reads.
+scale factors from the same read (or from agreeing reads right before and after it).
 
 Numbers are `raw * 10^sf * scale + offset`, rounded to `precision + 2` decimals (6 when the point has no
 precision) so that the JSON stays compact without hiding what the device measured.
@@ -183,18 +183,34 @@ def decode_block(
 
 
 def decode_reads(reads: Iterable[tuple[ReadBlock, Sequence[int]]]) -> dict[str, Value]:
-    """Decode the registers of a whole poll cycle; a scale factor may live in another block."""
+    """Decode the registers of a whole poll cycle, read in this order.
+
+    A point is scaled by its scale factor from its own block; a point whose scale factor is in another block
+    only when that scale factor was read before and after the point's block with the same value (the pair
+    re-read together, `planner.reread_scale_factors`), else the point is left out: a device may change a
+    scale factor between two requests.
+    """
     reads = list(reads)
-    scale_factors: dict[str, int | None] = {}
+    found: list[dict[str, int | None]] = []
     for block, registers in reads:
+        scale_factors: dict[str, int | None] = {}
         for point in block.points:
             if point.type is DataType.SUNSSF:
                 start = point.address - block.address
                 sf = decode(point, registers[start : start + point.words])
                 scale_factors[point.key] = sf if isinstance(sf, int) else None
+        found.append(scale_factors)
     values: dict[str, Value] = {}
-    for block, registers in reads:
-        values.update(decode_block(block, registers, scale_factors))
+    for index, (block, registers) in enumerate(reads):
+        outside: dict[str, int | None] = {}
+        for point in block.points:
+            key = point.sf
+            if key is None or key in found[index] or key in outside:
+                continue
+            before = next((reads_sf[key] for reads_sf in reversed(found[:index]) if key in reads_sf), None)
+            after = next((reads_sf[key] for reads_sf in found[index + 1 :] if key in reads_sf), None)
+            outside[key] = before if before is not None and before == after else None
+        values.update(decode_block(block, registers, outside))
     return values
 
 

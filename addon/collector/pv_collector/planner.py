@@ -5,6 +5,14 @@ address and joins neighbours while the unused registers between them are at most
 stays within `max_block` registers. A point is never split across blocks. Action points (buttons) are
 write-only and never read.
 
+A value and its SunSpec scale factor come from one read (issue 15: devices such as Fronius inverters change
+a scale factor while running, so a value and a scale factor from two requests can be 10x or 100x off).
+The planner joins the blocks of a point and of its `sf` point, whatever the gap, whenever one request can
+hold both (`max_block`). Where none can (a long repeating model, a small `max_block`, another register
+table) the pair is re-read together: the plan reads the scale factor right before and right after the
+point's block (`reread_scale_factors`), and `decode.decode_reads` scales the point only when both reads
+agree.
+
 For the benchmark, `rtu_cycle_seconds` models the time a plan occupies an RS-485 line and `optimal_plan`
 finds, by dynamic programming, the plan with the least modelled bus time.
 """
@@ -13,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .model import Function, Point, ReadBlock
+from .model import DataType, Function, Point, ReadBlock
 
 MODBUS_MAX_READ = 125  # registers per FC3/FC4 request allowed by the Modbus specification
 REQUEST_FRAME_BYTES = 8  # unit, function, address (2), count (2), CRC (2)
@@ -77,28 +85,100 @@ def plan_reads(
     max_gap: int = 10,
     all_points: Iterable[Point] | None = None,
 ) -> list[ReadBlock]:
-    """Group points into block reads: by function, by address, bridging gaps of at most `max_gap`.
+    """Group points into block reads: by function, by address, bridging gaps of at most `max_gap` (any gap
+    between a point and its scale factor); see the module doc for scale factors.
 
     Scale-factor points referenced by `sf` are added (from `points` or `all_points`).
     """
     _check_limits(max_block, max_gap)
     selected = points_to_read(points, all_points)
     _too_long(selected, max_block)
+    plan = _group(selected, max_block, max_gap)
+    return reread_scale_factors(_join_scale_factors(plan, max_block), max_block=max_block, max_gap=max_gap)
+
+
+def _group(points: Iterable[Point], max_block: int, max_gap: int) -> list[ReadBlock]:
     plan: list[ReadBlock] = []
-    for function, group in _by_function(selected).items():
+    for function, group in _by_function(points).items():
         current: list[Point] = []
+        keys: set[str] = set()
         start = end = 0
         for point in group:
-            if current and point.address - end <= max_gap and max(end, point.end) - start <= max_block:
+            paired = point.sf in keys or any(p.sf == point.key for p in current)
+            near = point.address - end <= max_gap or paired
+            if current and near and max(end, point.end) - start <= max_block:
                 current.append(point)
+                keys.add(point.key)
                 end = max(end, point.end)
                 continue
             if current:
                 plan.append(_block(function, current))
-            current, start, end = [point], point.address, point.end
+            current, keys, start, end = [point], {point.key}, point.address, point.end
         if current:
             plan.append(_block(function, current))
     return plan
+
+
+def _join_scale_factors(plan: list[ReadBlock], max_block: int) -> list[ReadBlock]:
+    """Join the blocks from a point to its scale factor into one wherever one request can hold them."""
+    while True:
+        home = {point.key: index for index, block in enumerate(plan) for point in block.points}
+        pairs = (
+            sorted((index, home[point.sf]))
+            for index, block in enumerate(plan)
+            for point in block.points
+            if point.sf is not None and home.get(point.sf, index) != index
+        )
+        for first, last in pairs:
+            if (joined := _joined(plan, first, last, max_block)) is not None:
+                plan = joined
+                break
+        else:
+            return plan
+
+
+def _joined(plan: list[ReadBlock], first: int, last: int, max_block: int) -> list[ReadBlock] | None:
+    """`plan` with blocks `first..last` as one, if they are of one register table and fit `max_block`."""
+    blocks = plan[first : last + 1]
+    if any(block.function is not blocks[0].function for block in blocks):
+        return None
+    start = min(block.address for block in blocks)
+    end = max(block.address + block.count for block in blocks)
+    if end - start > max_block:
+        return None
+    points = tuple(point for block in blocks for point in block.points)
+    return [*plan[:first], ReadBlock(blocks[0].function, start, end - start, points), *plan[last + 1 :]]
+
+
+def _is_reread(block: ReadBlock, plan: Sequence[ReadBlock]) -> bool:
+    """A block of scale factors only, each of which another block reads too."""
+    if not all(point.type is DataType.SUNSSF for point in block.points):
+        return False
+    return all(
+        any(other is not block and any(p.key == point.key for p in other.points) for other in plan)
+        for point in block.points
+    )
+
+
+def reread_scale_factors(
+    plan: Sequence[ReadBlock], *, max_block: int = MODBUS_MAX_READ, max_gap: int = 10
+) -> list[ReadBlock]:
+    """`plan` with a read of the scale factors right before and after every block holding a point whose
+    scale factor is read in another block only (see module doc); earlier re-reads are replaced. Blocks are
+    read in list order. Scale factors re-read at one place share requests (limits as for planning)."""
+    base = [block for block in plan if not _is_reread(block, plan)]
+    keys = [{point.key for point in block.points} for block in base]
+    scale_factors = {p.key: p for block in base for p in block.points if p.type is DataType.SUNSSF}
+    result: list[ReadBlock] = []
+    seen: set[str] = set()
+    for index, block in enumerate(base):
+        needed = {p.sf for p in block.points if p.sf in scale_factors and p.sf not in keys[index]}
+        later = set().union(*keys[index + 1 :])
+        result.extend(_group([scale_factors[key] for key in needed - seen], max_block, max_gap))
+        result.append(block)
+        seen |= keys[index] | needed
+        result.extend(_group([scale_factors[key] for key in needed - later], max_block, max_gap))
+    return result
 
 
 def requests_per_cycle(plan: Sequence[ReadBlock]) -> int:

@@ -42,7 +42,7 @@ from pv_collector.errors import (
 )
 from pv_collector.metrics import Metrics
 from pv_collector.model import DataType, Function, Point, Profile, ReadBlock, Value
-from pv_collector.planner import plan_reads, requests_per_cycle
+from pv_collector.planner import plan_reads, requests_per_cycle, reread_scale_factors
 from pv_collector.plausibility import RATED_POWER_HEADROOM, Baseline, PlausibilityFilter
 from pv_collector.profile import RATED_POWER_UNITS
 from pv_collector.solar import sun_elevation
@@ -206,9 +206,20 @@ class DevicePoller:
             entry["pending"] = True  # points not known yet: consumers must keep what they know
         return entry
 
+    @property
+    def max_gap(self) -> int:
+        """Unused registers the planner may read to join two blocks (the bus's option, else the profile's)."""
+        return self.bus_config.max_gap if self.bus_config.max_gap is not None else self.profile.max_gap
+
+    def _replanned(self) -> None:
+        """The plan changed (a block split, a point back from quarantine): scale factors that are no longer
+        read with their values are re-read around them (planner.reread_scale_factors)."""
+        self.plan = reread_scale_factors(self.plan, max_block=self.profile.max_block, max_gap=self.max_gap)
+        self.metrics.requests_gauge.labels(self.id).set(requests_per_cycle(self.plan))
+
     def _use_points(self, points: tuple[Point, ...]) -> None:
         self.points = {point.key: point for point in points}
-        max_gap = self.bus_config.max_gap if self.bus_config.max_gap is not None else self.profile.max_gap
+        max_gap = self.max_gap
         polled = [point for point in points if point.info is None]
         info = [point for point in points if point.info is not None]
         self.plan = plan_reads(polled, max_block=self.profile.max_block, max_gap=max_gap, all_points=points)
@@ -412,7 +423,7 @@ class DevicePoller:
                 "refused": ",".join(point.key for point in found.refused),
             },
         )
-        self.metrics.requests_gauge.labels(self.id).set(requests_per_cycle(self.plan))
+        self._replanned()
         return found.reads
 
     async def _search(self, block: ReadBlock, found: _Bisection) -> None:
@@ -501,6 +512,7 @@ class DevicePoller:
             del self.quarantined[key]
             self._quarantine_logged.discard(key)
             self.plan.append(block)
+            self._replanned()
             self._remember(block, registers)
             reads.append((block, registers))
             self.metrics.quarantined(self.id, sorted(self.quarantined))
