@@ -88,6 +88,27 @@ def test_empty_string_is_not_available() -> None:
     assert decode(point(type=DataType.STRING, count=4), [0, 0, 0, 0]) is None
 
 
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        (b"12345678\x00\x00\xff\xfe\x01\x02", "12345678"),  # issue 15: cut at the first NUL
+        (b"SE\x01\x1b[31m\x7f5000H", "SE[31m5000H"),  # control characters dropped
+        (b"Fronius \xe2\x80\x93 Symo", "Fronius \u2013 Symo"),  # UTF-8 kept
+        (b"Symo\xff\xfe GEN24", "Symo GEN24"),  # bytes that are no UTF-8 dropped
+        (b"\xff" * 16, None),
+        (b" " * 16, None),
+        (b"\x00SIM0001" + b"\x00" * 8, None),  # a NUL first: nothing
+        (b"\t\r\n  \x00", None),
+    ],
+)
+def test_text_registers_cut_at_nul_printable_only_and_padding_stripped(data: bytes, text: str | None) -> None:
+    """Issue 15 section 3: every text decoded from registers."""
+    regs = words_of(data.ljust(16, b"\x00"))
+    assert decode(point(type=DataType.STRING, count=8), regs) == text
+    swapped = [((w & 0xFF) << 8) | (w >> 8) for w in regs]
+    assert decode(point(type=DataType.STRING, count=8, byte_order="little"), swapped) == text
+
+
 def test_string_encode_pads_and_refuses_too_long() -> None:
     p = point(type=DataType.STRING, count=3)
     assert encode(p, "abc") == words_of(b"abc\x00\x00\x00")

@@ -5,6 +5,7 @@ option name, a string, a bitfield integer or a bool), or `None` when the device 
 `encode` is its inverse for writes. `decode_block`/`decode_reads` decode whole read blocks, taking SunSpec
 scale factors from the same read (or from agreeing reads right before and after it).
 
+Texts are cut at the first NUL and keep printable characters only (`text_of`); empty means not available.
 Numbers are `raw * 10^sf * scale + offset`, rounded to `precision + 2` decimals (6 when the point has no
 precision) so that the JSON stays compact without hiding what the device measured.
 """
@@ -75,6 +76,13 @@ def _check_registers(point: Point, registers: Sequence[int]) -> None:
             raise ValueError(f"{point.key}: register value {word} is not 0..65535")
 
 
+def text_of(data: bytes) -> str:
+    """The text of a string register: cut at the first NUL, bytes that are not UTF-8 and characters that are
+    not printable dropped, padding stripped ("" when nothing is left: all NUL, 0xFF or spaces)."""
+    text = data.split(b"\x00", 1)[0].decode("utf-8", errors="ignore")
+    return "".join(char for char in text if char.isprintable()).strip()
+
+
 def _to_signed(raw: int, bits: int) -> int:
     return raw - (1 << bits) if raw & (1 << (bits - 1)) else raw
 
@@ -89,7 +97,7 @@ def raw_value(point: Point, registers: Sequence[int]) -> int | float | str:
     if point.type is DataType.STRING:
         words = [_swap_bytes(w) for w in registers] if point.byte_order == "little" else registers
         data = b"".join(w.to_bytes(2, "big") for w in words)
-        return data.decode("utf-8", errors="replace").strip("\x00 \t\r\n")
+        return text_of(data)
     raw = registers_to_int(registers, point.word_order, point.byte_order)
     bits = 16 * len(registers)
     if point.type in _FLOATS:
