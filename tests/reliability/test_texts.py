@@ -2,8 +2,8 @@
 wire into the announcement (the device registry of Home Assistant shows it).
 
 A Sungrow SH-RT's serial is 10 registers (20 bytes) at input register 4989. Devices pad with NUL, 0xFF or
-spaces and leave garbage after the terminating NUL; the issue's input was `12345678\\0\\0\\xff\\xfe\\x01\\x02`,
-announced as `"12345678\\u0000\\u0000\\ufffd\\ufffd\\u0001\\u0002"`.
+spaces and leave garbage after the terminating NUL; the issue's input was
+`12345678\\0\\0\\xff\\xfe\\x01\\x02`, announced as `"12345678\\u0000\\u0000\\ufffd\\ufffd\\u0001\\u0002"`.
 """
 
 from __future__ import annotations
