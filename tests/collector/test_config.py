@@ -58,6 +58,7 @@ def test_good_configuration_and_its_defaults(tmp_path: Path) -> None:
     )
     assert (tcp.host, tcp.port, tcp.timeout, tcp.retries) == ("192.168.1.50", 502, 1.0, 2)
     assert tcp.devices[0].poll_interval == 5.0
+    assert tcp.devices[0].offline_after == 3
     assert [device.id for _bus, device in config.devices] == ["meter", "inverter"]
     assert config.queue.max_messages == 100_000
     assert config.publish.on_change is False
@@ -259,6 +260,10 @@ def test_site_gateway_and_sleeping_options(tmp_path: Path) -> None:
         (
             ("profile: sunspec}", "profile: sunspec, power_limit_revert: 0}"),
             "buses[1].devices[0].power_limit_revert: 0 is not a valid value (expected 1..65534 (seconds)",
+        ),
+        (
+            ("profile: sunspec}", "profile: sunspec, offline_after: 0}"),
+            "buses[1].devices[0].offline_after: 0 is not a valid value (expected 1..1000)",
         ),
     ],
 )

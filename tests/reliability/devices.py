@@ -23,7 +23,7 @@ import struct
 import threading
 import time
 import tty
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pymodbus import FramerType
@@ -354,3 +354,29 @@ class FastClock:
 
     def __call__(self) -> float:
         return self.start + (time.monotonic() - self._t0) * self.speed
+
+
+def profile_image(
+    profile_id: str, values: Mapping[str, object] | None = None
+) -> tuple[RegisterImage, dict[str, Point]]:
+    """An image for a (non-SunSpec) profile: every register from a table's first to its last point exists
+    and holds 0, enum and bool points hold a valid option, and `values` (point key -> decoded value) are
+    written through the points. Returns the image and the profile's points by key."""
+    from pv_collector.profile import load_profile
+
+    profile = load_profile(profile_id)
+    image = RegisterImage()
+    for function, table in _TABLES.items():
+        mine = [point for point in profile.points if point.function is function]
+        if mine:
+            start = min(point.address for point in mine)
+            image.set(table, start, [0] * (max(point.end for point in mine) - start))
+    points = {point.key: point for point in profile.points}
+    for point in profile.points:
+        if point.kind == "enum" and point.options:
+            image.put(point, next(iter(point.options.values())))
+        elif point.kind == "bool":
+            image.put(point, False)
+    for key, value in (values or {}).items():
+        image.put(points[key], value)
+    return image, points

@@ -13,16 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pv_collector.profile import load_profile
 from tests.collector.conftest import FIXED_TIME, Recorder, collector_config, running, schema, wait_for
 from tests.mosquitto import Mosquitto
 from tests.reliability.devices import (
     HOLDING,
-    INPUT,
     FastClock,
-    RegisterImage,
     Request,
     ScriptedDevice,
+    profile_image,
     sunspec_image,
 )
 
@@ -117,17 +115,7 @@ class Sungrow:
     read; every other register of the profile holds 0 (the enum and bool points a valid option)."""
 
     def __init__(self, energy: Callable[[int], float]) -> None:
-        profile = load_profile("sungrow_sh_rt")
-        image = RegisterImage()
-        for table, function in ((INPUT, "input"), (HOLDING, "holding")):
-            addresses = [p.address for p in profile.points if p.function.value == function]
-            ends = [p.end for p in profile.points if p.function.value == function]
-            image.set(table, min(addresses), [0] * (max(ends) - min(addresses)))
-        self.points = {point.key: point for point in profile.points}
-        for key in ("device_type", "status", "ems_mode", "battery_mode"):
-            point = self.points[key]
-            image.put(point, next(iter(point.options.values())))  # type: ignore[union-attr]
-        image.put(self.points["export_limit_enabled"], False)
+        image, self.points = profile_image("sungrow_sh_rt")
         self.image = image
         self.energy = energy
         self.device = ScriptedDevice(image, script=self._script)

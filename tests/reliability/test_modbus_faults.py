@@ -36,6 +36,7 @@ POLL = 0.5
 TIMEOUT = 0.2
 SLACK = 0.35  # scheduling on two shared cores
 READINGS = 6  # readings per other device counted for a rate
+OFFLINE_AFTER = 1  # offline at the first cycle that reads nothing (default 3: test_partial_cycles.py)
 
 
 @dataclass
@@ -147,7 +148,7 @@ async def test_tcp_device_fault_stays_local(
     config = collector_config(tmp_path / "data", broker.port, port, devices=TCP_DEVICES)
     config["buses"][0].update(timeout=TIMEOUT, retries=1)
     for device in config["buses"][0]["devices"]:
-        device["poll_interval"] = POLL
+        device.update(poll_interval=POLL, offline_after=OFFLINE_AFTER)
     async with running(config) as collector:
         await exercise(collector, recorder, faults[kind], ["meter"], ["battery", "weather"], caplog)
 
@@ -209,7 +210,9 @@ async def test_rtu_line_fault_stays_local(
             "baudrate": 9600,
             "timeout": TIMEOUT,
             "retries": 1,
-            "devices": [{**device, "poll_interval": POLL} for device in RTU_DEVICES],
+            "devices": [
+                {**device, "poll_interval": POLL, "offline_after": OFFLINE_AFTER} for device in RTU_DEVICES
+            ],
         }
     ]
     try:
@@ -236,7 +239,7 @@ async def test_gateway_dropping_connections_takes_only_its_devices(
     gateway = DroppingGateway(port)
     gateway_port = await gateway.start()
     config = collector_config(tmp_path / "data", broker.port, port)
-    devices = {d["id"]: {**d, "poll_interval": POLL} for d in SIM_DEVICES}
+    devices = {d["id"]: {**d, "poll_interval": POLL, "offline_after": OFFLINE_AFTER} for d in SIM_DEVICES}
     config["buses"] = [
         {
             "name": "gateway",

@@ -8,6 +8,7 @@ See docs/configuration.md.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import re
@@ -149,6 +150,7 @@ class DeviceConfig:
     sleeps_at_night: bool | None = None  # None: as the profile says
     asleep_poll_interval: float = 300.0  # seconds between probes while asleep
     power_limit_revert: int | None = None  # seconds written as the limit's revert timeout; None: untouched
+    offline_after: int = 3  # poll cycles in a row that read nothing before the device is reported offline
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,6 +230,11 @@ class Config:
 
 # --------------------------------------------------------------------------------------------------
 # Validators: each raises vol.Invalid("expected ...") so the message can name the bad value.
+
+
+def _default(model: type[Any], name: str) -> Any:
+    """The default of a dataclass field: the dataclass owns it, the schema reads it from there."""
+    return next(item.default for item in dataclasses.fields(model) if item.name == name)
 
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
@@ -526,6 +533,7 @@ def _device_schema(bus_type: str) -> vol.Schema:
             vol.Optional("power_limit_revert", default=None): vol.Any(
                 None, _integer(1, 65534), msg="expected 1..65534 (seconds) or null"
             ),
+            vol.Optional("offline_after", default=_default(DeviceConfig, "offline_after")): _integer(1, 1000),
         }
     )
 
@@ -698,6 +706,7 @@ def _validate_bus(problems: _Problems, raw: Any, path: list[Any], base: Path) ->
                         sleeps_at_night=device["sleeps_at_night"],
                         asleep_poll_interval=device["asleep_poll_interval"],
                         power_limit_revert=device["power_limit_revert"],
+                        offline_after=device["offline_after"],
                     )
                 )
     elif "devices" in raw:

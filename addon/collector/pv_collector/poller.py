@@ -54,6 +54,8 @@ BACKOFF_MAX = 60.0  # seconds between probes of a device that is away (at least 
 DISCOVERY_RETRY_MIN = 1.0
 UNREACHABLE = (ModbusTimeout, ModbusConnectionError)
 ILLEGAL_ADDRESS = 2
+DEVICE_FAILURE = 4  # some devices answer it for registers they do not have
+REFUSED_CODES = frozenset({ILLEGAL_ADDRESS, DEVICE_FAILURE})
 NIGHT_ELEVATION = 0.0  # degrees: a sleeping device that stops answering with the sun below this is asleep
 AWAKE_ELEVATION = 10.0  # degrees: a device still silent with the sun above this is offline, not asleep
 INFERRED_ZERO_CLASSES = frozenset({"power", "apparent_power", "reactive_power"})
@@ -173,6 +175,7 @@ class DevicePoller:
         self.failures = 0
         self._answered_failure = False  # the last failure was an exception response, not silence
         self._block_error: Exception | None = None  # the last failed block of this cycle
+        self._failing: list[ReadBlock] = []  # blocks of this cycle answered with exception 04
         self.plausibility = PlausibilityFilter(device.id, baselines)
         self._published: dict[str, Value] = {}
         self._last_full = -math.inf
@@ -255,7 +258,7 @@ class DevicePoller:
         """Seconds until the next attempt after a failure: rare while asleep, else the backoff."""
         if self.availability == "asleep":
             return self.device.asleep_poll_interval
-        if self._answered_failure:  # it answers (exception 4, 6, ...): asking costs the bus nothing
+        if self._answered_failure or self.availability != "offline":  # answers, or not offline yet
             return interval
         return self._backoff(interval)
 
@@ -348,10 +351,19 @@ class DevicePoller:
         reads: list[tuple[ReadBlock, list[int]]] = []
         self._requests = 0
         self._block_error = None
+        self._failing.clear()
         probe = self.failures > 0  # away: one request without retries tells whether it is back
         try:
             for block in list(self.plan):
-                reads.extend(await self._read_block(block, probe=probe and not reads))
+                try:
+                    reads.extend(await self._read_block(block, probe=probe and not reads))
+                except UNREACHABLE as err:
+                    if not reads or isinstance(err, ModbusConnectionError):
+                        raise  # nothing read yet: the device is probably away, keep the bus free
+                    self._block_failed(block, err)  # the rest of the cycle goes on (issue 15)
+            if reads:
+                for block in self._failing:  # exception 04 for part of the map: find the registers
+                    reads.extend(await self._bisect(block))
             if self.quarantined and reads:
                 reads.extend(await self._retry_quarantined())
         except UNREACHABLE as err:
@@ -373,7 +385,8 @@ class DevicePoller:
         return True
 
     async def _read_block(self, block: ReadBlock, *, probe: bool) -> list[tuple[ReadBlock, list[int]]]:
-        """Read one block of the plan; a block refused as an illegal address is bisected (see module doc)."""
+        """Read one block of the plan; a block refused as an illegal address is bisected, one answered with
+        a device failure is bisected at the end of the cycle if something else was read (see module doc)."""
         self._requests += 1
         try:
             if probe:
@@ -383,6 +396,8 @@ class DevicePoller:
         except UNREACHABLE:
             raise
         except ModbusExceptionResponse as err:
+            if err.code == DEVICE_FAILURE:
+                self._failing.append(block)
             if err.code != ILLEGAL_ADDRESS:
                 self._block_failed(block, err)
                 return []
@@ -414,7 +429,7 @@ class DevicePoller:
         for point in found.refused:
             self._quarantine(point)
         _LOGGER.info(
-            "block split after an illegal address answer",
+            "block split after the device refused it",
             extra={
                 "device": self.id,
                 "address": block.address,
@@ -442,7 +457,7 @@ class DevicePoller:
             except UNREACHABLE:
                 raise
             except ModbusExceptionResponse as err:
-                if err.code == ILLEGAL_ADDRESS:
+                if err.code in REFUSED_CODES:
                     await self._search(part, found)
                     continue
                 self._block_failed(part, err)
@@ -647,11 +662,18 @@ class DevicePoller:
     # ------------------------------------------------------------------ availability
 
     def _failed(self, err: Exception, ts: float) -> None:
+        """A cycle read nothing: asleep at night, offline after `offline_after` such cycles in a row."""
         if self._sleeping(ts):
             self._fall_asleep(ts)
             return
         self.failures += 1
         self._answered_failure = isinstance(err, ModbusExceptionResponse)
+        if self.availability != "offline" and self.failures < self.device.offline_after:
+            _LOGGER.debug(
+                "poll cycle read nothing",
+                extra={"device": self.id, "failures": self.failures, "error": str(err)},
+            )
+            return
         self.metrics.availability(self.id, False)
         if self.availability != "offline":
             self.availability = "offline"
