@@ -102,6 +102,7 @@ class Publisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
         self._connected = False
+        self._stopping = False
         self._connected_since = 0.0  # wall clock of the current connection's CONNACK
         self._ever_connected = False
         self._refused_logged = False
@@ -174,6 +175,7 @@ class Publisher:
         client = self._client
         if client is None:
             return
+        self._stopping = True  # the disconnect that follows is ours: no warning
         if self._connected:
             done = self._publish_tracked(self.status_topic, "offline", self.mqtt_config.qos.status, True)
             if done is not None:
@@ -414,7 +416,9 @@ class Publisher:
             self._cursor = min(self._inflight[mid].message.id for mid in lost) - 1
             for mid in lost:
                 del self._inflight[mid]
-        if was_connected:
+        if was_connected and self._stopping:
+            _LOGGER.info("disconnected from the MQTT broker", extra={"reason": "the collector is stopping"})
+        elif was_connected:
             _LOGGER.warning("lost the MQTT broker", extra={"reason": reason, "queued": len(self.outbox)})
 
     def _on_message(self, topic: str, payload: bytes) -> None:
