@@ -39,6 +39,15 @@ class ModbusConnectionError(ModbusError):
     """The bus or gateway could not be reached."""
 
 
+class ModbusInvalidReply(ModbusError):
+    """A reply that does not answer the request (function code, byte count, register count, length), or a
+    frame nobody asked for; `reason` says which, e.g. "wrong byte count: 32 for 18 registers"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid reply: {reason}")
+        self.reason = reason
+
+
 class CommandError(CollectorError):
     """A command was refused; `code` is one of the contract's command error values."""
 

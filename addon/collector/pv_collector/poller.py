@@ -348,24 +348,14 @@ class DevicePoller:
         ts = self.clock()
         if not self._info_read and self.info_plan and self.failures == 0:  # not while away or asleep
             await self._read_info()
-        reads: list[tuple[ReadBlock, list[int]]] = []
         self._requests = 0
         self._block_error = None
-        self._failing.clear()
         probe = self.failures > 0  # away: one request without retries tells whether it is back
         try:
-            for block in list(self.plan):
-                try:
-                    reads.extend(await self._read_block(block, probe=probe and not reads))
-                except UNREACHABLE as err:
-                    if not reads or isinstance(err, ModbusConnectionError):
-                        raise  # nothing read yet: the device is probably away, keep the bus free
-                    self._block_failed(block, err)  # the rest of the cycle goes on (issue 15)
-            if reads:
-                for block in self._failing:  # exception 04 for part of the map: find the registers
-                    reads.extend(await self._bisect(block))
-            if self.quarantined and reads:
-                reads.extend(await self._retry_quarantined())
+            mark = self.bus.out_of_step
+            reads = await self._read_cycle(probe=probe)
+            if reads and self.bus.config.rtu_framing:
+                reads = await self._settled(reads, mark)
         except UNREACHABLE as err:
             self._failed(err, ts)
             return False
@@ -383,6 +373,45 @@ class DevicePoller:
         self._publish(values, ts)
         self.metrics.cycle(self.id, time.monotonic() - started, self._requests)
         return True
+
+    async def _read_cycle(self, *, probe: bool) -> list[tuple[ReadBlock, list[int]]]:
+        """Read every block of the plan (see the module doc for failing blocks); raises `UNREACHABLE` when the
+        first block cannot be read."""
+        reads: list[tuple[ReadBlock, list[int]]] = []
+        self._failing.clear()
+        for block in list(self.plan):
+            try:
+                reads.extend(await self._read_block(block, probe=probe and not reads))
+            except UNREACHABLE as err:
+                if not reads or isinstance(err, ModbusConnectionError):
+                    raise  # nothing read yet: the device is probably away, keep the bus free
+                self._block_failed(block, err)  # the rest of the cycle goes on (issue 15)
+        if reads:
+            for block in self._failing:  # exception 04 for part of the map: find the registers
+                reads.extend(await self._bisect(block))
+        if self.quarantined and reads:
+            reads.extend(await self._retry_quarantined())
+        return reads
+
+    async def _settled(
+        self, reads: list[tuple[ReadBlock, list[int]]], mark: int
+    ) -> list[tuple[ReadBlock, list[int]]]:
+        """RTU: a cycle is believed only if no stray frame showed the line out of step (`Bus.out_of_step`
+        changed from `mark`) while it was read or soon after its last reply (a displaced answer arrives
+        late); else it is read once more, and if the line is out of step again nothing of it is published
+        (issue 15, transport.py)."""
+        await asyncio.sleep(self.bus.settle_time(self.device.unit_id))
+        if self.bus.out_of_step == mark:
+            return reads
+        self.metrics.error("cycle_reread")
+        _LOGGER.debug("line out of step during the cycle: read again", extra={"device": self.id})
+        mark = self.bus.out_of_step
+        reads = await self._read_cycle(probe=False)
+        await asyncio.sleep(self.bus.settle_time(self.device.unit_id))
+        if self.bus.out_of_step != mark:
+            self._block_error = ModbusError("the line stays out of step (stray frames)")
+            return []
+        return reads
 
     async def _read_block(self, block: ReadBlock, *, probe: bool) -> list[tuple[ReadBlock, list[int]]]:
         """Read one block of the plan; a block refused as an illegal address is bisected, one answered with

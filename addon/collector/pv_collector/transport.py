@@ -8,7 +8,19 @@ Stale replies: with Modbus TCP framing pymodbus matches every reply to its reque
 drops frames with another id, so a reply that arrives after its request timed out is never taken as the
 answer to a later one. RTU frames (serial lines, RTU over TCP) carry no transaction id, so after a timeout
 the bus closes its connection, which discards whatever the slow device still sends; the next request
-opens it again. Replies are also checked for the register count asked for.
+opens it again.
+
+Replies are checked before they are believed (issue 15; `pv_collector.replies`). The bus sees every byte
+pymodbus receives (it wraps the client's `callback_data`, pymodbus 3.16's entry point for received data)
+and refuses a reply whose function code, byte count, register count or length does not answer the
+outstanding request: a `ModbusInvalidReply` naming the reason, counted as `invalid_reply`, retried like a
+timeout, never decoded. Nothing pymodbus cannot decode escapes into asyncio (no traceback). On an
+RTU-framed bus bytes that arrive while no request is outstanding are stray: discarded, counted as
+`stray_frame`; a copy of the last reply is harmless, anything else means the line is out of step
+(`out_of_step` counts it, and the pollers read their cycle again, see poller.py). Once a bus has seen a
+stray frame, every reply is held for `STRAY_GUARD` seconds: a frame arriving meanwhile makes the reply
+ambiguous (refused and read again) unless it is a copy. Problems are logged once per episode per bus
+(again after `EPISODE_QUIET` seconds without any).
 
 Adaptive timeouts: the bus measures every device's response time (a smoothed mean and mean deviation, as
 TCP does for its retransmission timer) and waits for a read at most `3 * mean + 4 * deviation` (at least
@@ -22,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,9 +44,16 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.framer import FramerType
 
 from pv_collector.config import BusConfig
-from pv_collector.errors import ModbusConnectionError, ModbusError, ModbusExceptionResponse, ModbusTimeout
+from pv_collector.errors import (
+    ModbusConnectionError,
+    ModbusError,
+    ModbusExceptionResponse,
+    ModbusInvalidReply,
+    ModbusTimeout,
+)
 from pv_collector.metrics import Metrics
 from pv_collector.model import Function
+from pv_collector.replies import Asked, incomplete_problem, rtu_problem, tcp_problem
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,6 +65,9 @@ BUSY_CODES = frozenset({5, 6})  # acknowledge, server busy: worth a retry
 GATEWAY_CODES = frozenset({10, 11})  # gateway path unavailable, target device failed to respond
 TIMEOUTS_BEFORE_RECONNECT = 3  # consecutive timeouts on a TCP bus before its connection is renewed
 ADAPTIVE_MIN = 0.1  # seconds: the shortest timeout the adaptation may choose
+STRAY_GUARD = 0.05  # seconds a reply is held on an RTU bus that has seen stray frames
+EPISODE_QUIET = 300.0  # seconds without invalid replies or stray frames that end an episode (logged again)
+_READ_CODES = {Function.HOLDING: 3, Function.INPUT: 4}
 _RTT_GAIN = 0.125  # weight of a new sample in the smoothed response time (RFC 6298's alpha)
 _RTTVAR_GAIN = 0.25  # weight of a new sample in the mean deviation (RFC 6298's beta)
 
@@ -125,6 +148,14 @@ class Bus:
         self._closed = False
         self._was_connected = False
         self._timers: dict[int, ResponseTimer] = {}
+        self.stray_frames = 0  # RTU: frames (or bytes) that arrived while no request was outstanding
+        self.out_of_step = 0  # RTU: stray frames that were no copy of the last reply
+        self._asked: Asked | None = None  # the request outstanding on the wire
+        self._guard = 0.0  # RTU: seconds a reply is held before it is believed (STRAY_GUARD once strays came)
+        self._last_reply = b""
+        self._stray_after_reply = False
+        self._guarding = False
+        self._problem_at = -math.inf  # monotonic time of the last invalid reply or stray frame
 
     # ------------------------------------------------------------------ public API
 
@@ -153,13 +184,9 @@ class Bus:
             return await client.read_holding_registers(address, count=count, device_id=unit_id)
 
         what = f"read {function.value} {address}+{count} unit {unit_id}"
-        response = await self._request(call, retries, what, unit_id)
-        registers = list(getattr(response, "registers", []) or [])
-        if len(registers) != count:
-            # A late answer to an earlier request (another block): the line is out of step.
-            self._out_of_step()
-            raise ModbusError(f"unit {unit_id} answered {len(registers)} registers of {count} at {address}")
-        return registers
+        asked = Asked(unit_id, _READ_CODES[function], count)
+        response = await self._request(call, retries, what, unit_id, asked=asked)
+        return list(getattr(response, "registers", []) or [])
 
     async def write_registers(self, unit_id: int, address: int, values: list[int]) -> None:
         """Write one register (FC6) or several (FC16). Writes are never retried after a timeout."""
@@ -172,7 +199,14 @@ class Bus:
                 return await client.write_register(address, values[0], device_id=unit_id)
             return await client.write_registers(address, values, device_id=unit_id)
 
-        await self._request(call, 0, f"write {address}+{len(values)} unit {unit_id}", unit_id, adaptive=False)
+        asked = Asked(unit_id, 6 if len(values) == 1 else 16)
+        what = f"write {address}+{len(values)} unit {unit_id}"
+        await self._request(call, 0, what, unit_id, asked=asked, adaptive=False)
+
+    def settle_time(self, unit_id: int) -> float:
+        """Seconds after a device's last reply within which a displaced answer would arrive: a poller on an
+        RTU-framed bus waits that long before it believes a cycle (see module doc)."""
+        return self.timeout_for(unit_id)
 
     async def close(self) -> None:
         """Close the connection; the bus can not be used afterwards."""
@@ -194,6 +228,7 @@ class Bus:
         what: str,
         unit_id: int,
         *,
+        asked: Asked,
         adaptive: bool = True,
     ) -> Any:
         attempts = 1 + (self.config.retries if retries is None else retries)
@@ -205,12 +240,12 @@ class Bus:
                 delay = min(delay * 2, RETRY_BACKOFF_MAX)
             try:
                 async with self._lock:
-                    return await self._once(call, unit_id, adaptive=adaptive)
+                    return await self._once(call, asked, adaptive=adaptive)
             except ModbusExceptionResponse as err:
                 if err.code not in BUSY_CODES:
                     raise
                 last = err
-            except ModbusTimeout as err:
+            except (ModbusTimeout, ModbusInvalidReply) as err:
                 last = err
             except ModbusConnectionError as err:
                 last = err
@@ -221,24 +256,38 @@ class Bus:
         raise last
 
     async def _once(
-        self, call: Callable[[ModbusClient], Awaitable[Any]], unit_id: int, *, adaptive: bool
+        self, call: Callable[[ModbusClient], Awaitable[Any]], asked: Asked, *, adaptive: bool
     ) -> Any:
         if self._closed:
             raise ModbusConnectionError(f"bus {self.name} is closed")
         if (quiet := self._quiet_until - time.monotonic()) > 0:
             await asyncio.sleep(quiet)  # the lock is held: nobody talks while a late answer may come
         client = await self._connected_client()
+        unit_id = asked.unit
         timer = self._timers.setdefault(unit_id, ResponseTimer())
         timeout = timer.timeout(self.config.timeout) if adaptive else self.config.timeout
         client.ctx.comm_params.timeout_connect = timeout  # pymodbus reads it for every request
         started = time.monotonic()
         self.requests += 1
         outcome = "ok"
+        self._asked, self._stray_after_reply = asked, False
         try:
             try:
                 # pymodbus applies the timeout itself; the outer guard only protects against a hang.
                 response = await asyncio.wait_for(call(client), timeout=timeout * 2 + 1)
+                self._asked = None
+                await self._believe(response, asked)
+            except ModbusInvalidReply as err:
+                outcome = "invalid_reply"
+                self._invalid(asked, err.reason)
+                raise
             except (TimeoutError, ModbusIOException) as err:
+                leftover = bytes(getattr(client.ctx, "recv_buffer", b""))
+                if leftover:  # something came, but no answer: say what was wrong with it
+                    outcome = "invalid_reply"
+                    reason = incomplete_problem(leftover, asked, rtu=self.config.rtu_framing)
+                    self._invalid(asked, reason)
+                    raise ModbusInvalidReply(reason) from err
                 outcome = "timeout"
                 timer.timed_out = True
                 self._after_timeout()
@@ -264,6 +313,91 @@ class Bus:
                 self.metrics.request(self.name, time.monotonic() - started, outcome)
                 if outcome != "ok":
                     self.metrics.error("modbus_exception" if outcome == "exception" else outcome)
+            self._asked = None
+
+    async def _believe(self, response: Any, asked: Asked) -> None:
+        """Last checks of a decoded reply; on an RTU bus that has seen strays, hold it for the guard time."""
+        if not response.isError():
+            function = int(getattr(response, "function_code", 0))
+            if function != asked.function:
+                raise ModbusInvalidReply(f"wrong function code {function} (asked {asked.function})")
+            registers = getattr(response, "registers", None) or []
+            if asked.count is not None and len(registers) != asked.count:
+                found = 2 * len(registers)
+                raise ModbusInvalidReply(f"wrong byte count: {found} for {asked.count} registers")
+        if self.config.rtu_framing and self._guard:
+            self._guarding = True
+            try:
+                await asyncio.sleep(self._guard)  # lock held: a second frame now makes the reply ambiguous
+            finally:
+                self._guarding = False
+        if self._stray_after_reply:
+            raise ModbusInvalidReply("stray frame: another frame arrived right after the reply")
+
+    def _received(self, original: Callable[..., int], data: bytes, addr: Any = None) -> int:
+        """Every byte the client receives passes here first (wraps pymodbus' `callback_data`)."""
+        ctx = getattr(self._client, "ctx", None)
+        asked = self._asked
+        future: asyncio.Future[Any] | None = getattr(ctx, "response_future", None)
+        if asked is None or future is None or future.done():
+            self._stray(data)
+            return len(data)
+        if self.config.rtu_framing:
+            problem = rtu_problem(data, asked)
+        else:
+            problem = tcp_problem(data, asked, int(getattr(ctx, "request_transaction_id", 0) or 0))
+        if problem is None:
+            try:
+                used = int(original(data, addr))
+            except Exception as err:  # whatever pymodbus cannot decode is a bad reply, never a traceback
+                problem = f"undecodable reply ({type(err).__name__}: {err})"
+            else:
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    self._last_reply = bytes(data[:used])
+                return used
+        if not future.done():
+            future.set_exception(ModbusInvalidReply(problem))
+        return len(data)
+
+    def _stray(self, data: bytes) -> None:
+        """Bytes that arrived while no request was outstanding: discarded and counted (see module doc)."""
+        if not data or not self.config.rtu_framing:
+            return
+        self.stray_frames += 1
+        copy = data == self._last_reply
+        if copy:
+            pass  # a device or converter that repeats its answer: harmless once it is discarded
+        elif self._guarding:
+            self._stray_after_reply = True  # the reply being held is ambiguous: refused and read again
+        else:
+            self.out_of_step += 1  # an answer may have been displaced: the pollers read their cycle again
+        self._guard = min(STRAY_GUARD, self.config.timeout)
+        if self.metrics is not None:
+            self.metrics.error("stray_frame")
+        reason = "stray frame: a copy of the last reply" if copy else "stray frame: no request outstanding"
+        self._report("stray frame discarded", reason, None)
+
+    def _invalid(self, asked: Asked, reason: str) -> None:
+        """A reply was refused: the line (RTU) or the stream (TCP) may be out of step; start clean."""
+        self._report("invalid reply discarded", reason, asked.unit)
+        if self.config.rtu_framing:
+            self._out_of_step()
+        else:
+            self._drop_client(reconnect_now=True)
+
+    def _report(self, message: str, reason: str, unit: int | None) -> None:
+        """One warning per episode of invalid replies and stray frames on this bus, the rest at debug."""
+        now = time.monotonic()
+        first = now - self._problem_at > EPISODE_QUIET
+        self._problem_at = now
+        extra: dict[str, Any] = {"bus": self.name, "reason": reason}
+        if unit is not None:
+            extra["unit"] = unit
+        if first:
+            extra["counted"] = "errors.invalid_reply, errors.stray_frame"
+            _LOGGER.warning(message, extra=extra)
+        else:
+            _LOGGER.debug(message, extra=extra)
 
     def _after_timeout(self) -> None:
         self._consecutive_timeouts += 1
@@ -311,6 +445,10 @@ class Bus:
         self._was_connected = True
         self._connect_delay = RECONNECT_MIN
         self._client = client
+        ctx = getattr(client, "ctx", None)
+        if ctx is not None and hasattr(ctx, "callback_data"):
+            original = ctx.callback_data
+            ctx.callback_data = lambda data, addr=None: self._received(original, data, addr)
         return client
 
     def _drop_client(self, *, reconnect_now: bool = False) -> None:
