@@ -20,6 +20,7 @@ from pv_collector.baselines import SAVE_INTERVAL, BaselineStore
 from pv_collector.cache import RegisterCache
 from pv_collector.commands import CommandHandler
 from pv_collector.config import Config
+from pv_collector.datadir import DataFolder
 from pv_collector.errors import CollectorError
 from pv_collector.gateway import Gateway
 from pv_collector.instance import check_instance, remember_instance
@@ -50,6 +51,7 @@ class Collector:
         self.activity = Activity(clock)  # what the web page shows: latest values, events, log lines
         self.outbox: Outbox | None = None
         self.baselines: BaselineStore | None = None
+        self.folder = DataFolder(config.data_dir)
         self.buses: dict[str, Bus] = {}
         self.pollers: dict[str, DevicePoller] = {}
         self.gateways: dict[str, Gateway] = {}
@@ -113,9 +115,15 @@ class Collector:
 
     def _build(self) -> None:
         config = self.config
-        self.outbox = Outbox(
-            config.data_dir, max_messages=config.queue.max_messages, max_age=config.queue.max_age
-        )
+        try:
+            self.outbox = Outbox(
+                config.data_dir, max_messages=config.queue.max_messages, max_age=config.queue.max_age
+            )
+        except OSError as err:  # validated at start; a folder that became unusable since lands here
+            raise CollectorError(f"data_dir '{config.data_dir}': {err.strerror or err}") from err
+        if self.outbox.open_error is not None:
+            what = "the queue file (readings are queued in memory until a restart)"
+            self.folder.failed(what, self.outbox.open_error)
         self.outbox.expire()
         self.baselines = BaselineStore(config.data_dir)
         for bus_config in config.buses:
@@ -154,7 +162,12 @@ class Collector:
                     extra={"device": poller.id},
                 )
         self.publisher = Publisher(
-            config, self.outbox, self.metrics, announcement=self.announcement, on_command=self.commands.handle
+            config,
+            self.outbox,
+            self.metrics,
+            announcement=self.announcement,
+            on_command=self.commands.handle,
+            folder=self.folder,
         )
         self.metrics.queue(len(self.outbox))
 
@@ -172,11 +185,20 @@ class Collector:
         except BaseException:
             await self._shutdown()
             raise
-        remember_instance(config.data_dir, self.instance)
+        try:
+            remember_instance(config.data_dir, self.instance)
+        except OSError as err:
+            self.folder.failed("the instance token", err)
         if config.metrics.enabled:
-            self.metrics_port = await asyncio.to_thread(
-                self.metrics.serve, config.metrics.host, config.metrics.port
-            )
+            try:
+                self.metrics_port = await asyncio.to_thread(
+                    self.metrics.serve, config.metrics.host, config.metrics.port
+                )
+            except OSError as err:
+                await self._shutdown()
+                where = f"{config.metrics.host}:{config.metrics.port}"
+                reason = err.strerror or str(err)
+                raise CollectorError(f"metrics.port: cannot serve /metrics on {where} ({reason})") from err
             url = f"http://{config.metrics.host}:{self.metrics_port}/metrics"
             _LOGGER.info("metrics served", extra={"url": url})
         try:
@@ -255,10 +277,7 @@ class Collector:
         try:
             self.baselines.save()
         except OSError as err:
-            _LOGGER.error(
-                "cannot save the counter baselines",
-                extra={"file": str(self.baselines.path), "error": str(err)},
-            )
+            self.folder.failed("the counter baselines", err)
 
     async def _shutdown(self) -> None:
         if self.web is not None:

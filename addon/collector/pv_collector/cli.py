@@ -1,7 +1,7 @@
 """The `pv-collector` command line: run, check, simulate, record, decode (and the add-on's entry point).
 
 Exit codes: 0 ok, 2 invalid configuration (one line per problem on stderr, no traceback), 1 runtime
-failure.
+failure (one error line). A reader that closes the output early (`check | head`) ends the command quietly.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -246,7 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `pv-collector` and `python -m pv_collector`."""
     args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    try:
+        result = int(args.handler(args))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`pv-collector check | head`): stop quietly, as other tools do. Standard
+        # output now goes nowhere, so the interpreter's last flush cannot fail with a traceback either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    return result
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ See docs/configuration.md.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import ipaddress
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 import voluptuous as vol
 import yaml
 
+from pv_collector.datadir import data_dir_problem
 from pv_collector.errors import ConfigError, ProfileError
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -232,11 +233,6 @@ class Config:
 # Validators: each raises vol.Invalid("expected ...") so the message can name the bad value.
 
 
-def _default(model: type[Any], name: str) -> Any:
-    """The default of a dataclass field: the dataclass owns it, the schema reads it from there."""
-    return next(item.default for item in dataclasses.fields(model) if item.name == name)
-
-
 def _integer(low: int, high: int) -> Callable[[Any], int]:
     def validate(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -246,13 +242,16 @@ def _integer(low: int, high: int) -> Callable[[Any], int]:
     return validate
 
 
+def _finite(value: Any) -> bool:
+    """The one rule for every number of the configuration: a number (not a bool), finite (no .nan/.inf)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
 def _number(low: float, high: float | None = None) -> Callable[[Any], float]:
-    expected = f"expected a number >= {low:g}" if high is None else f"expected {low:g}..{high:g}"
+    expected = f"expected a finite number >= {low:g}" if high is None else f"expected {low:g}..{high:g}"
 
     def validate(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise vol.Invalid(expected)
-        if value < low or (high is not None and value > high):
+        if not _finite(value) or value < low or (high is not None and value > high):
             raise vol.Invalid(expected)
         return float(value)
 
@@ -322,9 +321,8 @@ def _deadband(value: Any) -> dict[str, float]:
     if not isinstance(value, dict):
         raise vol.Invalid("expected a map of point key to a number >= 0")
     for key, band in value.items():
-        number = isinstance(band, int | float) and not isinstance(band, bool)
-        if not isinstance(key, str) or not number or band < 0:
-            raise vol.Invalid("expected a map of point key to a number >= 0")
+        if not isinstance(key, str) or not _finite(band) or band < 0:
+            raise vol.Invalid("expected a map of point key to a finite number >= 0")
     return {key: float(band) for key, band in value.items()}
 
 
@@ -848,6 +846,8 @@ def _build(top: dict[str, Any], buses: list[BusConfig], base: Path) -> Config:
 
 
 def _check_files(problems: _Problems, config: Config) -> None:
+    if (problem := data_dir_problem(config.data_dir)) is not None:
+        problems.add(["data_dir"], f"'{config.data_dir}' {problem}")
     for key in ("ca_file", "client_cert", "client_key"):
         value: Path | None = getattr(config.mqtt, key)
         if value is not None and not value.is_file():

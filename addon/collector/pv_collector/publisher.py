@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import ssl
 import sys
 import time
@@ -29,8 +30,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from pv_collector import ha_discovery
 from pv_collector.config import Config, MqttConfig
+from pv_collector.datadir import DataFolder
 from pv_collector.metrics import Metrics
-from pv_collector.outbox import Outbox, QueuedMessage
+from pv_collector.outbox import Outbox, QueuedMessage, QueueWriteError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ RECONNECT_MAX_DELAY = 30.0
 WINDOW = 200  # queued state messages handed to paho and not yet confirmed
 HA_STATUS_TOPIC = "homeassistant/status"
 STOP_TIMEOUT = 3.0
+CONNACK_TIMEOUT = 10.0  # seconds a broker that accepted the TCP connection has to answer MQTT CONNECT
 
 type CommandCallback = Callable[[str, str, bytes], Coroutine[Any, Any, None]]
 
@@ -90,8 +93,10 @@ class Publisher:
         *,
         announcement: Callable[[], dict[str, Any]],
         on_command: CommandCallback,
+        folder: DataFolder | None = None,
     ) -> None:
         self.config = config
+        self.folder = folder or DataFolder(config.data_dir)
         self.mqtt_config = config.mqtt
         self.outbox = outbox
         self.metrics = metrics
@@ -103,6 +108,8 @@ class Publisher:
         self._client: mqtt.Client | None = None
         self._connected = False
         self._stopping = False
+        self._attempt = 0  # TCP connections opened to the broker
+        self._awaiting_connack = False  # the current connection has not been answered yet
         self._connected_since = 0.0  # wall clock of the current connection's CONNACK
         self._ever_connected = False
         self._refused_logged = False
@@ -158,6 +165,7 @@ class Publisher:
         client.on_disconnect = self._paho_disconnect
         client.on_message = self._paho_message
         client.on_publish = self._paho_publish
+        client.on_socket_open = self._paho_socket_open
         self._client = client
         client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive)
         client.loop_start()
@@ -222,10 +230,7 @@ class Publisher:
         try:
             self._ha_published.save(plan.remember | not_cleared)
         except OSError as err:
-            _LOGGER.error(
-                "cannot remember the Home Assistant discovery topics",
-                extra={"file": str(self._ha_published.path), "error": str(err)},
-            )
+            self.folder.failed("Home Assistant discovery topics", err)
 
     def set_availability(self, device_id: str, availability: str) -> None:
         """Record and publish a device's availability (`online`, `offline`, `asleep`)."""
@@ -241,11 +246,23 @@ class Publisher:
                 "availability",
             )
 
-    def enqueue_state(self, device_id: str, message: dict[str, Any]) -> QueuedMessage:
-        """Queue a state message (gets its `seq` here) and wake the sender."""
-        queued = self.outbox.put(
-            device_id, self.device_topic(device_id, "state"), message, qos=self.mqtt_config.qos.state
-        )
+    def enqueue_state(self, device_id: str, message: dict[str, Any]) -> QueuedMessage | None:
+        """Queue a state message (gets its `seq` here) and wake the sender. When the data folder cannot take
+        it (full disk), it is published live instead, or, with the broker away, lost; either way counted
+        (`errors.queue_write`; lost ones in `queue_dropped`) and reported once per episode."""
+        topic = self.device_topic(device_id, "state")
+        qos = self.mqtt_config.qos.state
+        try:
+            queued = self.outbox.put(device_id, topic, message, qos=qos)
+        except QueueWriteError as err:
+            self.metrics.error("queue_write")
+            self.folder.failed("queued readings", err.cause)
+            if self._connected and self._publish(topic, err.payload, qos, True, "state") is not None:
+                self._last_state[device_id] = err.payload
+            else:
+                self.metrics.queue(len(self.outbox), 1)
+            return None
+        self.folder.written()
         self._report_queue()
         self._wake.set()
         return queued
@@ -381,8 +398,10 @@ class Publisher:
 
     def _on_connected(self) -> None:
         self._connected = True
+        self._awaiting_connack = False
         self._connected_since = time.time()
         self._connected_event.set()
+        reconnected = self._ever_connected
         if not self._ever_connected:
             _LOGGER.info(
                 "connected to the MQTT broker",
@@ -403,11 +422,16 @@ class Publisher:
             last = self._last_state.get(device_id)
             if last is not None and device_id not in queued:
                 self._publish(self.device_topic(device_id, "state"), last, qos.state, True, "state")
+        if reconnected:  # a restarted broker may have lost the retained statistics
+            self.stats(self.metrics.stats())
         self._wake.set()
 
     def _on_disconnected(self, reason: str) -> None:
         was_connected = self._connected
         self._connected = False
+        if self._awaiting_connack and not self._stopping:
+            self._awaiting_connack = False
+            self._mute_broker(f"it closed the connection before answering MQTT CONNECT ({reason})")
         self._connected_event.clear()
         # QoS 0 messages not yet written are gone from paho: send them again after reconnecting.
         # QoS 1/2 messages stay in paho's session and are resent by paho itself.
@@ -465,6 +489,7 @@ class Publisher:
         self._call(self._on_connected)
 
     def _on_refused(self, reason: str) -> None:
+        self._awaiting_connack = False  # it did answer: with a refusal
         self.metrics.error("mqtt_connect")
         if not self._refused_logged:
             self._refused_logged = True
@@ -473,6 +498,42 @@ class Publisher:
                 extra={
                     "broker": f"{self.mqtt_config.host}:{self.mqtt_config.port}",
                     "reason": reason,
+                    "max_delay": RECONNECT_MAX_DELAY,
+                },
+            )
+
+    def _paho_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._call(self._on_socket_open)
+
+    def _on_socket_open(self) -> None:
+        """The TCP connection is up and CONNECT sent: the broker has CONNACK_TIMEOUT seconds to answer."""
+        self._attempt += 1
+        self._awaiting_connack = True
+        assert self._loop is not None
+        self._loop.call_later(CONNACK_TIMEOUT, self._connack_overdue, self._attempt)
+
+    def _connack_overdue(self, attempt: int) -> None:
+        if attempt != self._attempt or not self._awaiting_connack or self._stopping:
+            return
+        self._awaiting_connack = False
+        self._mute_broker(
+            f"it accepted the connection but did not answer MQTT CONNECT within {CONNACK_TIMEOUT:g} s"
+        )
+        sock = self._client.socket() if self._client is not None else None
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):  # paho sees the connection end and reconnects with its backoff
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _mute_broker(self, error: str) -> None:
+        """A broker that takes connections but never answers them: one error per episode, then backoff."""
+        self.metrics.error("mqtt_connect")
+        if not self._refused_logged:
+            self._refused_logged = True
+            _LOGGER.error(
+                "the MQTT broker does not answer; retrying with backoff",
+                extra={
+                    "broker": f"{self.mqtt_config.host}:{self.mqtt_config.port}",
+                    "error": error,
                     "max_delay": RECONNECT_MAX_DELAY,
                 },
             )
