@@ -242,3 +242,22 @@ def test_decode_reads_scales_by_another_block_only_when_read_around_it() -> None
     assert decode_reads([value, sf(0xFFFF)]) == {"v_sf": -1}  # read on one side only: left out
     both = ReadBlock(Function.HOLDING, 0, 101, (v, v_sf))
     assert decode_reads([(both, [2305, *([0] * 99), 0xFFFF])]) == {"v": 230.5, "v_sf": -1}
+
+
+@pytest.mark.parametrize(
+    ("value", "precision", "published"),
+    [
+        (12345.6, 2, 12345.6),  # issue 15: was 12345.5996
+        (5344.86, 2, 5344.86),
+        (0.1, None, 0.1),  # was 0.1 only by the 6-decimal rounding
+        (230.1, 1, 230.1),
+        (1e-7, None, 0.0),  # below the 6 decimals a point without precision keeps
+        (16777217.0, 0, 16777216),  # float32 cannot hold it: the value the register holds
+    ],
+)
+def test_float32_is_the_shortest_decimal_of_the_register(
+    value: float, precision: int | None, published: float
+) -> None:
+    p = point(type=DataType.F32, precision=precision)
+    assert decode(p, encode(p, value)) == published
+    assert repr(decode(p, encode(p, value))) == repr(float(published))

@@ -34,3 +34,27 @@ async def test_a_clean_shutdown_is_no_warning(
     disconnected = [r for r in caplog.records if r.getMessage() == "disconnected from the MQTT broker"]
     assert len(disconnected) == 1
     assert getattr(disconnected[0], "reason", "") == "the collector is stopping"
+
+
+async def test_float32_values_are_published_as_short_as_the_register_holds_them(
+    broker: Mosquitto, recorder: Recorder, tmp_path: Path
+) -> None:
+    """An SDM630 register holding 12345.6 (float32 0x4640E666, which is 12345.599609375) was published as
+    12345.5996: float64 noise. The shortest decimal that gives the same float32 is published, within the
+    point's precision."""
+    values = {
+        "voltage_l1": 230.1, "current_l1": 5.17, "power": 1460.3, "power_factor": 0.973, "frequency": 50.02,
+        "energy_import": 12345.6, "energy_export": 5344.86,
+    }  # fmt: skip
+    image, _points = profile_image("sdm630", values)
+    device = ScriptedDevice(image)
+    port = await device.start_tcp()
+    try:
+        devices = [{"id": "meter", "name": "Meter", "unit_id": 1, "profile": "sdm630"}]
+        async with running(collector_config(tmp_path / "data", broker.port, port, devices=devices)):
+            message = await recorder.wait(f"{BASE}/meter/state", lambda m: "energy_import" in m.json()["v"])
+    finally:
+        await device.stop()
+    published = message.json()["v"]
+    assert {key: published[key] for key in values} == values
+    assert b'"energy_import":12345.6,' in message.payload

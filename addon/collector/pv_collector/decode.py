@@ -7,7 +7,8 @@ scale factors from the same read (or from agreeing reads right before and after 
 
 Texts are cut at the first NUL and keep printable characters only (`text_of`); empty means not available.
 Numbers are `raw * 10^sf * scale + offset`, rounded to `precision + 2` decimals (6 when the point has no
-precision) so that the JSON stays compact without hiding what the device measured.
+precision) so that the JSON stays compact without hiding what the device measured; a float32 register is
+taken as the shortest decimal that is the same float32 (`shortest_float32`).
 """
 
 from __future__ import annotations
@@ -83,6 +84,19 @@ def text_of(data: bytes) -> str:
     return "".join(char for char in text if char.isprintable()).strip()
 
 
+def shortest_float32(data: bytes) -> float:
+    """The float32 in `data` (4 bytes, big endian) as the shortest decimal that is the same float32: a
+    register holding 12345.6 gives 12345.6, not its float64 value 12345.599609375 (issue 15)."""
+    value = float(struct.unpack(">f", data)[0])
+    if not math.isfinite(value):
+        return value
+    for digits in range(1, 10):  # 9 significant digits always round-trip a float32
+        candidate = float(f"{value:.{digits}g}")
+        if struct.pack(">f", candidate) == data:
+            return candidate
+    return value
+
+
 def _to_signed(raw: int, bits: int) -> int:
     return raw - (1 << bits) if raw & (1 << (bits - 1)) else raw
 
@@ -100,9 +114,10 @@ def raw_value(point: Point, registers: Sequence[int]) -> int | float | str:
         return text_of(data)
     raw = registers_to_int(registers, point.word_order, point.byte_order)
     bits = 16 * len(registers)
-    if point.type in _FLOATS:
-        fmt = ">f" if point.type is DataType.F32 else ">d"
-        return float(struct.unpack(fmt, raw.to_bytes(bits // 8, "big"))[0])
+    if point.type is DataType.F32:
+        return shortest_float32(raw.to_bytes(4, "big"))
+    if point.type is DataType.F64:
+        return float(struct.unpack(">d", raw.to_bytes(8, "big"))[0])
     if point.type in _SIGNED:
         return _to_signed(raw, bits)
     return raw
