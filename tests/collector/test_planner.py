@@ -250,8 +250,8 @@ def test_a_value_and_its_scale_factor_come_from_one_read(layout: tuple[list[Poin
 def test_sunspec_string_values_share_a_read_with_their_scale_factors() -> None:
     """Model 160 (MPPT strings): the module values sit 13+ registers after their scale factors, beyond the
     default max_gap of 10; Fronius inverters change those scale factors while running."""
-    from pv_collector.profile import load_sunspec_model
     from pv_collector.sunspec import place_model
+    from pv_collector.sunspec_models import load_sunspec_model
 
     definition = load_sunspec_model(160)
     assert definition is not None

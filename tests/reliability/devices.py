@@ -325,8 +325,8 @@ def sunspec_image(
     """A SunSpec device: "SunS" at `base`, then the models (id, length) with every data register 0, then
     the end marker. Returns the image and the absolute points of the models, keyed as discovery keys them
     (`pv_collector.sunspec.place_model`)."""
-    from pv_collector.sunspec_models import load_sunspec_model
     from pv_collector.sunspec import place_model
+    from pv_collector.sunspec_models import load_sunspec_model
 
     image = RegisterImage()
     image.set(HOLDING, base, SUNS)

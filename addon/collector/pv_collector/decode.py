@@ -205,6 +205,23 @@ def decode_block(
     return values
 
 
+def decode_snapshot(reads: Iterable[tuple[ReadBlock, Sequence[int]]]) -> dict[str, Value]:
+    """Decode reads that are one image of the device's registers (a register image, a recording): a
+    scale factor is taken from whichever read holds it, since nothing changed between the reads."""
+    reads = list(reads)
+    scale_factors: dict[str, int | None] = {}
+    for block, registers in reads:
+        for point in block.points:
+            if point.type is DataType.SUNSSF:
+                start = point.address - block.address
+                sf = decode(point, registers[start : start + point.words])
+                scale_factors[point.key] = sf if isinstance(sf, int) else None
+    values: dict[str, Value] = {}
+    for block, registers in reads:
+        values.update(decode_block(block, registers, scale_factors))
+    return values
+
+
 def decode_reads(reads: Iterable[tuple[ReadBlock, Sequence[int]]]) -> dict[str, Value]:
     """Decode the registers of a whole poll cycle, read in this order.
 

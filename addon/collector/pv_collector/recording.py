@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import sunspec
-from .decode import decode, decode_reads, is_invalid, raw_value
+from .decode import decode, decode_snapshot, is_invalid, raw_value
 from .errors import ModbusExceptionResponse, ModbusTimeout
 from .model import DataType, Function, Point, Profile, ReadBlock, RegisterReader, Value
 from .planner import MODBUS_MAX_READ, plan_reads
@@ -278,7 +278,7 @@ async def read_values(
             if _has(reading, block.function, point.address, point.words):
                 words = [reading.registers[block.function][point.address + i] for i in range(point.words)]
                 reads.append((ReadBlock(block.function, point.address, point.words, (point,)), words))
-    values = decode_reads(reads)
+    values = decode_snapshot(reads)  # the reads are one image: a point's scale factor may be in another
     return values, points, reading.refused
 
 
