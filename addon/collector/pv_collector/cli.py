@@ -1,4 +1,5 @@
-"""The `pv-collector` command line: run, check, simulate, record, decode (and the add-on's entry point).
+"""The `pv-collector` command line: run, check, simulate, record, decode, identify (and the add-on's entry
+point).
 
 Exit codes: 0 ok, 2 invalid configuration (one line per problem on stderr, no traceback), 1 runtime
 failure (one error line). A reader that closes the output early (`check | head`) ends the command quietly.
@@ -17,7 +18,7 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import Any, TextIO
 
-from pv_collector import __version__, image_commands
+from pv_collector import __version__, identify_command, image_commands
 from pv_collector.config import Config, load_config
 from pv_collector.errors import CollectorError, ConfigError, ProfileError
 
@@ -97,6 +98,7 @@ def command_check(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
+    from pv_collector.identify import connection_hints  # noqa: PLC0415
     from pv_collector.planner import plan_reads, requests_per_cycle  # noqa: PLC0415
     from pv_collector.profile import load_profile  # noqa: PLC0415
     from pv_collector.sunspec import BASE_ADDRESSES  # noqa: PLC0415
@@ -126,13 +128,23 @@ def command_check(args: argparse.Namespace) -> int:
                 max_block=profile.max_block,
                 max_gap=max_gap,
                 all_points=profile.points,
+                single_registers=profile.single_registers,
             )
             requests = requests_per_cycle(plan)
             total += requests / device.poll_interval
             for block in plan:
                 keys = ", ".join(point.key for point in block.points)
-                print(f"    {block.function.value:7} {block.address:5} +{block.count:<3} {keys}", file=out)
+                where = f"{block.function.value:7} {block.address:5} +{block.count:<3}"
+                if not profile.register_base.is_wire:
+                    first = profile.register_base.document_number(block.function, block.address)
+                    where += f" (doc {first}-{first + block.count - 1})"
+                print(f"    {where} {keys}", file=out)
+            computed = [point.key for point in profile.points if point.computed]
+            if computed:
+                print(f"    computed from the reads above: {', '.join(computed)}", file=out)
             print(f"    {len(profile.points)} points, {requests} requests per cycle", file=out)
+            for hint in connection_hints(profile, bus, device):
+                print(f"    hint: {hint}", file=out)
     print(f"static profiles: {total:.2f} requests per second in total", file=out)
     return EXIT_OK
 
@@ -237,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     image_commands.add_simulate_options(simulate)
     simulate.set_defaults(handler=command_simulate)
     image_commands.add_commands(commands)
+    identify_command.add_command(commands)
 
     addon = commands.add_parser("addon", help="start inside the Home Assistant add-on", add_help=False)
     addon.add_argument("rest", nargs=argparse.REMAINDER)

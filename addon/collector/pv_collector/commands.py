@@ -235,7 +235,7 @@ class CommandHandler:
     @staticmethod
     async def _write(poller: DevicePoller, point: Point, registers: list[int], what: str) -> None:
         try:
-            await poller.reader.write(point.address, registers)
+            await poller.reader.write(point.target, registers)  # its write_address, if it has one
         except ModbusError as err:
             code = (
                 "device_offline" if isinstance(err, ModbusTimeout | ModbusConnectionError) else "write_failed"

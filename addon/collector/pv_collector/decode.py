@@ -110,7 +110,10 @@ def raw_value(point: Point, registers: Sequence[int]) -> int | float | str:
     _check_registers(point, registers)
     if point.type is DataType.STRING:
         words = [_swap_bytes(w) for w in registers] if point.byte_order == "little" else registers
-        data = b"".join(w.to_bytes(2, "big") for w in words)
+        if point.chars_per_register == 1:  # one character per register, in its low byte
+            data = bytes(w & 0xFF for w in words)
+        else:
+            data = b"".join(w.to_bytes(2, "big") for w in words)
         return text_of(data)
     raw = registers_to_int(registers, point.word_order, point.byte_order)
     bits = 16 * len(registers)
@@ -254,6 +257,28 @@ def decode_reads(reads: Iterable[tuple[ReadBlock, Sequence[int]]]) -> dict[str, 
     return values
 
 
+def computed_values(points: Iterable[Point], values: Mapping[str, Value]) -> dict[str, Value]:
+    """The values of the computed points among `points`, from the decoded `values` of the same cycle.
+
+    A computed point's value is the sum of its terms (each + or - a point's decoded value), then
+    `* scale + offset`, rounded like a register value. It is absent when any term has no number this
+    cycle (not read, not available), so a value never mixes readings of different cycles.
+    """
+    result: dict[str, Value] = {}
+    for point in points:
+        if point.compute is None:
+            continue
+        total: float | int = 0
+        for key, sign in point.compute.terms:
+            value = values.get(key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                break
+            total += sign * value
+        else:
+            result[point.key] = scale_number(point, total, None)
+    return result
+
+
 def _encode_integer(point: Point, raw: int) -> list[int]:
     bits = 16 * point.words
     low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if point.type in _SIGNED else (0, (1 << bits) - 1)
@@ -295,10 +320,14 @@ def encode(point: Point, value: object, scale_factor: int | None = None) -> list
         if not isinstance(value, str):
             raise CommandError("invalid_value", f"{point.key}: {value!r} is not a string")
         data = value.encode("utf-8")
-        if len(data) > 2 * point.count:
-            raise CommandError("out_of_range", f"{point.key}: text longer than {2 * point.count} bytes")
-        data = data.ljust(2 * point.count, b"\x00")
-        regs = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+        size = point.chars_per_register * point.count
+        if len(data) > size:
+            raise CommandError("out_of_range", f"{point.key}: text longer than {size} bytes")
+        data = data.ljust(size, b"\x00")
+        if point.chars_per_register == 1:
+            regs = list(data)
+        else:
+            regs = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
         return [_swap_bytes(w) for w in regs] if point.byte_order == "little" else regs
     if point.kind == "bitfield" or point.type is DataType.SUNSSF:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -199,11 +199,11 @@ class Gateway:
 
 
 def _writable_point(poller: DevicePoller, address: int, count: int) -> Point | None:
-    """The writable holding point occupying exactly `address..address+count-1`, if any."""
+    """The writable holding point written at exactly `address..address+count-1` (its `target`), if any."""
     for point in poller.points.values():
         if (
             point.function is Function.HOLDING
-            and point.address == address
+            and point.target == address
             and point.words == count
             and (point.writable is not None or point.kind == "action")
             and not point.hidden

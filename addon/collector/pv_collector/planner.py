@@ -38,16 +38,23 @@ def _check_limits(max_block: int, max_gap: int | None) -> None:
 
 
 def points_to_read(points: Iterable[Point], all_points: Iterable[Point] | None = None) -> list[Point]:
-    """The readable points plus the scale-factor points they reference (looked up in `all_points`).
+    """The readable points plus the points they need (looked up in `all_points`): the scale-factor points
+    they reference and the inputs of computed points. Computed points themselves have no registers.
 
-    Duplicates (same key) are dropped; a referenced scale factor that cannot be found is an error.
+    Duplicates (same key) are dropped; a referenced point that cannot be found is an error.
     """
-    selected: dict[str, Point] = {}
+    wanted: dict[str, Point] = {}
     for point in points:
         if point.kind != "action":
-            selected.setdefault(point.key, point)
+            wanted.setdefault(point.key, point)
     lookup = {p.key: p for p in all_points} if all_points is not None else {}
-    lookup.update(selected)
+    lookup.update(wanted)
+    for point in [p for p in wanted.values() if p.compute is not None]:
+        for key in point.compute.inputs if point.compute is not None else ():
+            if key not in lookup:
+                raise ValueError(f"{point.key}: input point '{key}' is not among the points")
+            wanted.setdefault(key, lookup[key])
+    selected = {key: point for key, point in wanted.items() if point.compute is None}
     for point in list(selected.values()):
         if point.sf is None or point.sf in selected:
             continue
@@ -55,6 +62,11 @@ def points_to_read(points: Iterable[Point], all_points: Iterable[Point] | None =
             raise ValueError(f"{point.key}: scale factor point '{point.sf}' is not among the points")
         selected[point.sf] = lookup[point.sf]
     return list(selected.values())
+
+
+def touches(ranges: Sequence[tuple[int, int]], start: int, end: int) -> bool:
+    """Whether registers `start..end-1` share a register with one of the ranges (first, last)."""
+    return any(first < end and start <= last for first, last in ranges)
 
 
 def _by_function(points: Iterable[Point]) -> dict[Function, list[Point]]:
@@ -84,20 +96,26 @@ def plan_reads(
     max_block: int = MODBUS_MAX_READ,
     max_gap: int = 10,
     all_points: Iterable[Point] | None = None,
+    single_registers: Sequence[tuple[int, int]] = (),
 ) -> list[ReadBlock]:
     """Group points into block reads: by function, by address, bridging gaps of at most `max_gap` (any gap
     between a point and its scale factor); see the module doc for scale factors.
 
-    Scale-factor points referenced by `sf` are added (from `points` or `all_points`).
+    Scale-factor points referenced by `sf` and the inputs of computed points are added (from `points`
+    or `all_points`). A point touching one of the `single_registers` ranges (first, last; a profile's
+    `limits.single_registers`) is read alone, and no block of other points reaches into such a range.
     """
     _check_limits(max_block, max_gap)
     selected = points_to_read(points, all_points)
     _too_long(selected, max_block)
-    plan = _group(selected, max_block, max_gap)
-    return reread_scale_factors(_join_scale_factors(plan, max_block), max_block=max_block, max_gap=max_gap)
+    plan = _group(selected, max_block, max_gap, single_registers)
+    joined = _join_scale_factors(plan, max_block, single_registers)
+    return reread_scale_factors(joined, max_block=max_block, max_gap=max_gap, single_registers=single_registers)
 
 
-def _group(points: Iterable[Point], max_block: int, max_gap: int) -> list[ReadBlock]:
+def _group(
+    points: Iterable[Point], max_block: int, max_gap: int, single_registers: Sequence[tuple[int, int]] = ()
+) -> list[ReadBlock]:
     plan: list[ReadBlock] = []
     for function, group in _by_function(points).items():
         current: list[Point] = []
@@ -106,7 +124,15 @@ def _group(points: Iterable[Point], max_block: int, max_gap: int) -> list[ReadBl
         for point in group:
             paired = point.sf in keys or any(p.sf == point.key for p in current)
             near = point.address - end <= max_gap or paired
-            if current and near and max(end, point.end) - start <= max_block:
+            alone = touches(single_registers, point.address, point.end)
+            joins = (
+                current
+                and not alone
+                and near
+                and max(end, point.end) - start <= max_block
+                and not touches(single_registers, start, max(end, point.end))
+            )
+            if joins:
                 current.append(point)
                 keys.add(point.key)
                 end = max(end, point.end)
@@ -114,12 +140,17 @@ def _group(points: Iterable[Point], max_block: int, max_gap: int) -> list[ReadBl
             if current:
                 plan.append(_block(function, current))
             current, keys, start, end = [point], {point.key}, point.address, point.end
+            if alone:
+                plan.append(_block(function, current))
+                current, keys = [], set()
         if current:
             plan.append(_block(function, current))
     return plan
 
 
-def _join_scale_factors(plan: list[ReadBlock], max_block: int) -> list[ReadBlock]:
+def _join_scale_factors(
+    plan: list[ReadBlock], max_block: int, single_registers: Sequence[tuple[int, int]] = ()
+) -> list[ReadBlock]:
     """Join the blocks from a point to its scale factor into one wherever one request can hold them."""
     while True:
         home = {point.key: index for index, block in enumerate(plan) for point in block.points}
@@ -130,21 +161,24 @@ def _join_scale_factors(plan: list[ReadBlock], max_block: int) -> list[ReadBlock
             if point.sf is not None and home.get(point.sf, index) != index
         )
         for first, last in pairs:
-            if (joined := _joined(plan, first, last, max_block)) is not None:
+            if (joined := _joined(plan, first, last, max_block, single_registers)) is not None:
                 plan = joined
                 break
         else:
             return plan
 
 
-def _joined(plan: list[ReadBlock], first: int, last: int, max_block: int) -> list[ReadBlock] | None:
-    """`plan` with blocks `first..last` as one, if they are of one register table and fit `max_block`."""
+def _joined(
+    plan: list[ReadBlock], first: int, last: int, max_block: int, single_registers: Sequence[tuple[int, int]]
+) -> list[ReadBlock] | None:
+    """`plan` with blocks `first..last` as one, if they are of one register table, fit `max_block` and
+    reach into none of the `single_registers` ranges."""
     blocks = plan[first : last + 1]
     if any(block.function is not blocks[0].function for block in blocks):
         return None
     start = min(block.address for block in blocks)
     end = max(block.address + block.count for block in blocks)
-    if end - start > max_block:
+    if end - start > max_block or touches(single_registers, start, end):
         return None
     points = tuple(point for block in blocks for point in block.points)
     return [*plan[:first], ReadBlock(blocks[0].function, start, end - start, points), *plan[last + 1 :]]
@@ -161,7 +195,11 @@ def _is_reread(block: ReadBlock, plan: Sequence[ReadBlock]) -> bool:
 
 
 def reread_scale_factors(
-    plan: Sequence[ReadBlock], *, max_block: int = MODBUS_MAX_READ, max_gap: int = 10
+    plan: Sequence[ReadBlock],
+    *,
+    max_block: int = MODBUS_MAX_READ,
+    max_gap: int = 10,
+    single_registers: Sequence[tuple[int, int]] = (),
 ) -> list[ReadBlock]:
     """`plan` with a read of the scale factors right before and after every block holding a point whose
     scale factor is read in another block only (see module doc); earlier re-reads are replaced. Blocks are
@@ -174,10 +212,10 @@ def reread_scale_factors(
     for index, block in enumerate(base):
         needed = {p.sf for p in block.points if p.sf in scale_factors and p.sf not in keys[index]}
         later = set().union(*keys[index + 1 :])
-        result.extend(_group([scale_factors[key] for key in needed - seen], max_block, max_gap))
+        result.extend(_group([scale_factors[key] for key in needed - seen], max_block, max_gap, single_registers))
         result.append(block)
         seen |= keys[index] | needed
-        result.extend(_group([scale_factors[key] for key in needed - later], max_block, max_gap))
+        result.extend(_group([scale_factors[key] for key in needed - later], max_block, max_gap, single_registers))
     return result
 
 
@@ -215,12 +253,14 @@ def optimal_plan(
     baudrate: int = 9600,
     bits_per_char: int = 11,
     turnaround: float = 0.0,
+    single_registers: Sequence[tuple[int, int]] = (),
 ) -> list[ReadBlock]:
     """The plan with the least modelled RTU bus time (exact, by dynamic programming).
 
     Over the points sorted by address, `best[j]` is the cheapest way to read the first `j` points;
     the last block covers points `i..j-1` if it fits `max_block` (and, when `max_gap` is given, bridges
-    no gap larger than it). Unconstrained by `max_gap` it is a lower bound for every planner.
+    no gap larger than it, and, with several points, touches none of the `single_registers` ranges).
+    Unconstrained by `max_gap` it is a lower bound for every planner.
     """
     _check_limits(max_block, max_gap)
     selected = points_to_read(points, all_points)
@@ -238,7 +278,7 @@ def optimal_plan(
                         break
                     max_end = max(max_end, group[j].end)
                 span = max_end - group[i].address
-                if span > max_block:
+                if span > max_block or (j > i and touches(single_registers, group[i].address, max_end)):
                     break
                 cost = best[i] + rtu_request_seconds(span, baudrate, bits_per_char, turnaround)
                 if cost < best[j + 1]:

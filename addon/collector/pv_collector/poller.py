@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from pv_collector import sunspec
 from pv_collector.cache import RegisterCache
 from pv_collector.config import BusConfig, DeviceConfig, PublishConfig, SiteConfig
-from pv_collector.decode import decode_reads
+from pv_collector.decode import computed_values, decode_reads
 from pv_collector.errors import (
     ModbusConnectionError,
     ModbusError,
@@ -42,7 +42,7 @@ from pv_collector.errors import (
 )
 from pv_collector.metrics import Metrics
 from pv_collector.model import DataType, Function, Point, Profile, ReadBlock, Value
-from pv_collector.planner import plan_reads, requests_per_cycle, reread_scale_factors
+from pv_collector.planner import plan_reads, requests_per_cycle, reread_scale_factors, touches
 from pv_collector.plausibility import RATED_POWER_HEADROOM, Baseline, PlausibilityFilter
 from pv_collector.profile import RATED_POWER_UNITS
 from pv_collector.solar import sun_elevation
@@ -170,6 +170,7 @@ class DevicePoller:
         self.points: dict[str, Point] = {}  # every point, hidden ones included, by key
         self.plan: list[ReadBlock] = []
         self.info_plan: list[ReadBlock] = []
+        self.computed: list[Point] = []  # points computed from others of the same cycle
         self.availability = "unknown"
         self.values: dict[str, Value] = {}  # latest decoded values, hidden ones (scale factors) included
         self.failures = 0
@@ -217,7 +218,12 @@ class DevicePoller:
     def _replanned(self) -> None:
         """The plan changed (a block split, a point back from quarantine): scale factors that are no longer
         read with their values are re-read around them (planner.reread_scale_factors)."""
-        self.plan = reread_scale_factors(self.plan, max_block=self.profile.max_block, max_gap=self.max_gap)
+        self.plan = reread_scale_factors(
+            self.plan,
+            max_block=self.profile.max_block,
+            max_gap=self.max_gap,
+            single_registers=self.profile.single_registers,
+        )
         self.metrics.requests_gauge.labels(self.id).set(requests_per_cycle(self.plan))
 
     def _use_points(self, points: tuple[Point, ...]) -> None:
@@ -225,8 +231,20 @@ class DevicePoller:
         max_gap = self.max_gap
         polled = [point for point in points if point.info is None]
         info = [point for point in points if point.info is not None]
-        self.plan = plan_reads(polled, max_block=self.profile.max_block, max_gap=max_gap, all_points=points)
-        self.info_plan = plan_reads(info, max_block=self.profile.max_block, max_gap=max_gap) if info else []
+        single = self.profile.single_registers
+        self.plan = plan_reads(
+            polled,
+            max_block=self.profile.max_block,
+            max_gap=max_gap,
+            all_points=points,
+            single_registers=single,
+        )
+        self.info_plan = (
+            plan_reads(info, max_block=self.profile.max_block, max_gap=max_gap, single_registers=single)
+            if info
+            else []
+        )
+        self.computed = [point for point in points if point.compute is not None]
         self.metrics.requests_gauge.labels(self.id).set(requests_per_cycle(self.plan))
 
     # ------------------------------------------------------------------ the loop
@@ -365,6 +383,7 @@ class DevicePoller:
         self._back()
         try:
             values = decode_reads(reads)
+            values.update(computed_values(self.computed, values))
         except (ValueError, ArithmeticError) as err:
             self.metrics.error("decode")
             _LOGGER.warning("decoding failed", extra={"device": self.id, "error": str(err)})
@@ -511,6 +530,11 @@ class DevicePoller:
                 and block.address <= last.address + last.count
                 and max(last.address + last.count, block.address + block.count) - last.address
                 <= self.profile.max_block
+                and not touches(
+                    self.profile.single_registers,
+                    last.address,
+                    max(last.address + last.count, block.address + block.count),
+                )
             ):
                 end = max(last.address + last.count, block.address + block.count)
                 joined[-1] = ReadBlock(

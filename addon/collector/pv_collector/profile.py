@@ -19,7 +19,18 @@ import voluptuous as vol
 import yaml
 
 from .errors import ProfileError
-from .model import DataType, DeviceKind, Function, Point, Profile, Writable
+from .model import (
+    Computation,
+    Connection,
+    DataType,
+    DeviceKind,
+    Function,
+    IdentifyProbe,
+    Point,
+    Profile,
+    RegisterBase,
+    Writable,
+)
 from .plausibility import ENERGY_UNITS_PER_WH, counters_without_rate_bound
 
 SHIPPED_DIR = Path(__file__).parent / "profiles"
@@ -178,6 +189,233 @@ def _writable(value: Any) -> Any:
     raise vol.Invalid(f"expected true or {{min, max, step}}, got {value!r}")
 
 
+# --- device access, identification and computed points (issue 19) -------------------------------
+# The profile keys `register_base`, `connection`, `identify` and `limits.single_registers`, and the point
+# fields `compute`, `write_address` and `chars_per_register` (docs/profiles.md). Kept together so that a
+# later split of this module moves them as one piece.
+
+MAX_REGISTER_BASE = 999_999  # six-digit Modicon numbers (400001) are the largest bases in use
+BAUDRATES = (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200)
+PARITIES = ("N", "E", "O")
+WRITE_FUNCTIONS = (6, 16)
+# Fields a computed point may have: it has no registers, so nothing about where or how they are encoded.
+COMPUTED_FIELDS = frozenset(
+    {"key", "name", "compute", "scale", "offset", "unit", "device_class", "state_class", "precision",
+     "category", "role", "range", "max_rate", "hidden", "resets"}
+)  # fmt: skip
+_TERM_RE = re.compile(r"^([+-]?)([a-z][a-z0-9_]{0,47})$")
+_INTEGER_RANGES: dict[DataType, tuple[int, int]] = {
+    DataType.U16: (0, 0xFFFF),
+    DataType.S16: (-0x8000, 0x7FFF),
+    DataType.U32: (0, 0xFFFFFFFF),
+    DataType.S32: (-0x80000000, 0x7FFFFFFF),
+    DataType.U64: (0, 0xFFFFFFFFFFFFFFFF),
+    DataType.S64: (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
+    DataType.ACC32: (0, 0xFFFFFFFF),
+    DataType.BITFIELD16: (0, 0xFFFF),
+    DataType.BITFIELD32: (0, 0xFFFFFFFF),
+    DataType.SUNSSF: (-0x8000, 0x7FFF),
+}
+_NUMERIC_TYPES = frozenset({*_INTEGER_RANGES, DataType.F32, DataType.F64})
+
+
+def _computation(value: Any) -> Computation:
+    """`{sum: [a, -b]}`: the sum of other points' values, each term a point key with an optional sign."""
+    if not isinstance(value, dict) or set(value) != {"sum"}:
+        raise vol.Invalid(f"expected {{sum: [point, -point, ...]}}, got {value!r}")
+    terms = value["sum"]
+    if not isinstance(terms, list) or not terms:
+        raise vol.Invalid("sum: expected a non-empty list of point keys (a leading - subtracts)")
+    parsed: list[tuple[str, int]] = []
+    for term in terms:
+        match = _TERM_RE.match(term) if isinstance(term, str) else None
+        if match is None:
+            raise vol.Invalid(f"sum: {term!r} is not a point key (optionally with a leading - or +)")
+        key = match.group(2)
+        if any(key == seen for seen, _sign in parsed):
+            raise vol.Invalid(f"sum: point '{key}' appears twice")
+        parsed.append((key, -1 if match.group(1) == "-" else 1))
+    return Computation(tuple(parsed))
+
+
+def _register_base(value: Any) -> RegisterBase:
+    """An integer (both tables) or `{holding: N, input: N}`."""
+    if isinstance(value, dict):
+        unknown = sorted(str(key) for key in value if key not in ("holding", "input"))
+        if unknown:
+            raise vol.Invalid(f"{unknown[0]!r} is not a register table (holding, input)")
+        bases = {key: _base_number(item) for key, item in value.items()}
+        return RegisterBase(holding=bases.get("holding", 0), input=bases.get("input", 0))
+    base = _base_number(value)
+    return RegisterBase(holding=base, input=base)
+
+
+def _base_number(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_REGISTER_BASE:
+        raise vol.Invalid(
+            f"expected the number the document gives wire address 0 (0..{MAX_REGISTER_BASE}, e.g. 1, "
+            f"30001, 40001) or {{holding: N, input: N}}, got {value!r}"
+        )
+    return value
+
+
+def _single_ranges(value: Any) -> tuple[tuple[int, int], ...]:
+    """`[[first, last], ...]`: wire address ranges, both ends included."""
+    if not isinstance(value, list) or not value:
+        raise vol.Invalid("expected a list of [first, last] register ranges")
+    ranges: list[tuple[int, int]] = []
+    for item in value:
+        if (
+            not isinstance(item, list | tuple)
+            or len(item) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 0xFFFF for v in item)
+        ):
+            raise vol.Invalid(f"{item!r} is not a [first, last] pair of register addresses (0..65535)")
+        first, last = item
+        if first > last:
+            raise vol.Invalid(f"[{first}, {last}]: the first register comes after the last")
+        ranges.append((first, last))
+    return tuple(sorted(ranges))
+
+
+def _seconds(value: Any) -> float:
+    number = _number(value)
+    if not 0 <= number <= 60:
+        raise vol.Invalid(f"{number:g} s is outside 0..60 s")
+    return number
+
+
+_CONNECTION_SCHEMA = vol.Schema(
+    {
+        vol.Optional("tcp_port"): vol.All(_integer, _in_range(1, 0xFFFF)),
+        vol.Optional("unit_id"): vol.All(_integer, _in_range(0, 255)),
+        vol.Optional("baudrate"): vol.All(_integer, vol.In(BAUDRATES, msg=f"expected one of {BAUDRATES}")),
+        vol.Optional("parity"): _one_of(PARITIES),
+        vol.Optional("stopbits"): vol.All(_integer, vol.In((1, 2), msg="expected 1 or 2")),
+        vol.Optional("delay_after_connect"): _seconds,
+        vol.Optional("request_interval"): _seconds,
+        vol.Optional("write_function"): vol.All(
+            _integer, vol.In(WRITE_FUNCTIONS, msg="expected 6 (FC6 for one register) or 16 (always FC16)")
+        ),
+    }
+)
+
+
+def _regex(value: Any) -> str:
+    text = _text(value)
+    try:
+        re.compile(text)
+    except re.error as err:
+        raise vol.Invalid(f"{text!r} is not a valid regular expression ({err})") from None
+    return text
+
+
+def _build_connection(data: Mapping[str, Any]) -> Connection:
+    return Connection(
+        tcp_port=data.get("tcp_port"),
+        unit_id=data.get("unit_id"),
+        baudrate=data.get("baudrate"),
+        parity=data.get("parity"),
+        stopbits=data.get("stopbits"),
+        delay_after_connect=data.get("delay_after_connect", 0.0),
+        request_interval=data.get("request_interval", 0.0),
+        write_function=data.get("write_function", 6),
+    )
+
+
+def _probe_problems(data: Mapping[str, Any], dtype: DataType) -> list[str]:
+    """Rules across the fields of one identify probe, each problem as "field: message"."""
+    problems: list[str] = []
+    tests = [name for name in ("match", "values", "range") if name in data]
+    if len(tests) != 1:
+        found = ", ".join(tests) or "none"
+        problems.append(f"match: a probe takes exactly one of match, values, range (found: {found})")
+    if "match" in data and dtype is not DataType.STRING:
+        problems.append(f"match: only string probes take match (type is {dtype.value}; use values or range)")
+    if "values" in data:
+        limits = _INTEGER_RANGES.get(dtype)
+        if limits is None:
+            problems.append(f"values: only integer probes take values (type is {dtype.value})")
+        else:
+            outside = [v for v in data["values"] if not limits[0] <= v <= limits[1]]
+            if outside:
+                problems.append(f"values: {outside[0]} does not fit a {dtype.value} register")
+    if "range" in data and dtype not in _NUMERIC_TYPES:
+        problems.append(f"range: only number probes take range (type is {dtype.value})")
+    if dtype is not DataType.STRING:
+        problems.extend(
+            f"{field_name}: only string probes take {field_name} (type is {dtype.value})"
+            for field_name in ("count", "chars_per_register")
+            if field_name in data
+        )
+    words = int(data.get("count", 1)) if dtype is DataType.STRING else dtype.words
+    if int(data["address"]) + words > 0x10000:
+        problems.append(f"address: {words} registers from {data['address']} run past 65535")
+    return problems
+
+
+def _build_probes(
+    raw_probes: Sequence[Any], defaults: Mapping[str, Any], doc: Mapping[str, Any]
+) -> tuple[tuple[IdentifyProbe, ...], list[str]]:
+    """Validate the `identify` list; the profile's `defaults` apply as they do to points."""
+    probes: list[IdentifyProbe] = []
+    errors: list[str] = []
+    for index, raw in enumerate(raw_probes):
+        try:
+            data = _IDENTIFY_PROBE_SCHEMA(raw)
+        except vol.Invalid as err:
+            errors.extend(_errors(err, doc, ["identify", index]))
+            continue
+        merged = {**defaults, **data}
+        dtype = DataType(merged.get("type", DataType.U16.value))
+        problems = _probe_problems(merged, dtype)
+        if problems:
+            errors.extend(f"identify[{index}].{problem}" for problem in problems)
+            continue
+        probes.append(
+            IdentifyProbe(
+                function=Function(merged.get("function", Function.HOLDING.value)),
+                address=merged["address"],
+                type=dtype,
+                count=merged.get("count", 1),
+                word_order=merged.get("word_order", "big"),
+                byte_order=merged.get("byte_order", "big"),
+                chars_per_register=merged.get("chars_per_register", 2),
+                match=merged.get("match"),
+                values=tuple(merged.get("values", ())),
+                range=merged.get("range"),
+            )
+        )
+    return tuple(probes), errors
+
+
+def _computed_problems(data: Mapping[str, Any]) -> list[str]:
+    """Fields a computed point (one with `compute`) must not have."""
+    return [
+        f"{field_name}: not allowed on a computed point (it has no registers; its value is its compute)"
+        for field_name in data
+        if field_name not in COMPUTED_FIELDS
+    ]
+
+
+def _compute_reference_problems(point: Point, by_key: Mapping[str, Point], failed: set[str]) -> list[str]:
+    """A computed point's terms must name number points of the same profile that are not computed."""
+    problems: list[str] = []
+    assert point.compute is not None
+    for key in point.compute.inputs:
+        target = by_key.get(key)
+        if target is None:
+            if key not in failed:
+                problems.append(f"compute: no point has the key '{key}'")
+        elif key == point.key:
+            problems.append("compute: a point cannot be computed from itself")
+        elif target.compute is not None:
+            problems.append(f"compute: '{key}' is itself computed (compute from register points only)")
+        elif target.kind != "number":
+            problems.append(f"compute: '{key}' is a {target.kind} point, not a number")
+    return problems
+
+
 _TYPE_NAMES = [t.value for t in DataType]
 _ORDER_FIELDS: dict[Any, Any] = {
     vol.Optional("function"): _one_of([f.value for f in Function]),
@@ -189,9 +427,12 @@ _POINT_SCHEMA = vol.Schema(
     {
         vol.Required("key"): _matching(KEY_RE, "point key"),
         vol.Required("name"): vol.All(_text, vol.Length(max=100)),
-        vol.Required("address"): vol.All(_integer, _in_range(0, 0xFFFF)),
+        vol.Optional("address"): vol.All(_integer, _in_range(0, 0xFFFF)),  # required unless computed
         **_ORDER_FIELDS,
         vol.Optional("count"): vol.All(_integer, _in_range(1, 125)),
+        vol.Optional("chars_per_register"): vol.All(_integer, vol.In((1, 2), msg="expected 1 or 2")),
+        vol.Optional("compute"): _computation,
+        vol.Optional("write_address"): vol.All(_integer, _in_range(0, 0xFFFF)),
         vol.Optional("scale"): vol.All(_number, _nonzero),
         vol.Optional("offset"): _number,
         vol.Optional("sf"): _matching(KEY_RE, "point key"),
@@ -223,6 +464,18 @@ _LIMITS_SCHEMA = vol.Schema(
     {
         vol.Optional("max_block"): vol.All(_integer, _in_range(1, 125)),
         vol.Optional("max_gap"): vol.All(_integer, _in_range(0, 125)),
+        vol.Optional("single_registers"): _single_ranges,
+    }
+)
+_IDENTIFY_PROBE_SCHEMA = vol.Schema(
+    {
+        vol.Required("address"): vol.All(_integer, _in_range(0, 0xFFFF)),
+        **_ORDER_FIELDS,
+        vol.Optional("count"): vol.All(_integer, _in_range(1, 125)),
+        vol.Optional("chars_per_register"): vol.All(_integer, vol.In((1, 2), msg="expected 1 or 2")),
+        vol.Optional("match"): _regex,
+        vol.Optional("values"): vol.All([_integer], vol.Length(min=1, msg="expected at least one value")),
+        vol.Optional("range"): _pair,
     }
 )
 _PROFILE_SCHEMA = vol.Schema(
@@ -235,6 +488,9 @@ _PROFILE_SCHEMA = vol.Schema(
         vol.Optional("sleeps_at_night"): _boolean,
         vol.Optional("max_power"): vol.All(_number, _in_range(1e-9, float("inf"))),
         vol.Optional("rated_power_point"): _matching(KEY_RE, "point key"),
+        vol.Optional("register_base"): _register_base,
+        vol.Optional("connection"): vol.Any(None, _CONNECTION_SCHEMA),
+        vol.Optional("identify"): vol.All(list, vol.Length(min=1, msg="expected at least one probe")),
         vol.Optional("limits"): _LIMITS_SCHEMA,
         vol.Optional("defaults"): vol.Schema(_ORDER_FIELDS),
         vol.Optional("sunspec"): vol.Schema(
@@ -343,21 +599,37 @@ def _point_problems(data: Mapping[str, Any], dtype: DataType, kind: str, functio
         problems.append("resets: only total_increasing points take resets")
     if ("revert_point" in data or "enable_point" in data) and writable is None:
         problems.append("revert_point: only writable points take revert_point/enable_point")
+    if "chars_per_register" in data and dtype is not DataType.STRING:
+        problems.append(
+            f"chars_per_register: only string points take chars_per_register (type is {dtype.value})"
+        )
+    if "address" not in data:
+        problems.append("address: missing (required)")
+        return problems
     address = int(data["address"])
     words = int(data.get("count", 1)) if dtype is DataType.STRING else dtype.words
     if address + words > 0x10000:
         problems.append(f"address: {words} registers from {address} run past 65535")
+    if "write_address" in data:
+        if writable is None:
+            problems.append("write_address: only writable points take write_address")
+        elif int(data["write_address"]) + words > 0x10000:
+            problems.append(f"write_address: {words} registers from {data['write_address']} run past 65535")
     return problems
 
 
 def _build_point(
     data: Mapping[str, Any], defaults: Mapping[str, Any], sunspec: bool
 ) -> tuple[Point | None, list[str]]:
+    if "compute" in data:
+        return _build_computed_point(data, sunspec)
     merged = {**defaults, **data}
     dtype = DataType(merged.get("type", DataType.U16.value))
     function = Function(merged.get("function", Function.HOLDING.value))
     kind = _derive_kind(merged, dtype)
     problems = _point_problems(merged, dtype, kind, function)
+    if sunspec and "write_address" in merged:
+        problems.append("write_address: not in SunSpec model definitions")
     if problems:
         return None, problems
     writable_data = merged.get("writable")
@@ -409,6 +681,35 @@ def _build_point(
         info=merged.get("info"),
         revert_point=merged.get("revert_point"),
         enable_point=merged.get("enable_point"),
+        write_address=merged.get("write_address"),
+        chars_per_register=merged.get("chars_per_register", 2),
+    )
+    return point, []
+
+
+def _build_computed_point(data: Mapping[str, Any], sunspec: bool) -> tuple[Point | None, list[str]]:
+    """A point with `compute`: no registers, no defaults (they describe registers)."""
+    problems = _computed_problems(data)
+    if sunspec:
+        problems.append("compute: not in SunSpec model definitions")
+    if problems:
+        return None, problems
+    point = Point(
+        key=data["key"],
+        name=data["name"],
+        address=0,
+        scale=data.get("scale", 1.0),
+        offset=data.get("offset", 0.0),
+        unit=data.get("unit"),
+        device_class=data.get("device_class"),
+        state_class=data.get("state_class"),
+        precision=data.get("precision"),
+        category=data.get("category"),
+        role=data.get("role"),
+        range=data.get("range"),
+        max_rate=data.get("max_rate"),
+        hidden=data.get("hidden", False),
+        compute=data["compute"],
     )
     return point, []
 
@@ -454,6 +755,11 @@ def _build_points(
                 errors.append(f"{where}.{field_name}: no point has the key '{ref}'")
             elif target.kind != wanted or target.writable is None:
                 errors.append(f"{where}.{field_name}: point '{ref}' is not a writable {wanted} point")
+        if point.compute is not None:
+            failed = set(first_index) - {p.key for p in points}
+            errors.extend(
+                f"{where}.{problem}" for problem in _compute_reference_problems(point, by_key, failed)
+            )
         if point.sf is None:
             continue
         target = by_key.get(point.sf)
@@ -517,6 +823,8 @@ def parse_profile(doc: Mapping[str, Any], path: Path) -> Profile:
         target = next((point for point in points if point.key == rated), None)
         if target is None or target.unit not in RATED_POWER_UNITS:
             errors.append(f"rated_power_point: '{rated}' is not a point of this profile with unit W or kW")
+    probes, probe_errors = _build_probes(top.get("identify") or [], top.get("defaults", {}), doc)
+    errors.extend(probe_errors)
     if errors:
         raise _fail(path, errors)
     sunspec = top.get("sunspec")
@@ -535,6 +843,10 @@ def parse_profile(doc: Mapping[str, Any], path: Path) -> Profile:
         max_power=top.get("max_power"),
         rated_power_point=rated,
         source=str(path),
+        register_base=top.get("register_base", RegisterBase()),
+        connection=_build_connection(top.get("connection") or {}),
+        identify=probes,
+        single_registers=limits.get("single_registers", ()),
     )
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import sunspec
-from .decode import decode, decode_snapshot, is_invalid, raw_value
+from .decode import computed_values, decode, decode_snapshot, is_invalid, raw_value
 from .errors import ModbusExceptionResponse, ModbusTimeout
 from .model import DataType, Function, Point, Profile, ReadBlock, RegisterReader, Value
 from .planner import MODBUS_MAX_READ, plan_reads
@@ -83,7 +83,13 @@ async def device_points(
 def read_plan(points: Sequence[Point], profile: Profile, max_gap: int | None = None) -> list[ReadBlock]:
     """The blocks the collector reads for these points (polled points and device information alike)."""
     gap = profile.max_gap if max_gap is None else max_gap
-    return plan_reads(points, max_block=profile.max_block, max_gap=gap, all_points=points)
+    return plan_reads(
+        points,
+        max_block=profile.max_block,
+        max_gap=gap,
+        all_points=points,
+        single_registers=profile.single_registers,
+    )
 
 
 async def _read_units(
@@ -111,9 +117,7 @@ async def _read_block(reader: RegisterReader, block: ReadBlock, reading: _Readin
     await _read_units(reader, block.function, units, reading)
 
 
-async def _read_extent(
-    reader: RegisterReader, extent: Extent, max_block: int, reading: _Reading
-) -> None:
+async def _read_extent(reader: RegisterReader, extent: Extent, max_block: int, reading: _Reading) -> None:
     for start in range(extent.start, extent.start + extent.count, max_block):
         count = min(max_block, extent.start + extent.count - start)
         await _read_units(reader, extent.function, [(a, 1) for a in range(start, start + count)], reading)
@@ -134,7 +138,11 @@ def not_implemented_spans(image: RegisterImage, points: Sequence[Point]) -> list
     text of only NULs (SunSpec's "not implemented" string)."""
     spans: list[Span] = []
     for point in points:
-        if point.kind == "action" or not image.has(point.function, point.address, point.words):
+        if (
+            point.kind == "action"
+            or point.computed
+            or not image.has(point.function, point.address, point.words)
+        ):
             continue
         words = image.words(point.function, point.address, point.words)
         if is_invalid(point, words) or _is_nan(point, words) or _is_empty_text(point, words):
@@ -222,8 +230,10 @@ def _info(image: RegisterImage, points: Sequence[Point]) -> dict[str, str]:
     """Manufacturer, model and firmware the device reports through its info points (serial left out)."""
     info: dict[str, str] = {}
     for point in points:
-        if point.info in ("manufacturer", "model", "firmware") and image.has(
-            point.function, point.address, point.words
+        if (
+            point.info in ("manufacturer", "model", "firmware")
+            and not point.computed
+            and image.has(point.function, point.address, point.words)
         ):
             value = decode(point, image.words(point.function, point.address, point.words))
             if isinstance(value, str) and value:
@@ -279,6 +289,7 @@ async def read_values(
                 words = [reading.registers[block.function][point.address + i] for i in range(point.words)]
                 reads.append((ReadBlock(block.function, point.address, point.words, (point,)), words))
     values = decode_snapshot(reads)  # the reads are one image: a point's scale factor may be in another
+    values.update(computed_values(points, values))
     return values, points, reading.refused
 
 

@@ -17,12 +17,13 @@ implemented" for uint16, the most common type); points start at their "not avail
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pv_collector import sunspec
-from pv_collector.decode import decode, encode, int_to_registers
+from pv_collector.decode import computed_values, decode, encode, int_to_registers
 from pv_collector.errors import CommandError
 from pv_collector.model import DataType, Function, Point, Profile, Value
 from pv_collector.register_image import Identity, RegisterImage, Source, SourceKind
@@ -64,6 +65,21 @@ def _unset_words(point: Point) -> list[int]:
     return [0] * point.words
 
 
+def _answer_identify(profile: Profile, image: RegisterImage) -> None:
+    """Registers for the profile's `identify` probes that no point covers: the first value a `values` probe
+    names, the low end of a `range` (a `match` probe reads a point's text, set by the device)."""
+    for probe in profile.identify:
+        if image.has(probe.function, probe.address, probe.words) or probe.match is not None:
+            continue
+        raw = probe.values[0] if probe.values else int(probe.range[0] if probe.range else 0)
+        if probe.type in (DataType.F32, DataType.F64):
+            fmt = ">f" if probe.type is DataType.F32 else ">d"
+            raw = int.from_bytes(struct.pack(fmt, float(probe.range[0] if probe.range else raw)), "big")
+        bits = 16 * probe.words
+        words = int_to_registers(raw & ((1 << bits) - 1), probe.words, probe.word_order, probe.byte_order)
+        image.put(probe.function, probe.address, words)
+
+
 class ProfileImage:
     """The register image of one simulated device and the profile points that describe it."""
 
@@ -71,10 +87,10 @@ class ProfileImage:
         self.profile = profile
         self.image = image
         self.points: dict[str, Point] = {point.key: point for point in points}
-        self._writable: dict[int, Point] = {}
+        self._writable: dict[int, Point] = {}  # by the register a client writes to (`Point.target`)
         for point in points:
             if point.writable is not None and point.function is Function.HOLDING:
-                for register in range(point.address, point.end):
+                for register in range(point.target, point.target + point.words):
                     self._writable[register] = point
 
     @staticmethod
@@ -92,14 +108,20 @@ class ProfileImage:
         """A device with fixed addresses: every register from the first to the last point of each table."""
         image = cls._empty(profile)
         for function in Function:
-            points = [p for p in profile.points if p.function is function]
+            points = [p for p in profile.points if p.function is function and not p.computed]
             if not points:
                 continue
             start = min(p.address for p in points)
             image.put(function, start, [0] * (max(p.end for p in points) - start))
             for point in points:
                 image.put(function, point.address, _unset_words(point))
-        return cls(profile, profile.points, image)
+        _answer_identify(profile, image)
+        layout = cls(profile, profile.points, image)
+        for point in layout.points.values():  # it reports the manufacturer and model its profile names
+            reported = {"manufacturer": profile.manufacturer, "model": profile.model}.get(point.info or "")
+            if reported and point.type is DataType.STRING:
+                layout.set(point.key, reported[: point.chars_per_register * point.count])
+        return layout
 
     @classmethod
     def sunspec(
@@ -165,8 +187,11 @@ class ProfileImage:
         return value
 
     def get(self, key: str) -> Value | None:
-        """The decoded value of a point (None: not available)."""
+        """The decoded value of a point (None: not available; a computed point: from its inputs)."""
         point = self.point(key)
+        if point.compute is not None:
+            inputs = {name: value for name in point.compute.inputs if (value := self.get(name)) is not None}
+            return computed_values([point], inputs).get(key)
         words = self.image.words(point.function, point.address, point.words)
         return decode(point, words, self._scale_factor(point) if point.sf else None)
 
@@ -178,6 +203,8 @@ class ProfileImage:
         the point cannot take (a wrong option name, text too long).
         """
         point = self.point(key)
+        if point.compute is not None:
+            raise ValueError(f"{key} is computed from {', '.join(point.compute.inputs)}: set those instead")
         sf = self._scale_factor(point)
         try:
             words = encode(point, value, sf)
@@ -216,15 +243,16 @@ class ProfileImage:
             if point is None:
                 raise WriteRefused(ILLEGAL_DATA_ADDRESS, f"register {register} is not writable")
             touched[point.key] = point
+        # The point's current registers, placed where a client writes them, then the written words.
         merged = {
-            register: self.image.words(Function.HOLDING, register, 1)[0]
+            point.target + offset: word
             for point in touched.values()
-            for register in range(point.address, point.end)
+            for offset, word in enumerate(self.image.words(Function.HOLDING, point.address, point.words))
         }
         merged.update({address + index: word for index, word in enumerate(words)})
         changes: dict[str, Value] = {}
         for key, point in touched.items():
-            registers = [merged[register] for register in range(point.address, point.end)]
+            registers = [merged[register] for register in range(point.target, point.target + point.words)]
             value = decode(point, registers, self._scale_factor(point) if point.sf else None)
             limits = point.writable
             out_of_range = (
@@ -239,6 +267,7 @@ class ProfileImage:
             if value is None or out_of_range:
                 raise WriteRefused(ILLEGAL_DATA_VALUE, f"{key}: {registers} is not a value it accepts")
             changes[key] = value
-        for register, word in merged.items():
-            self.image.put(Function.HOLDING, register, [word])
+        for point in touched.values():  # read back where the point is read (its write_address may differ)
+            written = [merged[register] for register in range(point.target, point.target + point.words)]
+            self.image.put(Function.HOLDING, point.address, written)
         return changes
