@@ -124,6 +124,8 @@ def test_schema_uses_typed_options() -> None:
     assert types["buses.devices.unit_id"] == "int(0,255)"
     assert types["mqtt.password"] == "password?"
     assert types["publish_on_change"] == "bool"
+    assert types["identify"] == "list(first_start|every_start|off)"
+    assert CONFIG["options"]["identify"] == "first_start"
     assert all(types[f"qos.{kind}"] == "int(0,2)" for kind in ("state", "status", "discovery", "commands"))
     for option, typ in types.items():
         assert rules.RE_SCHEMA_ELEMENT.match(typ), f"{option}: {typ}"
@@ -151,6 +153,7 @@ def test_default_options_pass_the_schema() -> None:
         ),
         ({"buses": [{"name": "a", "type": "modbus", "host": "x", "devices": []}]}, "value must be one of"),
         ({"log_level": "verbose"}, "value must be one of"),
+        ({"identify": "always"}, "value must be one of"),
     ],
 )
 def test_schema_rejects_bad_options(change: dict[str, Any], error: str) -> None:

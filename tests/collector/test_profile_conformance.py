@@ -1,7 +1,8 @@
 """Conformance of every shipped profile: it loads, every point decodes from its register images, every
-counter has a rate bound, a value and its scale factor share a read, the read plan keeps the profile's
-limits, and units, device classes and state classes are ones Home Assistant accepts (its installed tables;
-only this test imports Home Assistant, never the collector)."""
+identify probe matches the images and `identify` names the profile from them, every counter has a rate
+bound, a value and its scale factor share a read, the read plan keeps the profile's limits, and units,
+device classes and state classes are ones Home Assistant accepts (its installed tables; only this test
+imports Home Assistant, never the collector)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from pv_collector.identify import identify_unit, probe_outcome
 from pv_collector.model import Point, Profile, ReadBlock
 from pv_collector.planner import MODBUS_MAX_READ
 from pv_collector.plausibility import counter_rate_bound
 from pv_collector.profile import list_profiles, load_profile
-from pv_collector.recording import read_plan
+from pv_collector.recording import ImageReader, read_plan
+from pv_collector.register_image import load_image
 from pv_collector.sunspec_models import list_sunspec_models, load_sunspec_model, overlay_entries
 from tests.collector.device_images import Decoded, decode, image_paths
 
@@ -81,6 +84,13 @@ async def test_every_point_decodes_from_its_images(profile_id: str) -> None:
         for point in decoded.points:
             if point.kind == "action":
                 continue
+            if point.compute is not None:  # no registers: it decodes when its inputs do
+                inputs = point.compute.inputs
+                if point.key in decoded.values:
+                    decoded_somewhere.add(point.key)
+                elif all(key in decoded.values for key in inputs):
+                    problems.append(f"{name}: {point.key} has all its inputs but no value")
+                continue
             if point.key in decoded.values:
                 key: object = point.key if decoded.sunspec is None else _sunspec_key(decoded, point)
                 decoded_somewhere.add(key)
@@ -101,6 +111,52 @@ async def test_every_point_decodes_from_its_images(profile_id: str) -> None:
     missing = sorted(str(key) for key in expected - decoded_somewhere)
     assert problems == []
     assert missing == [], f"{profile_id}: points no image gives a value"
+
+
+IDENTIFIED = [profile_id for profile_id in PROFILES if load_profile(profile_id).identify]
+
+
+@pytest.mark.parametrize("profile_id", IDENTIFIED)
+async def test_every_identify_probe_matches_its_images(profile_id: str) -> None:
+    """An image that holds a probe's registers matches it (a real device never contradicts a probe), and
+    at least one image holds them all."""
+    profile = load_profile(profile_id)
+    mismatched: list[str] = []
+    complete = []
+    for path in image_paths(profile_id):
+        image = load_image(path)
+        held = 0
+        for probe in profile.identify:
+            if not image.has(probe.function, probe.address, probe.words) or image.refusal(
+                probe.function, probe.address, probe.words
+            ):
+                continue
+            held += 1
+            outcome, value = probe_outcome(probe, image.words(probe.function, probe.address, probe.words))
+            if outcome != "match":
+                mismatched.append(f"{path.stem}: {probe.describe()} reads {value}")
+        if held == len(profile.identify):
+            complete.append(path.stem)
+    assert mismatched == []
+    assert complete, f"{profile_id}: no image holds the registers of every identify probe"
+
+
+@pytest.mark.parametrize("profile_id", [*IDENTIFIED, "sunspec"])
+async def test_identify_names_the_profile_of_its_images(profile_id: str) -> None:
+    """`identify` on an image that holds every probe proposes the image's profile, sure of it (SunSpec
+    images: by their marker), among every shipped profile."""
+    profiles = [load_profile(other) for other in PROFILES]
+    profile = load_profile(profile_id)
+    named = []
+    for path in image_paths(profile_id):
+        image = load_image(path)
+        if not all(image.has(p.function, p.address, p.words) for p in profile.identify):
+            continue
+        unit = image.identity.unit_id or 1
+        finding = await identify_unit(ImageReader(image), unit, profiles)
+        named.append((path.stem, finding.profile_id, finding.sure))
+    assert named
+    assert [(stem, found, sure) for stem, found, sure in named if (found, sure) != (profile_id, True)] == []
 
 
 @pytest.mark.parametrize("profile_id", PROFILES)

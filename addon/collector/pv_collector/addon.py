@@ -62,6 +62,9 @@ EXIT_SERIAL_PORT = 4
 
 SERIAL_PORT_PATTERNS = ("/dev/serial/by-id/*", "/dev/ttyUSB*", "/dev/ttyACM*", "/dev/ttyAMA*", "/dev/ttyS*")
 BUS_TYPES = ("serial", "tcp", "rtu_over_tcp")
+IDENTIFY_MODES = ("first_start", "every_start", "off")
+IDENTIFY_RESULT = "identify.yaml"  # in the data folder: what identify proposed, and that it ran
+EARLIER_START = "outbox.sqlite3"  # the collector's queue in the data folder: the app has run before
 
 
 class AddonStartError(CollectorError):
@@ -525,6 +528,7 @@ def prepare(paths: AddonPaths, *, supervisor_url: str, token: str | None) -> tup
     """Everything before the collector runs: options, broker, configuration, serial ports."""
     options = read_options(paths.options)
     _check_options(options)
+    identify_at_start(options, paths)
     broker = resolve_broker(options, supervisor_url=supervisor_url, token=token, ssl_dir=paths.ssl_dir)
     _LOGGER.info("MQTT broker %s", broker.describe())
     ingress_port = fetch_ingress_port(supervisor_url, token) if token else None
@@ -532,6 +536,114 @@ def prepare(paths: AddonPaths, *, supervisor_url: str, token: str | None) -> tup
     validated = validate(config, options, paths)
     check_serial_ports(options)
     return config, validated
+
+
+# --------------------------------------------------------------------------------------------------
+# Identify at start
+
+
+def identify_due(options: Mapping[str, Any], data_dir: Path) -> bool:
+    """Whether `identify` runs at this start: option `identify` is `every_start`, or `first_start` (the
+    default of a new installation) and the app has not run before (no identify result, no collector
+    queue in the data folder). Options without the option (written before it existed) mean `off`."""
+    mode = options.get("identify", "off")
+    if mode == "every_start":
+        return True
+    if mode != "first_start":
+        return False
+    return not (data_dir / IDENTIFY_RESULT).exists() and not (data_dir / EARLIER_START).exists()
+
+
+async def _identify_buses(buses: Sequence[Mapping[str, Any]], profile_folders: Sequence[Path]) -> list[Any]:
+    from pv_collector.identify import (  # noqa: PLC0415 - only when identify runs
+        TCP_UNITS,
+        SerialSetting,
+        scan_serial,
+        scan_tcp,
+        shipped_and_own_profiles,
+        usual_settings,
+    )
+
+    def progress(line: str) -> None:
+        _LOGGER.info("identify: %s", line)
+
+    findings: list[Any] = []
+    for bus in buses:
+        devices = [d for d in bus.get("devices") or [] if isinstance(d, dict) and "unit_id" in d]
+        if bus.get("type") == "serial":
+            settings = None
+            if _given(bus, "baudrate") is not None:
+                first = SerialSetting(
+                    baudrate=int(bus["baudrate"]),
+                    parity=_given(bus, "parity") or "N",
+                    stopbits=int(_given(bus, "stopbits") or 1),
+                )
+                settings = [first, *usual_settings(shipped_and_own_profiles(profile_folders))]
+            await scan_serial(
+                str(_given(bus, "device")),
+                settings=settings,
+                extra_dirs=profile_folders,
+                progress=progress,
+                findings=findings,
+            )
+        else:
+            await scan_tcp(
+                str(bus["host"]),
+                ports=[int(_given(bus, "port") or 502)],
+                units=sorted({*TCP_UNITS, *(d["unit_id"] for d in devices)}),
+                extra_dirs=profile_folders,
+                progress=progress,
+                findings=findings,
+            )
+    return findings
+
+
+def _buses_to_identify(options: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The option's buses that can be scanned (a serial port that is not there is named and left out)."""
+    buses: list[Mapping[str, Any]] = []
+    for bus in options.get("buses", []):
+        if not isinstance(bus, dict):
+            continue
+        if bus.get("type") == "serial":
+            device = str(_given(bus, "device"))
+            if not Path(device).exists():
+                _LOGGER.warning("identify: serial port %s of bus '%s' is not there", device, bus.get("name"))
+                continue
+        elif not _given(bus, "host"):
+            continue
+        buses.append(bus)
+    return buses
+
+
+def identify_at_start(options: Mapping[str, Any], paths: AddonPaths) -> str | None:
+    """Identify what answers on the option's buses (reads only) when `identify_due`, log the proposed
+    `buses:` options and keep them in `<data>/identify.yaml`; returns that text (None: not due).
+
+    Problems on the way (a port that cannot be opened, a file that cannot be written) are logged; they
+    never keep the collector from starting.
+    """
+    if not identify_due(options, paths.data_dir):
+        return None
+    from pv_collector.errors import ModbusError  # noqa: PLC0415
+    from pv_collector.identify import to_yaml  # noqa: PLC0415
+
+    _LOGGER.info("identify: looking for the devices on every bus (reads only; option 'identify')")
+    folders = [Path(folder) for folder in profile_dirs(paths.config_dir)]
+    try:
+        findings = asyncio.run(_identify_buses(_buses_to_identify(options), folders))
+    except ModbusError as exc:
+        _LOGGER.warning("identify: stopped: %s", _one_line(str(exc)))
+        return None
+    text = to_yaml(findings, serial_key="device")
+    result = paths.data_dir / IDENTIFY_RESULT
+    _LOGGER.info("identify: the buses option for what was found (also in %s):", result)
+    sys.stderr.write(text)
+    sys.stderr.flush()
+    try:
+        result.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _LOGGER.warning("identify: cannot keep the result in %s (%s)", paths.data_dir, exc.strerror or exc)
+    return text
 
 
 # --------------------------------------------------------------------------------------------------

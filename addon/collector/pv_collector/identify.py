@@ -239,8 +239,11 @@ class BusFinding:
         entry["devices"] = [unit.device_entry(counts) for unit in self.units if unit.profile_id]
         return entry
 
-    def to_yaml(self) -> str:
-        """The `buses:` entry as YAML to paste, with comments: how sure each device is, and the rest."""
+    def to_yaml(self, *, serial_key: str = "port") -> str:
+        """The `buses:` entry as YAML to paste, with comments: how sure each device is, and the rest.
+
+        `serial_key` names the serial device's option (`port` in the configuration file, `device` in the
+        add-on's options)."""
         lines = [f"  # {self.endpoint()}: {len(self.units)} unit(s) answered"]
         lines.extend(f"  # note: {note}" for note in self.notes)
         if not self.complete:
@@ -254,10 +257,10 @@ class BusFinding:
         if not identified:
             return "\n".join(lines) + "\n"
         entry = self.bus_entry()
-        lines.append(f"  - name: {entry['name']}")
+        lines.append(f"  - name: {_yaml_text(str(entry['name']))}")
         lines.append(f"    type: {entry['type']}")
         if self.type == "serial":
-            lines.append(f"    port: {_yaml_text(str(self.port))}")
+            lines.append(f"    {serial_key}: {_yaml_text(str(self.port))}")
             lines.append(f"    baudrate: {self.baudrate}      # sure: the units below answered at this speed")
             lines.append(f"    parity: {self.parity}")
             lines.append(f"    stopbits: {self.stopbits}")
@@ -318,10 +321,11 @@ def _as_bus_config(bus: BusFinding) -> BusConfig:
     )
 
 
-def to_yaml(findings: Sequence[BusFinding]) -> str:
-    """Every scanned bus as one `buses:` list to paste into the configuration (docs/configuration.md)."""
+def to_yaml(findings: Sequence[BusFinding], *, serial_key: str = "port") -> str:
+    """Every scanned bus as one `buses:` list to paste into the configuration (docs/configuration.md;
+    `serial_key="device"` for the add-on's options)."""
     header = "# proposed by pv-collector identify: check the GUESSED entries before you use them\nbuses:\n"
-    return header + "".join(finding.to_yaml() for finding in findings)
+    return header + "".join(finding.to_yaml(serial_key=serial_key) for finding in findings)
 
 
 def connection_hints(profile: Profile, bus: BusConfig, device: DeviceConfig | None) -> list[str]:

@@ -115,6 +115,9 @@ class ProfileImage:
             image.put(function, start, [0] * (max(p.end for p in points) - start))
             for point in points:
                 image.put(function, point.address, _unset_words(point))
+        for point in profile.points:  # registers a client writes to elsewhere than it reads (write_address)
+            if point.write_address is not None and not image.has(Function.HOLDING, point.target, point.words):
+                image.put(Function.HOLDING, point.target, _unset_words(point))
         _answer_identify(profile, image)
         layout = cls(profile, profile.points, image)
         for point in layout.points.values():  # it reports the manufacturer and model its profile names
@@ -270,4 +273,6 @@ class ProfileImage:
         for point in touched.values():  # read back where the point is read (its write_address may differ)
             written = [merged[register] for register in range(point.target, point.target + point.words)]
             self.image.put(Function.HOLDING, point.address, written)
+            if point.target != point.address:
+                self.image.put(Function.HOLDING, point.target, written)
         return changes
