@@ -216,9 +216,12 @@ class BusFinding:
     @property
     def name(self) -> str:
         """A bus name for the configuration (`^[a-z0-9][a-z0-9_-]{0,63}$`)."""
-        raw = f"{self.host}-{self.port}" if self.host else Path(str(self.port)).name
-        name = _NAME_RE.sub("-", raw.lower()).strip("-_") or "bus"
-        return name[:64] if name[0].isalnum() else f"bus-{name}"[:64]
+        if self.host:
+            raw = f"tcp-{self.host}-{self.port}"
+        else:
+            raw = Path(str(self.port)).name
+            raw = raw if raw[:1].isalpha() else f"rs485-{raw}"
+        return (_NAME_RE.sub("-", raw.lower()).strip("-_") or "bus")[:64]
 
     def endpoint(self) -> str:
         """`/dev/ttyUSB0 at 9600 8N1` or `tcp 192.168.1.50:502`."""

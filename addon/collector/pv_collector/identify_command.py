@@ -165,6 +165,9 @@ def command_identify(args: argparse.Namespace) -> int:
     if args.bus and not args.config:
         print("identify: --bus names a bus of --config FILE", file=sys.stderr)
         return EXIT_INPUT
+    from pv_collector.cli import configure_logging  # noqa: PLC0415 - cli imports this module
+
+    configure_logging("warning")  # the scan's own progress goes to stderr; pymodbus stays quiet
     buses = _configured_buses(args)
     if buses is None:
         return EXIT_INPUT
