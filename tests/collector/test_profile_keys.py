@@ -28,7 +28,7 @@ from pv_collector.model import (
     RegisterBase,
 )
 from pv_collector.planner import optimal_plan, plan_reads
-from pv_collector.profile import load_profile
+from pv_collector.profile import build_sunspec_points, load_profile
 from pv_collector.simulator.devices.base import SimulatedDevice
 from pv_collector.simulator.modbus_server import UnitServer
 from pv_collector.simulator.profile_image import ProfileImage
@@ -287,22 +287,17 @@ def test_a_mistake_is_one_line_naming_the_field(
     assert expected in lines[0]
 
 
-def test_sunspec_models_take_no_computed_points_or_write_addresses(tmp_path: Path) -> None:
-    folder = tmp_path / "sunspec"
-    folder.mkdir()
-    (folder / "model_64999.yaml").write_text(
-        "model: 64999\nname: Test\nlength: 4\npoints:\n  - {key: a, name: A, address: 0}\n"
-        "  - {key: c, name: C, compute: {sum: [a]}}\n"
-        "  - {key: w, name: W, address: 1, writable: {min: 0, max: 5}, write_address: 3}\n",
-        encoding="utf-8",
-    )
-    from pv_collector.profile import load_sunspec_model
-
+def test_sunspec_models_take_no_computed_points_or_write_addresses() -> None:
+    raw = [
+        {"key": "a", "name": "A", "address": 0},
+        {"key": "c", "name": "C", "compute": {"sum": ["a"]}},
+        {"key": "w", "name": "W", "address": 1, "writable": {"min": 0, "max": 5}, "write_address": 3},
+    ]
     with pytest.raises(ProfileError) as error:
-        load_sunspec_model(64999, [tmp_path])
+        build_sunspec_points(raw, "model_64999.json", ["model 64999 A", "model 64999 C", "model 64999 W"])
     assert str(error.value).splitlines() == [
-        "model_64999.yaml: points[1] (c).compute: not in SunSpec model definitions",
-        "model_64999.yaml: points[2] (w).write_address: not in SunSpec model definitions",
+        "model_64999.json: model 64999 C (c).compute: not in SunSpec model definitions",
+        "model_64999.json: model 64999 W (w).write_address: not in SunSpec model definitions",
     ]
 
 
