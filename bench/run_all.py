@@ -95,6 +95,15 @@ SCRIPTS: list[tuple[str, str, str, list[str], list[str]]] = [
         ["--devices", "10", "100", "300", "1000", "--seconds", "15", "--profile"],
         ["--devices", "1", "2", "--seconds", "1.5", "--warm-up", "1", "--footprint-devices", "2"],
     ),
+    (
+        "identify_scan",
+        "6. Identifying the devices on an RS-485 line",
+        "`pv-collector identify` scanning units 1..247 at 9600 baud over a pseudo-terminal line paced like a "
+        "real one (bench/rtu_relay.py), with register images of four devices answering (tests/fixtures): the "
+        "issue asks for a full scan at one speed within a minute.",
+        ["--units", "247"],
+        ["--units", "12"],
+    ),
 ]
 
 

@@ -30,6 +30,7 @@ EXPECTED = {
     "ha_throughput": ["paths.10", "paths.2", "paths.start", "paths.overload"],
     "ha_per_collector": ["per_collector.1", "per_collector.2"],
     "collector_scale": ["scale.1", "scale.2", "scale.linear", "bytes_per_reading", "recorder_rows"],
+    "identify_scan": ["identify_scan"],
 }
 
 
