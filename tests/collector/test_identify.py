@@ -29,6 +29,7 @@ from pv_collector.identify import (
     identify_on_bus,
     parse_units,
     quick_units,
+    scan_serial,
     scan_tcp,
     scan_timeout,
     shipped_and_own_profiles,
@@ -164,6 +165,27 @@ async def test_ctrl_c_stops_a_scan_and_prints_what_it_found(pty_pair: tuple[str,
     text = stdout.decode()
     assert proposed(text) == {1: "sdm630"}
     assert "the scan was interrupted" in text
+
+
+async def test_each_unit_is_asked_once_per_line_setting(pty_pair: tuple[str, str]) -> None:
+    """The quick units are not asked again by the full scan that follows (in-process, counted at the
+    server; holding register 0 of the battery image answers the presence read)."""
+    image = FIXTURES / RTU_BUS[9][0]
+    units = replayed_units([ImageArgument(image, 1), ImageArgument(image, 2)])  # one device, two unit ids
+    server = UnitServer(units)
+    reads: list[tuple[int, Function, int, int]] = []
+    server.on_read = lambda unit, function, address, count: reads.append((unit, function, address, count))
+    await server.start_rtu(pty_pair[0], baudrate=9600)
+    try:
+        findings = await scan_serial(pty_pair[1], settings=[SerialSetting(baudrate=9600)], units=range(1, 6))
+    finally:
+        await server.stop()
+    assert [(u.unit_id, u.profile_id, u.also_units) for f in findings for u in f.units] == [
+        (1, "pv_sim_battery", [2])
+    ]
+    assert reads.count((1, Function.HOLDING, 0, 1)) == 1
+    assert reads.count((2, Function.HOLDING, 0, 1)) == 1
+    assert sum(server.writes.values()) == 0
 
 
 async def test_nothing_answering_says_what_was_tried(pty_pair: tuple[str, str]) -> None:

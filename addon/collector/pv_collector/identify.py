@@ -212,6 +212,7 @@ class BusFinding:
     units: list[UnitFinding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     complete: bool = False  # False while scanning and after an interruption
+    asked: set[int] = field(default_factory=set)  # unit ids asked so far
 
     @property
     def name(self) -> str:
@@ -617,10 +618,13 @@ async def _identify_units(
     extra_dirs: Sequence[Path],
     progress: Progress,
 ) -> None:
-    """Ask each unit whether it is there and identify those that are; results go into `finding` as found."""
-    done = {unit.unit_id for unit in finding.units}
+    """Ask each unit whether it is there and identify those that are; results go into `finding` as found.
+    A unit already asked on this bus is not asked again."""
     for unit_id in units:
-        if unit_id in done or not await unit_is_there(bus, unit_id):
+        if unit_id in finding.asked:
+            continue
+        finding.asked.add(unit_id)
+        if not await unit_is_there(bus, unit_id):
             continue
         try:
             unit = await identify_unit(bus.reader(unit_id), unit_id, profiles, extra_dirs=extra_dirs)
@@ -632,7 +636,6 @@ async def _identify_units(
             progress(f"unit {unit_id}: the same device as unit {same.unit_id}")
             continue
         finding.units.append(unit)
-        done.add(unit_id)
         certainty = "sure" if unit.sure else "guessed"
         progress(f"unit {unit_id}: {unit.profile_id or 'no profile matches'} ({certainty}: {unit.reason()})")
 
