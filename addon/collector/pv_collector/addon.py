@@ -556,11 +556,11 @@ def identify_due(options: Mapping[str, Any], data_dir: Path) -> bool:
 
 async def _identify_buses(buses: Sequence[Mapping[str, Any]], profile_folders: Sequence[Path]) -> list[Any]:
     from pv_collector.identify import (  # noqa: PLC0415 - only when identify runs
-        TCP_UNITS,
         SerialSetting,
         scan_serial,
         scan_tcp,
         shipped_and_own_profiles,
+        tcp_units,
         usual_settings,
     )
 
@@ -590,7 +590,9 @@ async def _identify_buses(buses: Sequence[Mapping[str, Any]], profile_folders: S
             await scan_tcp(
                 str(bus["host"]),
                 ports=[int(_given(bus, "port") or 502)],
-                units=sorted({*TCP_UNITS, *(d["unit_id"] for d in devices)}),
+                units=sorted(
+                    {*tcp_units(shipped_and_own_profiles(profile_folders)), *(d["unit_id"] for d in devices)}
+                ),
                 extra_dirs=profile_folders,
                 progress=progress,
                 findings=findings,

@@ -602,6 +602,12 @@ def usual_settings(profiles: Sequence[Profile]) -> list[SerialSetting]:
     return list(dict.fromkeys(ordered))
 
 
+def tcp_units(profiles: Sequence[Profile]) -> list[int]:
+    """The unit ids asked over TCP: `TCP_UNITS` and those the profiles document."""
+    documented = {p.connection.unit_id for p in profiles if p.connection.unit_id is not None}
+    return sorted({*TCP_UNITS, *documented})
+
+
 def quick_units(profiles: Sequence[Profile], units: Sequence[int]) -> list[int]:
     """The units asked at every setting before a full scan: 1, 2, 3 and those the profiles document."""
     documented = [p.connection.unit_id for p in profiles if p.connection.unit_id is not None]
@@ -743,8 +749,8 @@ async def _port_open(host: str, port: int) -> bool:
 async def scan_tcp(
     host: str,
     *,
-    ports: Sequence[int] = TCP_PORTS,
-    units: Sequence[int] = TCP_UNITS,
+    ports: Sequence[int] | None = None,
+    units: Sequence[int] | None = None,
     reply_timeout: float | None = None,
     logger_serial: int | None = None,
     extra_dirs: Sequence[Path] = (),
@@ -752,10 +758,16 @@ async def scan_tcp(
     findings: list[BusFinding] | None = None,
     bus_factory: Callable[[BusConfig], Bus] | None = None,
 ) -> list[BusFinding]:
-    """Scan the usual Modbus ports of `host`: every port that accepts a connection is asked for `units`,
-    with Modbus TCP framing, else RTU framing (a transparent RS-485 gateway). Port 8899 goes through
-    `solarman_bus`. Findings are appended to `findings` (given, or a new list) as they are made."""
+    """Scan the Modbus ports of `host` (default: `TCP_PORTS` and the ports the profiles document): every
+    port that accepts a connection is asked for `units` (default: `TCP_UNITS` and the unit ids the
+    profiles document) with Modbus TCP framing, else RTU framing (a transparent RS-485 gateway). Port 8899
+    goes through `solarman_bus`. Findings are appended to `findings` (given, or a new list) as made."""
     profiles = shipped_and_own_profiles(extra_dirs)
+    if ports is None:
+        documented_ports = {p.connection.tcp_port for p in profiles if p.connection.tcp_port is not None}
+        ports = list(dict.fromkeys([*TCP_PORTS, *sorted(documented_ports)]))
+    if units is None:
+        units = tcp_units(profiles)
     found = findings if findings is not None else []
     wait = reply_timeout or scan_timeout(None)
     for port in ports:

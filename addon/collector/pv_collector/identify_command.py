@@ -24,14 +24,13 @@ from pv_collector.config import BusConfig, load_config
 from pv_collector.errors import ConfigError, ModbusConnectionError
 from pv_collector.identify import (
     RTU_UNITS,
-    TCP_PORTS,
-    TCP_UNITS,
     BusFinding,
     SerialSetting,
     parse_units,
     scan_serial,
     scan_tcp,
     shipped_and_own_profiles,
+    tcp_units,
     to_yaml,
     usual_settings,
 )
@@ -85,8 +84,8 @@ async def _scan(args: argparse.Namespace, findings: list[BusFinding], buses: lis
     if args.host:
         await scan_tcp(
             args.host,
-            ports=args.port or TCP_PORTS,
-            units=args.units or TCP_UNITS,
+            ports=args.port,
+            units=args.units,
             reply_timeout=args.timeout,
             logger_serial=args.logger_serial,
             extra_dirs=dirs,
@@ -111,7 +110,7 @@ async def _scan(args: argparse.Namespace, findings: list[BusFinding], buses: lis
             await scan_tcp(
                 str(bus.host),
                 ports=[int(bus.port)],
-                units=args.units or sorted({*TCP_UNITS, *configured}),
+                units=args.units or sorted({*tcp_units(shipped_and_own_profiles(dirs)), *configured}),
                 reply_timeout=args.timeout,
                 extra_dirs=dirs,
                 progress=_progress,
