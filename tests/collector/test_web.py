@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from pv_collector.app import Collector
@@ -27,7 +28,7 @@ from pv_collector.register_image import SourceKind, parse_image
 from pv_collector.simulator import Simulation
 from pv_collector.transport import Bus
 from pv_collector.web import DeviceTools, build_app
-from pv_collector.web.tools import Identification
+from pv_collector.web.tools import Identification, record_device
 from tests.collector.conftest import BATTERY, METER, SIM_DEVICES, collector_config, running, wait_for
 from tests.mosquitto import Mosquitto, free_port
 
@@ -89,7 +90,7 @@ async def test_status_lists_every_bus_and_device_with_its_figures(collector: Col
     assert status["id"] == "test"
     assert status["mqtt"]["connected"] is True
     assert status["mqtt"]["broker"] == f"127.0.0.1:{collector.config.mqtt.port}"
-    assert status["features"] == {"record": True, "identify": False}
+    assert status["features"] == {"record": True, "identify": True}
     [bus] = status["buses"]
     assert bus["name"] == "sim"
     assert bus["type"] == "tcp"
@@ -399,8 +400,26 @@ async def test_nothing_but_reads_has_a_route(collector: Collector) -> None:
 # ------------------------------------------------------------------------------------------ tools
 
 
-async def test_identify_says_it_is_not_available_in_this_version(collector: Collector) -> None:
+async def test_identify_proposes_the_profile_of_a_unit_and_names_a_silent_one(collector: Collector) -> None:
+    """The shipped tool: the simulator's meter (unit 2) answers the SDM630's meter code."""
     async with page(collector) as client:
+        found = await client.post("/api/identify", json={"bus": "sim", "unit_id": METER})
+        proposal = await found.json()
+        silent = await client.post("/api/identify", json={"bus": "sim", "unit_id": 9})
+        failure = await silent.json()
+
+    assert found.status == 200
+    assert proposal["device"] == {"id": f"meter_{METER}", "name": "Eastron SDM630", "unit_id": METER,
+                                  "profile": "sdm630"}  # fmt: skip
+    assert proposal["found"]["sure"] == "True"
+    assert yaml.safe_load(proposal["yaml"]) == [proposal["device"]]
+    assert silent.status == 502
+    assert failure["error"] == "timeout"
+    assert collector.buses["sim"].writes == 0
+
+
+async def test_a_version_without_identify_says_it_is_not_available(collector: Collector) -> None:
+    async with page(collector, tools=DeviceTools(record=record_device)) as client:
         status = await status_of(client)
         identify = await client.post("/api/identify", json={"bus": "sim", "unit_id": 1})
         identified = await identify.json()

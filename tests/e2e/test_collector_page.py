@@ -308,9 +308,20 @@ def test_explorer_reads_a_range_and_shows_the_collectors_decoding(page: Page, si
         by_profile = float((row.locator("td.value").text_content() or "").split(" V")[0].replace(",", ""))
         assert as_f32 == pytest.approx(expected[key], abs=0.001)  # the registers read as float32
         assert by_profile == pytest.approx(expected[key], abs=0.001)  # the profile's decoding agrees
-    expect(page.locator('[data-unavailable="identify"]')).to_have_text(
-        "Not available in this version of the collector."
-    )
+
+
+def test_identify_proposes_the_configuration_of_a_unit(page: Page, site: Site) -> None:
+    """The grid meter's register image answers the SDM630's meter code: the page proposes its entry."""
+    page.goto(f"{site.url}#/tools")
+    identify = page.locator("form", has=page.get_by_role("button", name="Identify"))
+    identify.locator("select[name=bus]").select_option("rs485")
+    identify.locator("input[name=unit_id]").fill(str(DEVICES["grid_meter"].unit))
+    identify.get_by_role("button", name="Identify").click()
+    proposal = page.locator("pre.config")
+    expect(proposal).to_contain_text("profile: sdm630", timeout=WAIT_MS)
+    assert yaml.safe_load(proposal.text_content() or "") == [
+        {"id": "meter_2", "name": "Eastron SDM630", "unit_id": 2, "profile": "sdm630"}
+    ]
 
 
 def test_record_from_the_page_downloads_the_devices_register_image(

@@ -168,7 +168,8 @@ async def _close_streams(app: web.Application) -> None:
 def build_app(collector: Collector, config: WebConfig, tools: DeviceTools | None = None) -> web.Application:
     """The aiohttp application of the page (used by `WebServer` and by tests)."""
     app = web.Application(middlewares=[access_guard(config)], client_max_size=MAX_BODY)
-    app[CONTEXT] = PageContext(collector, StatusView(collector), tools or shipped_tools())
+    tools = tools or shipped_tools(collector.config.profile_dirs)
+    app[CONTEXT] = PageContext(collector, StatusView(collector), tools)
     app.on_response_prepare.append(_security_headers)
     app.on_shutdown.append(_close_streams)
     app.router.add_get("/", index)

@@ -3,14 +3,15 @@
 - `record`: read a device into a register image (docs/profiles.md, "Register images") and hand it to the
   browser as a file, as `pv-collector record` does (`pv_collector.recording.record_image`), through the
   device's bus (its lock, timeouts and retries) while the collector keeps polling.
-- `identify`: ask an unknown unit id on a bus what it is and propose the configuration to copy. Not in
-  this version (issue 19).
+- `identify`: ask a unit id on a bus what it is and propose the configuration to copy, as
+  `pv-collector identify` does for one unit (`pv_collector.identify.identify_on_bus`: SunSpec first, then
+  every profile's `identify` probes), through the bus (its lock and timeouts; reads only).
 
 Each is a coroutine function, or None when this version of the collector does not have it; the page
 then shows the tool as "not available in this version" and its endpoint answers 501 with
 `{"error": "not_available", "feature": ...}`. `shipped_tools()` says what this version has.
 
-What an `Identifier` must provide (for the task that builds `identify`): given a bus and a unit id it
+What an `Identifier` provides: given a bus and a unit id it
 reads through `bus.read(...)` (the bus lock and timeouts apply; reads only) and returns an
 `Identification`: the proposed `devices:` entry of the configuration (`id`, `name`, `unit_id`, `profile`
 and any option the device needs), the same as YAML text to copy, and what it found (`vendor`, `model`,
@@ -20,10 +21,12 @@ answer and `ProfileError` when no profile fits.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pv_collector.identify import identify_on_bus
 from pv_collector.recording import record_image
 
 if TYPE_CHECKING:
@@ -85,6 +88,20 @@ async def record_device(poller: DevicePoller) -> RecordedImage:
     return RecordedImage(filename=f"{poller.id}-{stamp or 'image'}.json", text=image.to_json())
 
 
-def shipped_tools() -> DeviceTools:
-    """The tools this version of the collector has."""
-    return DeviceTools(record=record_device)
+def identify_tool(profile_dirs: Sequence[Path] = ()) -> Identifier:
+    """`identify` for the page: the shipped profiles and those in `profile_dirs` are tried.
+
+    The tool raises what `identify_on_bus` raises: `ModbusError` when the unit does not answer,
+    `ProfileError` when it answers but no profile fits.
+    """
+
+    async def identify(bus: Bus, unit_id: int) -> Identification:
+        report = await identify_on_bus(bus, unit_id, profile_dirs=profile_dirs)
+        return Identification(device=dict(report.device), yaml=report.yaml, found=dict(report.found))
+
+    return identify
+
+
+def shipped_tools(profile_dirs: Sequence[Path] = ()) -> DeviceTools:
+    """The tools this version of the collector has (`profile_dirs`: the user's profile folders)."""
+    return DeviceTools(record=record_device, identify=identify_tool(profile_dirs))
