@@ -443,7 +443,10 @@ async def test_a_running_collector_publishes_computed_points_and_writes_at_the_w
     server, layout, port, reads = served
     devices = [{"id": "hybrid", "name": "Hybrid", "unit_id": 247, "profile": str(hybrid)}]
     async with running(collector_config(tmp_path / "data", broker.port, port, devices=devices)):
-        state = await recorder.wait("pv_monitor/test/hybrid/state", lambda m: "grid_power" in m.json()["v"])
+        # a new counter's first value is published once three readings agree (plausibility.FIRST_CONFIRM)
+        state = await recorder.wait(
+            "pv_monitor/test/hybrid/state", lambda m: "energy_import" in m.json()["v"]
+        )
         assert state.json()["v"]["grid_power"] == -3280
         assert state.json()["v"]["energy_import"] == pytest.approx(7047.9)
         assert "import_power" not in state.json()["v"]  # hidden inputs are read, not published

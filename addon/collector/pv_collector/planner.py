@@ -110,7 +110,9 @@ def plan_reads(
     _too_long(selected, max_block)
     plan = _group(selected, max_block, max_gap, single_registers)
     joined = _join_scale_factors(plan, max_block, single_registers)
-    return reread_scale_factors(joined, max_block=max_block, max_gap=max_gap, single_registers=single_registers)
+    return reread_scale_factors(
+        joined, max_block=max_block, max_gap=max_gap, single_registers=single_registers
+    )
 
 
 def _group(
@@ -212,10 +214,14 @@ def reread_scale_factors(
     for index, block in enumerate(base):
         needed = {p.sf for p in block.points if p.sf in scale_factors and p.sf not in keys[index]}
         later = set().union(*keys[index + 1 :])
-        result.extend(_group([scale_factors[key] for key in needed - seen], max_block, max_gap, single_registers))
+        result.extend(
+            _group([scale_factors[key] for key in needed - seen], max_block, max_gap, single_registers)
+        )
         result.append(block)
         seen |= keys[index] | needed
-        result.extend(_group([scale_factors[key] for key in needed - later], max_block, max_gap, single_registers))
+        result.extend(
+            _group([scale_factors[key] for key in needed - later], max_block, max_gap, single_registers)
+        )
     return result
 
 
