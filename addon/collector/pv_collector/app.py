@@ -131,6 +131,7 @@ class Collector:
             self.buses[bus_config.name] = bus
             for device in bus_config.devices:
                 profile = load_profile(device.profile, config.profile_dirs)
+                bus.configure_unit(device.unit_id, profile.connection)  # the device's quirks on the wire
                 self.pollers[device.id] = DevicePoller(
                     device,
                     bus_config,

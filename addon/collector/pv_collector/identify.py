@@ -16,6 +16,9 @@ Each answering unit is identified (`identify_unit`): first SunSpec (the marker "
 ranked by how many matched. The result (`BusFinding.to_yaml`) is a `buses:` entry in the format of
 docs/configuration.md, with what is sure and what is guessed in comments.
 
+Over TCP the bus waits the longest `connection.delay_after_connect` any profile documents after opening a
+connection (a Huawei inverter answers nothing in its first second).
+
 Bounded: only reads (FC3/FC4) are sent, every one through a `Bus` (its lock, timeouts, no retries); the
 scan's timeout is short (`scan_timeout`, from the line speed); cancelling the task (Ctrl-C) stops it after
 the request on the wire, and what was found so far is kept in the `BusFinding` being filled.
@@ -45,7 +48,7 @@ from pv_collector.errors import (
     ModbusTimeout,
     ProfileError,
 )
-from pv_collector.model import Function, IdentifyProbe, Point, Profile, RegisterReader
+from pv_collector.model import Connection, Function, IdentifyProbe, Point, Profile, RegisterReader
 from pv_collector.planner import plan_reads
 from pv_collector.profile import list_profiles, load_profile
 
@@ -768,6 +771,7 @@ async def scan_tcp(
         ports = list(dict.fromkeys([*TCP_PORTS, *sorted(documented_ports)]))
     if units is None:
         units = tcp_units(profiles)
+    delay = max((p.connection.delay_after_connect for p in profiles), default=0.0)
     found = findings if findings is not None else []
     wait = reply_timeout or scan_timeout(None)
     for port in ports:
@@ -797,6 +801,8 @@ async def scan_tcp(
             finding = BusFinding(type=config.type, port=port, host=host)
             found.append(finding)
             bus = _make_bus(config, bus_factory)
+            for unit_id in units:  # devices that answer nothing right after a connection is opened (Huawei)
+                bus.configure_unit(unit_id, Connection(delay_after_connect=delay))
             try:
                 progress(f"{host}:{port} ({config.type}): asking units {_units_text(units)}")
                 await _identify_units(bus, units, profiles, finding, extra_dirs=extra_dirs, progress=progress)

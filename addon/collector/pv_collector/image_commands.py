@@ -87,6 +87,7 @@ def command_record(args: argparse.Namespace) -> int:
 
     async def record() -> RegisterImage:
         bus = Bus(bus_config)
+        bus.configure_unit(device.unit_id, profile.connection)
         try:
             return await record_image(
                 bus.reader(device.unit_id),

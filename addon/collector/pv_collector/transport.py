@@ -28,6 +28,14 @@ TCP does for its retransmission timer) and waits for a read at most `3 * mean + 
 up on quickly; a slow one on the same line is given the time it needs. After a timeout the next request to
 that device waits the full configured time again until an answer re-measures it. Writes always wait the
 full time.
+
+Device quirks (a profile's `connection`, applied per unit with `configure_unit`; docs/profiles.md): after
+the connection is opened or reopened the bus stays silent `delay_after_connect` seconds (the longest any
+device on the bus asks for; Huawei inverters answer nothing in their first second), it leaves at least
+`request_interval` seconds between the end of one exchange with a device and the next request to it
+(Growatt, SolaX), and a device with `write_function: 16` gets FC16 even for a single register (Deye and
+Sofar refuse FC6). The waits happen under the bus lock, so nobody else talks meanwhile; they use the
+injectable `clock` and `sleep`.
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ from pv_collector.errors import (
     ModbusTimeout,
 )
 from pv_collector.metrics import Metrics
-from pv_collector.model import Function
+from pv_collector.model import Connection, Function
 from pv_collector.replies import Asked, incomplete_problem, rtu_problem, tcp_problem
 
 _LOGGER = logging.getLogger(__name__)
@@ -101,6 +109,7 @@ class ResponseTimer:
 
 
 type ModbusClient = AsyncModbusSerialClient | AsyncModbusTcpClient
+_PLAIN = Connection()  # a device without quirks
 
 
 class UnitReader:
@@ -119,7 +128,7 @@ class UnitReader:
         return await self.bus.read(self.unit_id, function, address, count, retries=0)
 
     async def write(self, address: int, values: list[int]) -> None:
-        """Write registers (FC6 for one, FC16 for more)."""
+        """Write registers (FC6 for one, FC16 for more; FC16 always for a device that asks for it)."""
         await self.bus.write_registers(self.unit_id, address, values)
 
 
@@ -132,6 +141,8 @@ class Bus:
         *,
         metrics: Metrics | None = None,
         client_factory: Callable[[BusConfig], ModbusClient] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -156,12 +167,31 @@ class Bus:
         self._stray_after_reply = False
         self._guarding = False
         self._problem_at = -math.inf  # monotonic time of the last invalid reply or stray frame
+        self._clock = clock  # the device quirks' waits (delay after connecting, interval between requests)
+        self._sleep = sleep
+        self._units: dict[int, Connection] = {}  # the quirks of each device (its profile's `connection`)
+        self._last_exchange: dict[int, float] = {}  # unit -> `clock` time its last exchange ended
+        self._fresh = False  # the connection was just opened: delay_after_connect is due
 
     # ------------------------------------------------------------------ public API
 
     def reader(self, unit_id: int) -> UnitReader:
         """A reader bound to one device of this bus."""
         return UnitReader(self, unit_id)
+
+    def configure_unit(self, unit_id: int, connection: Connection) -> None:
+        """Apply a device's quirks (its profile's `connection`): interval between requests, write function,
+        and the bus's delay after connecting (the longest of its devices')."""
+        self._units[unit_id] = connection
+
+    def unit_connection(self, unit_id: int) -> Connection:
+        """The quirks applied to `unit_id` (defaults when none were configured)."""
+        return self._units.get(unit_id, _PLAIN)
+
+    @property
+    def delay_after_connect(self) -> float:
+        """Seconds of silence after the connection is (re)opened: the longest any device asks for."""
+        return max((c.delay_after_connect for c in self._units.values()), default=0.0)
 
     def timeout_for(self, unit_id: int) -> float:
         """Seconds the next read of `unit_id` waits for a reply (adapted, at most the configured timeout)."""
@@ -189,17 +219,20 @@ class Bus:
         return list(getattr(response, "registers", []) or [])
 
     async def write_registers(self, unit_id: int, address: int, values: list[int]) -> None:
-        """Write one register (FC6) or several (FC16). Writes are never retried after a timeout."""
+        """Write one register (FC6) or several (FC16); FC16 for one as well when the device's
+        `write_function` is 16. Writes are never retried after a timeout. Raises ValueError for no values,
+        and what a read raises."""
         if not values:
             raise ValueError("nothing to write")
+        single = len(values) == 1 and self.unit_connection(unit_id).write_function == 6
 
         async def call(client: ModbusClient) -> Any:
             self.writes += 1
-            if len(values) == 1:
+            if single:
                 return await client.write_register(address, values[0], device_id=unit_id)
             return await client.write_registers(address, values, device_id=unit_id)
 
-        asked = Asked(unit_id, 6 if len(values) == 1 else 16)
+        asked = Asked(unit_id, 6 if single else 16)
         what = f"write {address}+{len(values)} unit {unit_id}"
         await self._request(call, 0, what, unit_id, asked=asked, adaptive=False)
 
@@ -264,6 +297,7 @@ class Bus:
             await asyncio.sleep(quiet)  # the lock is held: nobody talks while a late answer may come
         client = await self._connected_client()
         unit_id = asked.unit
+        await self._keep_quirks(unit_id)
         timer = self._timers.setdefault(unit_id, ResponseTimer())
         timeout = timer.timeout(self.config.timeout) if adaptive else self.config.timeout
         client.ctx.comm_params.timeout_connect = timeout  # pymodbus reads it for every request
@@ -314,6 +348,19 @@ class Bus:
                 if outcome != "ok":
                     self.metrics.error("modbus_exception" if outcome == "exception" else outcome)
             self._asked = None
+            self._last_exchange[unit_id] = self._clock()
+
+    async def _keep_quirks(self, unit_id: int) -> None:
+        """The silences devices ask for, before a request (the lock is held): after a new connection, and
+        since the device's last exchange."""
+        if self._fresh:
+            self._fresh = False
+            if (delay := self.delay_after_connect) > 0:
+                await self._sleep(delay)
+        interval = self.unit_connection(unit_id).request_interval
+        last = self._last_exchange.get(unit_id)
+        if interval > 0 and last is not None and (wait := last + interval - self._clock()) > 0:
+            await self._sleep(wait)
 
     async def _believe(self, response: Any, asked: Asked) -> None:
         """Last checks of a decoded reply; on an RTU bus that has seen strays, hold it for the guard time."""
@@ -445,6 +492,7 @@ class Bus:
         self._was_connected = True
         self._connect_delay = RECONNECT_MIN
         self._client = client
+        self._fresh = True
         ctx = getattr(client, "ctx", None)
         if ctx is not None and hasattr(ctx, "callback_data"):
             original = ctx.callback_data
