@@ -253,6 +253,11 @@ BAD = [
     ),
     (
         "",
+        "  - {key: c, name: C, compute: {sum: [p]}, resets: daily}\n",
+        "points[1] (c).resets: only total_increasing points take resets",
+    ),
+    (
+        "",
         "  - {key: w, name: W, address: 9, write_address: 20}\n",
         "points[1] (w).write_address: only writable points",
     ),

@@ -690,6 +690,8 @@ def _build_point(
 def _build_computed_point(data: Mapping[str, Any], sunspec: bool) -> tuple[Point | None, list[str]]:
     """A point with `compute`: no registers, no defaults (they describe registers)."""
     problems = _computed_problems(data)
+    if "resets" in data and data.get("state_class") != "total_increasing":
+        problems.append("resets: only total_increasing points take resets")
     if sunspec:
         problems.append("compute: not in SunSpec model definitions")
     if problems:
@@ -709,6 +711,7 @@ def _build_computed_point(data: Mapping[str, Any], sunspec: bool) -> tuple[Point
         range=data.get("range"),
         max_rate=data.get("max_rate"),
         hidden=data.get("hidden", False),
+        resets=data.get("resets"),
         compute=data["compute"],
     )
     return point, []
