@@ -191,7 +191,9 @@ async def measure(report: Report, cycles: int, turnaround: float) -> None:
         inverter = await scan(tcp.reader(1), load_profile("sunspec"))
         await tcp.close()
         bus = Bus(
-            BusConfig(name="rtu", type="serial", port=client_port, baudrate=BAUDRATE, timeout=2.0, retries=0)
+            BusConfig(
+                name="rtu", type="serial", serial_port=client_port, baudrate=BAUDRATE, timeout=2.0, retries=0
+            )
         )
         devices = [
             (1, "sunspec", load_profile("sunspec"), inverter.points),

@@ -1,4 +1,5 @@
-"""A real Mosquitto broker for tests: started on a free 127.0.0.1 port in a temporary directory."""
+"""Real peer processes for tests: a Mosquitto broker started on a free 127.0.0.1 port in a temporary
+directory, and `wait_for_port` for any process the tests start."""
 
 from __future__ import annotations
 
@@ -19,6 +20,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for_port(
+    port: int, process: subprocess.Popen[bytes] | None, what: str, *, within: float = 10.0
+) -> None:
+    """Block until something accepts TCP connections on 127.0.0.1:`port` (a process the test started, before
+    any event loop uses it). Raises `AssertionError` when `process` ends first or `within` seconds pass."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{what} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise AssertionError(f"{what} did not listen on {port} within {within:g} s")
 
 
 @dataclass
@@ -55,16 +73,10 @@ class Mosquitto:
         self.process = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self.process.returncode}: {self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"mosquitto did not listen on {self.port}: {self.log()}")
+        try:
+            wait_for_port(self.port, self.process, "mosquitto", within=timeout)
+        except AssertionError as err:
+            raise RuntimeError(f"{err}: {self.log()}") from None
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -5,29 +5,31 @@
 import custom_components.pv_monitor  # noqa: F401, I001
 
 import os
-from collections.abc import Generator
-from pathlib import Path
 
 import pytest
 
 from tests.deprecation_guard import pytest_runtest_setup, pytest_runtest_teardown  # noqa: F401
-from tests.mosquitto import Mosquitto
+from tests.helpers import broker  # noqa: F401 - the fixture (requested before `hass`)
 
 
-@pytest.fixture
-def broker(socket_enabled: None, tmp_path: Path) -> Generator[Mosquitto]:
-    """A Mosquitto on a free 127.0.0.1 port (requested before `hass`, so torn down after it); its `$SYS`
-    counters are published every second (bench/harness/load_publisher.py reads the dropped messages)."""
-    mosquitto = Mosquitto(tmp_path / "mosquitto", extra_config="sys_interval 1\n")
-    mosquitto.start()
-    yield mosquitto
-    mosquitto.stop()
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "broker_config(text): extra Mosquitto configuration lines for `broker`"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The broker publishes its `$SYS` counters every second (bench/harness/load_publisher.py reads the
+    dropped messages from them)."""
+    for item in items:
+        item.add_marker(pytest.mark.broker_config("sys_interval 1\n"))
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(broker: Mosquitto, request: pytest.FixtureRequest) -> None:
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
     """pv_monitor loads (the broker comes first), except for Home Assistant's own MQTT path
     (BENCH_PATH=mqtt or a `mqtt` test parameter): a user without pv_monitor has no such integration."""
+    request.getfixturevalue("broker")
     callspec = getattr(request.node, "callspec", None)
     path = callspec.params.get("path") if callspec is not None else os.environ.get("BENCH_PATH")
     if path != "mqtt":

@@ -25,17 +25,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pv_monitor.catalogue import point_unique_id
 from custom_components.pv_monitor.const import CONF_BASE_TOPIC, CONF_COLLECTOR_ID, DOMAIN
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 DEVICE = Path(__file__).with_name("latency_device.py")
-
-
-async def until(condition: object, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def test_latency(
@@ -83,11 +76,13 @@ async def test_latency(
                 if e.unique_id in wanted
             }
 
-        await until(lambda: len(power_entities()) >= devices, 60)
+        await eventually(lambda: len(power_entities()) >= devices, "the devices' power entities", within=60)
         watched.update(power_entities())
-        await until(lambda: len(seen) >= 20, 60)  # warm: entities subscribed, values flowing
+        await eventually(
+            lambda: len(seen) >= 20, "20 values", within=60
+        )  # warm: entities subscribed, values flowing
         start = len(seen)
-        await until(lambda: len(seen) >= start + changes, max(120, changes / 10))
+        await eventually(lambda: len(seen) >= start + changes, "every change", within=max(120, changes / 10))
     finally:
         device.send_signal(signal.SIGTERM)
         await asyncio.get_running_loop().run_in_executor(None, device.wait, 20)

@@ -49,6 +49,7 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockEntityPlatform
 
 import custom_components.pv_monitor
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 PUBLISHER = Path(__file__).with_name("load_publisher.py")
@@ -91,14 +92,6 @@ def runs() -> list[tuple[str, int, int]]:
 
 def rss() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE
-
-
-async def until(condition: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached in {seconds:.0f} s")
-        await asyncio.sleep(0.05)
 
 
 class SocketQueues:
@@ -291,7 +284,7 @@ async def test_path(  # noqa: PLR0917 - pytest passes fixtures and parameters by
                     return False
             return True
 
-        await until(live, 600, f"{path}: every entity live")
+        await eventually(live, f"{path}: every entity live", within=600)
         first_live: dict[str, float] = {}
         for entity_id, state, at in events:
             if (

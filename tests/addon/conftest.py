@@ -15,30 +15,31 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from pv_collector.addon.start import AddonPaths
+
 REPO = Path(__file__).resolve().parents[2]
 ADDON = REPO / "addon"
 SUPERVISOR_TOKEN = "f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "network: needs PyPI (deselect with -m 'not network' or set PV_OFFLINE=1)"
-    )
-
-
 @dataclass
 class FakeSupervisor:
-    """The Supervisor's `GET /services/<service>` and `GET /addons/self/info` as an add-on sees them
-    (aiohttp on 127.0.0.1).
+    """The Supervisor's `GET /services/<service>`, `GET /addons/self/info` and `POST /addons/self/options`
+    as an add-on sees them (aiohttp on 127.0.0.1).
 
     `mqtt` is the service's data, or None when no add-on provides the service ("Service not enabled");
-    `ingress_port` is what the app's info says (config.yaml's `ingress_port`), None: the info fails.
+    `ingress_port` is what the app's info says (config.yaml's `ingress_port`), None: the info fails;
+    `options` is what the info says the user's stored options are (None: left out of the answer), and
+    `saved` collects every options body the app stores (`refuse_options`: answered with HTTP 400).
     """
 
     mqtt: dict[str, Any] | None = None
     ingress_port: int | None = 8099
+    options: dict[str, Any] | None = None
     token: str = SUPERVISOR_TOKEN
     requests: list[tuple[str, str | None]] = field(default_factory=list)
+    saved: list[dict[str, Any]] = field(default_factory=list)
+    refuse_options: bool = False
     url: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -57,8 +58,25 @@ class FakeSupervisor:
             return web.json_response({"result": "error", "message": "Unauthorized"}, status=401)
         if self.ingress_port is None:
             return web.json_response({"result": "error", "message": "System is not ready"}, status=500)
-        data = {"slug": "local_pv_monitor", "ingress": True, "ingress_port": self.ingress_port}
+        data: dict[str, Any] = {
+            "slug": "local_pv_monitor",
+            "ingress": True,
+            "ingress_port": self.ingress_port,
+        }
+        if self.options is not None:
+            data["options"] = self.options
         return web.json_response({"result": "ok", "data": data})
+
+    async def save_options(self, request: web.Request) -> web.Response:
+        self.requests.append((f"POST {request.path}", request.headers.get("Authorization")))
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response({"result": "error", "message": "Unauthorized"}, status=401)
+        body = await request.json()
+        if self.refuse_options:
+            message = "App pv_monitor has invalid options: not a valid value. Got {'collector': ...}"
+            return web.json_response({"result": "error", "message": message}, status=400)
+        self.saved.append(body)
+        return web.json_response({"result": "ok", "data": {}})
 
 
 @pytest.fixture
@@ -77,6 +95,7 @@ async def supervisor() -> AsyncIterator[FakeSupervisor]:
     app = web.Application()
     app.router.add_get("/services/{service}", fake.handle)
     app.router.add_get("/addons/self/info", fake.info)
+    app.router.add_post("/addons/self/options", fake.save_options)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     fake.url = str(server.make_url("")).rstrip("/")
@@ -127,6 +146,10 @@ class AddonHome:
     @property
     def ssl(self) -> Path:
         return self.root / "ssl"
+
+    def paths(self) -> AddonPaths:
+        """These folders as the start step takes them."""
+        return AddonPaths(options=self.options, data_dir=self.data, config_dir=self.config, ssl_dir=self.ssl)
 
     def write_options(self, options: dict[str, Any] | str) -> None:
         text = options if isinstance(options, str) else json.dumps(options)

@@ -10,15 +10,13 @@ import asyncio
 import json
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import aiohttp
 import paho.mqtt.client as mqtt
-import pytest
 
 from pv_collector.simulator.server import Simulation
 from tests.addon.conftest import AddonHome, FakeSupervisor
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto, free_port
 
 COLLECTOR_ID = "addon_e2e"
@@ -53,22 +51,6 @@ class Recorder:
         self.client.disconnect()
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(tmp_path / "broker")
-    server.start()
-    yield server
-    server.stop()
-
-
-async def until(condition: Callable[[], bool], what: str, limit: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 async def test_addon_runs_the_collector_until_sigterm(
     addon_home: AddonHome, supervisor: FakeSupervisor, broker: Mosquitto
 ) -> None:
@@ -83,12 +65,11 @@ async def test_addon_runs_the_collector_until_sigterm(
     }
     addon_home.write_options(
         {
-            "collector_id": COLLECTOR_ID,
-            "collector_name": "Add-on test",
+            "collector": {"id": COLLECTOR_ID, "name": "Add-on test"},
             "log_level": "info",
-            "publish_on_change": False,
-            "qos": {"state": 1, "status": 1, "discovery": 1, "commands": 1},
-            "mqtt": {},
+            "publish": {"on_change": False},
+            "mqtt": {"qos": {"state": 1, "status": 1, "discovery": 1, "commands": 1}},
+            "metrics": {"enabled": False},
             "buses": [
                 {
                     "name": "sim",
@@ -114,8 +95,8 @@ async def test_addon_runs_the_collector_until_sigterm(
     state = f"pv_monitor/{COLLECTOR_ID}/meter/state"
     process = await addon_home.spawn(supervisor.url)
     try:
-        await until(lambda: recorder.last(status) == b"online", "status online")
-        await until(lambda: recorder.last(state) is not None, "a state message of the meter")
+        await eventually(lambda: recorder.last(status) == b"online", "status online")
+        await eventually(lambda: recorder.last(state) is not None, "a state message of the meter")
         announcement = recorder.last(f"pv_monitor/{COLLECTOR_ID}/config")
         assert announcement is not None
         assert json.loads(announcement)["collector"]["name"] == "Add-on test"
@@ -131,11 +112,11 @@ async def test_addon_runs_the_collector_until_sigterm(
 
         assert process.returncode == 0, stderr.decode()
         assert "Traceback" not in stderr.decode()
-        await until(lambda: recorder.last(status) == b"offline", "status offline after SIGTERM")
+        await eventually(lambda: recorder.last(status) == b"offline", "status offline after SIGTERM")
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
         recorder.close()
         await simulation.stop()
-    assert [path for path, _token in supervisor.requests] == ["/services/mqtt", "/addons/self/info"]
+    assert [path for path, _token in supervisor.requests] == ["/addons/self/info", "/services/mqtt"]

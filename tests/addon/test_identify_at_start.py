@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pv_collector import addon
+from pv_collector.addon.identify_at_start import identify_due
+from pv_collector.errors import ExitCode
 from pv_collector.simulator.modbus_server import UnitServer
 from pv_collector.simulator.replay import ImageArgument, replayed_units
 from tests.addon.conftest import AddonHome, FakeSupervisor
@@ -35,12 +36,10 @@ async def devices_on_tcp() -> AsyncIterator[tuple[UnitServer, int]]:
 
 def options(port: int, mode: str | None, devices: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {
-        "collector_id": "home",
-        "collector_name": "Home PV",
+        "collector": {"id": "home", "name": "Home PV"},
         "log_level": "info",
-        "publish_on_change": False,
-        "qos": {"state": 0, "status": 1, "discovery": 1, "commands": 1},
-        "mqtt": {},
+        "publish": {"on_change": False},
+        "mqtt": {"qos": {"state": 0, "status": 1, "discovery": 1, "commands": 1}},
         "buses": [
             {"name": "lan", "type": "tcp", "host": "127.0.0.1", "port": port, "devices": devices or []}
         ],
@@ -68,7 +67,7 @@ async def test_the_first_start_logs_the_buses_option_for_what_answers(
         bus = yaml.safe_load(kept)["buses"][0]
         assert (bus["type"], bus["host"], bus["port"]) == ("tcp", "127.0.0.1", port)
         # a bus without devices is still invalid: the collector starts once they are pasted in
-        assert result.code == addon.EXIT_INVALID_OPTIONS
+        assert result.code == ExitCode.INVALID_CONFIG
         assert "buses[0].devices: at least one device is required" in result.stderr
 
         addon_home.write_options(options(port, "first_start", bus["devices"]))
@@ -109,7 +108,7 @@ def test_when_identify_is_due(tmp_path: Path, mode: str | None, earlier: list[st
     for name in earlier:
         (tmp_path / name).write_text("", encoding="utf-8")
     given = {"identify": mode} if mode is not None else {}
-    assert addon.identify_due(given, tmp_path) is due
+    assert identify_due(given, tmp_path) is due
 
 
 async def test_a_missing_serial_port_is_named_and_the_start_goes_on_to_say_so(
@@ -123,7 +122,7 @@ async def test_a_missing_serial_port_is_named_and_the_start_goes_on_to_say_so(
                 {
                     "name": "rs485",
                     "type": "serial",
-                    "device": missing,
+                    "serial_port": missing,
                     "devices": [{"id": "meter", "unit_id": 1, "profile": "sdm630"}],
                 }
             ],
@@ -131,4 +130,4 @@ async def test_a_missing_serial_port_is_named_and_the_start_goes_on_to_say_so(
     )
     result = await addon_home.start(supervisor.url)
     assert f"identify: serial port {missing} of bus 'rs485' is not there" in result.stderr
-    assert result.code == addon.EXIT_SERIAL_PORT
+    assert result.code == ExitCode.SERIAL_PORT

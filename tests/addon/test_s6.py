@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pv_collector import addon
+from pv_collector.addon.start import OPTIONS_FILE
+from pv_collector.errors import ExitCode
 from tests.addon.conftest import ADDON
 
 S6 = ADDON / "rootfs" / "etc" / "s6-overlay" / "s6-rc.d"
@@ -52,8 +53,8 @@ def test_run_execs_the_start_step() -> None:
 
 def test_run_script_starts_the_collector_start_step(tmp_path: Path) -> None:
     """Executed with `python3` on PATH, the run script becomes the start step (its exit code and log)."""
-    if Path(addon.OPTIONS_FILE).exists():
-        pytest.skip(f"{addon.OPTIONS_FILE} exists on this machine")
+    if Path(OPTIONS_FILE).exists():
+        pytest.skip(f"{OPTIONS_FILE} exists on this machine")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     python3 = bin_dir / "python3"  # the image's interpreter; here the venv's (a symlink would lose the venv)
@@ -66,8 +67,8 @@ def test_run_script_starts_the_collector_start_step(tmp_path: Path) -> None:
         ["/bin/sh", str(SERVICE / "run")], capture_output=True, text=True, env=env, timeout=60, check=False
     )
 
-    assert result.returncode == addon.EXIT_INVALID_OPTIONS
-    assert f"{addon.OPTIONS_FILE} does not exist" in result.stderr
+    assert result.returncode == ExitCode.INVALID_CONFIG
+    assert f"{OPTIONS_FILE} does not exist" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -112,7 +113,7 @@ def container(tmp_path: Path) -> Container:
 
 
 @pytest.mark.parametrize(
-    "code", [addon.EXIT_COLLECTOR_FAILED, addon.EXIT_INVALID_OPTIONS, addon.EXIT_NO_BROKER]
+    "code", [ExitCode.FAILED, ExitCode.INVALID_CONFIG, ExitCode.NO_BROKER]
 )
 def test_crash_halts_the_container_with_the_exit_code(container: Container, code: int) -> None:
     container.set_exit_code(0)

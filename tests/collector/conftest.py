@@ -24,12 +24,12 @@ from pv_collector.app import Collector
 from pv_collector.config import Config, validate_config
 from pv_collector.plausibility import FIRST_CONFIRM
 from pv_collector.simulator import Simulation
+from tests.helpers import WAIT, eventually, required_tool
 from tests.mosquitto import Mosquitto
 
 CONTRACT = Path(__file__).resolve().parents[2] / "addon/collector/pv_collector/contract"
 FIXED_TIME = 1_750_503_600.0  # 2025-06-21 11:00 UTC: midday in Berlin, the inverter produces
 POLL = 0.2
-WAIT = 10.0  # seconds any awaited condition may take before the test fails
 
 INVERTER, METER, BATTERY, ENVIRONMENT = 1, 2, 3, 4
 SIM_DEVICES = [
@@ -46,18 +46,6 @@ def schema(name: str) -> jsonschema.protocols.Validator:
     validator_class = jsonschema.validators.validator_for(document)
     validator_class.check_schema(document)
     return validator_class(document, format_checker=validator_class.FORMAT_CHECKER)
-
-
-async def wait_for[T](probe: Callable[[], T | None], within: float = WAIT, what: str = "condition") -> T:
-    """Poll `probe` until it returns something truthy; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 # ------------------------------------------------------------------------------------------ MQTT recorder
@@ -159,21 +147,12 @@ class Recorder:
         def probe() -> Message | None:
             return next((m for m in self.on(topic) if predicate(m)), None)
 
-        return await wait_for(probe, self.within if within is None else within, f"a message on {topic}")
+        return await eventually(
+            probe, f"a message on {topic}", within=self.within if within is None else within
+        )
 
 
 # ------------------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    """A running Mosquitto with persistence in a temporary folder."""
-    server = Mosquitto(tmp_path / "mosquitto")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -200,9 +179,9 @@ async def simulation() -> AsyncIterator[tuple[Simulation, int]]:
 
 @pytest.fixture
 def pty_pair() -> Iterator[tuple[str, str]]:
-    """Two connected pseudo-terminals (raw, no echo) made by socat."""
+    """Two connected pseudo-terminals (raw, no echo) made by socat (installed by scripts/setup)."""
     process = subprocess.Popen(
-        ["socat", "-d", "-d", "pty,raw,echo=0", "pty,raw,echo=0"],
+        [required_tool("socat"), "-d", "-d", "pty,raw,echo=0", "pty,raw,echo=0"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -277,7 +256,7 @@ async def running(
     collector = Collector(config if isinstance(config, Config) else validate_config(config), clock=clock)
     task = asyncio.create_task(collector.run())
     try:
-        await wait_for(lambda: collector.publisher is not None or task.done(), what="collector start")
+        await eventually(lambda: collector.publisher is not None or task.done(), what="collector start")
         yield collector
     finally:
         task.cancel()

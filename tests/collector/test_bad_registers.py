@@ -24,8 +24,8 @@ from tests.collector.conftest import (
     complete,
     running,
     schema,
-    wait_for,
 )
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 BASE = "pv_monitor/test"
@@ -60,10 +60,14 @@ async def test_a_refused_register_is_quarantined_and_the_rest_read(
         poller = collector.pollers["meter"]
         first = await recorder.wait(f"{BASE}/meter/state", complete)
         seen = len(recorder.on(f"{BASE}/meter/state"))
-        await wait_for(lambda: len(recorder.on(f"{BASE}/meter/state")) >= seen + 3, what="more meter states")
+        await eventually(
+            lambda: len(recorder.on(f"{BASE}/meter/state")) >= seen + 3, what="more meter states"
+        )
         refused_now = sim.requests[METER]
         cycles_before = len(recorder.on(f"{BASE}/meter/state"))
-        await wait_for(lambda: len(recorder.on(f"{BASE}/meter/state")) >= cycles_before + 3, what="3 cycles")
+        await eventually(
+            lambda: len(recorder.on(f"{BASE}/meter/state")) >= cycles_before + 3, what="3 cycles"
+        )
         cycles = len(recorder.on(f"{BASE}/meter/state")) - cycles_before
         requests = sim.requests[METER] - refused_now
         stats = collector.metrics.stats()
@@ -96,7 +100,7 @@ async def test_a_quarantined_point_is_read_again_when_the_device_accepts_it(
     config = collector_config(tmp_path / "data", broker.port, port, devices=devices)
     config["buses"][0]["quarantine_retry"] = 0.5
     async with running(config) as collector:
-        await wait_for(lambda: collector.metrics.stats()["quarantined"], what="a quarantined point")
+        await eventually(lambda: collector.metrics.stats()["quarantined"], what="a quarantined point")
         sim.refuse_register(METER, "input", REFUSED_POINT, refuse=False)
         await recorder.wait(f"{BASE}/meter/state", lambda m: "current_l2" in m.json()["v"])
         assert collector.metrics.stats()["quarantined"] == {}

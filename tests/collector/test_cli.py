@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
-from pv_collector.cli import EXIT_CONFIG, EXIT_OK, main
+from pv_collector.cli import main
+from pv_collector.errors import ExitCode
 from pv_collector.planner import plan_reads
 from pv_collector.profile import load_profile
 from tests.mosquitto import free_port
@@ -23,14 +24,14 @@ mqtt: {port: 99999, password: do-not-print-me}
 buses:
   - name: rs485
     type: serial
-    port: /dev/ttyUSB0
+    serial_port: /dev/ttyUSB0
     devices:
       - {id: meter, unit_id: 300, profile: sdm630}
 """
 
 
 def test_check_prints_the_read_plan_of_every_device(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "--config", str(ROOT / "examples/simulated.yaml")]) == EXIT_OK
+    assert main(["check", "--config", str(ROOT / "examples/simulated.yaml")]) == ExitCode.OK
     out = capsys.readouterr().out
     assert "configuration" in out
     assert "ok (collector sim)" in out
@@ -64,7 +65,7 @@ async def test_bad_configuration_exits_2_with_one_line_per_problem(tmp_path: Pat
     config = tmp_path / "bad.yaml"
     config.write_text(BAD)
     code, out, err = await run_cli(command, "--config", str(config))
-    assert code == EXIT_CONFIG
+    assert code == ExitCode.INVALID_CONFIG
     assert out == ""
     lines = err.splitlines()
     assert lines[0].startswith("collector.id: 'Home' is not a valid value")
@@ -77,7 +78,7 @@ async def test_bad_configuration_exits_2_with_one_line_per_problem(tmp_path: Pat
 
 async def test_run_with_a_missing_file(tmp_path: Path) -> None:
     code, _, err = await run_cli("run", "--config", str(tmp_path / "missing.yaml"))
-    assert code == EXIT_CONFIG
+    assert code == ExitCode.INVALID_CONFIG
     assert "missing.yaml: cannot read the configuration" in err
     assert "Traceback" not in err
 

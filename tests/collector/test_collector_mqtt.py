@@ -35,8 +35,8 @@ from tests.collector.conftest import (
     complete,
     running,
     schema,
-    wait_for,
 )
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,10 +201,10 @@ async def test_connect_order_and_reannouncement_on_home_assistant_birth(
         await recorder.wait(f"{BASE}/config", lambda m: all(d["points"] for d in m.json()["devices"]))
         announcements = len(recorder.on(f"{BASE}/config"))
         recorder.publish("homeassistant/status", "online")
-        await wait_for(lambda: len(recorder.on(f"{BASE}/config")) > announcements, what="re-announcement")
+        await eventually(lambda: len(recorder.on(f"{BASE}/config")) > announcements, what="re-announcement")
         recorder.publish("homeassistant/status", "offline")  # not a birth message: nothing happens
         recorder.publish("homeassistant/status", "online")
-        await wait_for(lambda: len(recorder.on(f"{BASE}/config")) > announcements + 1, what="another one")
+        await eventually(lambda: len(recorder.on(f"{BASE}/config")) > announcements + 1, what="another one")
     # Clean shutdown: status offline, retained.
     await recorder.wait(f"{BASE}/status", lambda m: m.text == "offline")
     assert recorder.on(f"{BASE}/status")[-1].text == "offline"
@@ -218,7 +218,7 @@ async def test_statistics_message_and_prometheus_metrics(
     config = collector_config(tmp_path / "data", broker.port, port, metrics={"enabled": True, "port": 0})
     async with running(config) as collector:
         message = await recorder.wait(f"{BASE}/stats", lambda m: m.json().get("messages_published", 0) > 4)
-        await wait_for(lambda: collector.metrics_port, what="metrics endpoint")
+        await eventually(lambda: collector.metrics_port, what="metrics endpoint")
         url = f"http://127.0.0.1:{collector.metrics_port}/metrics"
         text = await asyncio.to_thread(_fetch, url)
     stats = message.json()
@@ -259,9 +259,11 @@ async def test_publish_on_change_with_deadband(
     async with running(config) as collector:
         first = await recorder.wait(f"{BASE}/weather/state")
         poller = collector.pollers["weather"]
-        await wait_for(lambda: poller.metrics.cycle_histogram.labels("weather")._sum.get() > 0, what="cycles")
+        await eventually(
+            lambda: poller.metrics.cycle_histogram.labels("weather")._sum.get() > 0, what="cycles"
+        )
         cycles_before = _cycles(collector, "weather")
-        await wait_for(lambda: _cycles(collector, "weather") >= cycles_before + 3, what="three more cycles")
+        await eventually(lambda: _cycles(collector, "weather") >= cycles_before + 3, what="three more cycles")
         assert len(recorder.on(f"{BASE}/weather/state")) == 1
     assert set(first.json()["v"]) == {"irradiance", "module_temperature", "ambient_temperature", "wind_speed"}
 

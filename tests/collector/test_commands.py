@@ -19,8 +19,8 @@ from tests.collector.conftest import (
     collector_config,
     running,
     schema,
-    wait_for,
 )
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 BASE = "pv_monitor/test"
@@ -49,7 +49,7 @@ async def command(recorder: Recorder, device: str, point: str, payload: str | by
     topic = f"{BASE}/{device}/event"
     sent = len(recorder.on(topic))
     recorder.publish(f"{BASE}/{device}/set/{point}", payload)
-    await wait_for(lambda: len(recorder.on(topic)) > sent, what=f"the result of {point} = {payload!r}")
+    await eventually(lambda: len(recorder.on(topic)) > sent, what=f"the result of {point} = {payload!r}")
     event = recorder.on(topic)[sent].json()
     schema("event").validate(event)
     assert event["type"] == "command_result"
@@ -65,7 +65,7 @@ async def collector_with_sim(
     async with running(collector_config(tmp_path / "data", broker.port, port)) as collector:
         for device in ("inverter", "battery"):
             await recorder.wait(f"{BASE}/{device}/availability", lambda m: m.text == "online")
-        await wait_for(lambda: collector.pollers["inverter"].discovered, what="SunSpec discovery")
+        await eventually(lambda: collector.pollers["inverter"].discovered, what="SunSpec discovery")
         await recorder.wait(f"{BASE}/inverter/state", lambda m: "power_limit" in m.json()["v"])
         yield sim, collector
 

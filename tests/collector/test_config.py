@@ -16,7 +16,7 @@ mqtt: {host: 127.0.0.1, port: 1883, password: s3cret-value}
 buses:
   - name: rs485
     type: serial
-    port: /dev/ttyUSB0
+    serial_port: /dev/ttyUSB0
     devices:
       - {id: meter, name: Grid meter, unit_id: 1, profile: sdm630, poll_interval: 5}
   - name: lan
@@ -49,7 +49,7 @@ def test_good_configuration_and_its_defaults(tmp_path: Path) -> None:
     assert config.mqtt.password == "s3cret-value"
     assert "s3cret" not in repr(config)
     serial, tcp = config.buses
-    assert (serial.type, serial.port, serial.baudrate, serial.parity, serial.stopbits) == (
+    assert (serial.type, serial.serial_port, serial.baudrate, serial.parity, serial.stopbits) == (
         "serial",
         "/dev/ttyUSB0",
         9600,
@@ -110,8 +110,8 @@ BAD_FILES = [
         id="unknown-key",
     ),
     pytest.param(
-        GOOD.replace("    port: /dev/ttyUSB0\n", ""),
-        "buses[0].port: required option is missing",
+        GOOD.replace("    serial_port: /dev/ttyUSB0\n", ""),
+        "buses[0].serial_port: required option is missing",
         id="serial-without-port",
     ),
     pytest.param(
@@ -125,7 +125,7 @@ BAD_FILES = [
         id="poll-interval",
     ),
     pytest.param(
-        GOOD.replace("port: /dev/ttyUSB0", "port: /dev/ttyUSB0\n    parity: X"),
+        GOOD.replace("serial_port: /dev/ttyUSB0", "serial_port: /dev/ttyUSB0\n    parity: X"),
         "buses[0].parity: 'X' is not a valid value (expected one of N | E | O)",
         id="parity",
     ),
@@ -207,8 +207,9 @@ def test_site_gateway_and_sleeping_options(tmp_path: Path) -> None:
         "collector: {id: home}\nsite: {latitude: 48.1, longitude: 11.6}",
     )
     text = text.replace(
-        "    port: /dev/ttyUSB0\n",
-        "    port: /dev/ttyUSB0\n    quarantine_retry: 120\n    gateway: {port: 1502, units: {10: meter}}\n",
+        "    serial_port: /dev/ttyUSB0\n",
+        "    serial_port: /dev/ttyUSB0\n    quarantine_retry: 120\n"
+        "    gateway: {port: 1502, units: {10: meter}}\n",
     )
     text = text.replace(
         "{id: inverter, name: Inverter, unit_id: 1, profile: sunspec}",
@@ -243,11 +244,14 @@ def test_site_gateway_and_sleeping_options(tmp_path: Path) -> None:
         ),
         (("buses:", "site: {latitude: 45}\nbuses:"), "site.longitude: required option is missing"),
         (
-            ("    port: /dev/ttyUSB0\n", "    port: /dev/ttyUSB0\n    gateway: {units: {5: inverter}}\n"),
+            (
+                "    serial_port: /dev/ttyUSB0\n",
+                "    serial_port: /dev/ttyUSB0\n    gateway: {units: {5: inverter}}\n",
+            ),
             "buses[0].gateway.units[5]: 'inverter' is not a device of this bus (meter)",
         ),
         (
-            ("    port: /dev/ttyUSB0\n", "    port: /dev/ttyUSB0\n    gateway: {prot: 1502}\n"),
+            ("    serial_port: /dev/ttyUSB0\n", "    serial_port: /dev/ttyUSB0\n    gateway: {prot: 1502}\n"),
             "buses[0].gateway.prot: unknown option (did you mean 'port'?)",
         ),
         (
@@ -274,6 +278,24 @@ def test_bad_new_options_name_the_problem(tmp_path: Path, change: tuple[str, str
 
 
 def test_two_gateways_on_one_port_are_refused(tmp_path: Path) -> None:
-    text = GOOD.replace("    port: /dev/ttyUSB0\n", "    port: /dev/ttyUSB0\n    gateway: {port: 5020}\n")
+    text = GOOD.replace(
+        "    serial_port: /dev/ttyUSB0\n", "    serial_port: /dev/ttyUSB0\n    gateway: {port: 5020}\n"
+    )
     text = text.replace("    host: 192.168.1.50\n", "    host: 192.168.1.50\n    gateway: {port: 5020}\n")
     assert errors_of(tmp_path, text) == ["buses[1].gateway.port: 5020 is used by another gateway (bus rs485)"]
+
+
+def test_a_serial_port_under_its_0_1_name_is_read_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Version 0.1 named a serial bus's adapter `port`; such a file still starts, and says what to change."""
+    path = write(tmp_path, GOOD.replace("    serial_port: /dev/ttyUSB0\n", "    port: /dev/ttyUSB0\n"))
+
+    config = load_config(path)
+
+    assert config.buses[0].serial_port == "/dev/ttyUSB0"
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == [
+        f"{path}: buses[0].port: a serial bus names its adapter 'serial_port' since version 0.2; "
+        "read as serial_port (rename it in the file)"
+    ]

@@ -15,7 +15,7 @@ from pv_collector.decode import (
     int_to_registers,
     registers_to_int,
 )
-from pv_collector.errors import CommandError
+from pv_collector.errors import CommandError, RegisterError
 from pv_collector.model import DataType, Function, Point, ReadBlock, Writable
 
 
@@ -174,7 +174,7 @@ def test_enum_bool_bitfield() -> None:
 
 
 def test_wrong_register_count_is_an_error() -> None:
-    with pytest.raises(ValueError, match="expected 2 registers"):
+    with pytest.raises(RegisterError, match="expected 2 registers"):
         decode(point(type=DataType.U32), [1])
 
 

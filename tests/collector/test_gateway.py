@@ -4,7 +4,6 @@ simulated devices (over a pseudo-terminal RTU line, and over Modbus TCP)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,8 +24,8 @@ from tests.collector.conftest import (
     collector_config,
     running,
     schema,
-    wait_for,
 )
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 BASE = "pv_monitor/test"
@@ -38,7 +37,7 @@ def rtu_bus(port: str, gateway: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": "rs485",
         "type": "serial",
-        "port": port,
+        "serial_port": port,
         "baudrate": 9600,
         "timeout": 0.5,
         "retries": 1,
@@ -57,7 +56,7 @@ async def gateway_clients(
     collector: Collector, bus: str, count: int
 ) -> AsyncIterator[list[AsyncModbusTcpClient]]:
     gateway = collector.gateways[bus]
-    port = await wait_for(lambda: gateway.port, what="the gateway to listen")
+    port = await eventually(lambda: gateway.port, what="the gateway to listen")
     clients = [AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5, retries=0) for _ in range(count)]
     try:
         for client in clients:
@@ -77,7 +76,7 @@ async def test_two_clients_read_through_the_gateway_of_an_rtu_line(
     async with running(config) as collector:
         await recorder.wait(f"{BASE}/meter/state")
         async with gateway_clients(collector, "rs485", 2) as clients:
-            await wait_for(lambda: collector.gateways["rs485"].clients == 2, what="two gateway clients")
+            await eventually(lambda: collector.gateways["rs485"].clients == 2, what="two gateway clients")
             weather_before = len(recorder.on(f"{BASE}/weather/state"))
 
             # Registers the collector polls anyway: answered from its readings, nothing reaches the meter.
@@ -124,7 +123,7 @@ async def test_two_clients_read_through_the_gateway_of_an_rtu_line(
             assert sim.requests[METER] == at_meter + 6
 
             # The collector kept polling the line meanwhile.
-            await wait_for(
+            await eventually(
                 lambda: len(recorder.on(f"{BASE}/weather/state")) > weather_before + 2, what="weather polls"
             )
             stats = collector.metrics.stats()
@@ -149,7 +148,7 @@ async def test_writes_only_to_writable_points_within_range(
     config["buses"][0]["gateway"] = {"port": 0, "allow_writes": True, "units": {10: "battery"}}
     async with running(config) as collector:
         poller = collector.pollers["battery"]
-        await wait_for(lambda: poller.availability == "online", what="battery online")
+        await eventually(lambda: poller.availability == "online", what="battery online")
         async with gateway_clients(collector, "sim", 1) as (client,):
             refused_cases = [
                 (0x0011, [5100], 3),  # charge limit above its maximum 5000
@@ -191,4 +190,3 @@ async def test_gateway_port_in_use_is_one_clear_error(
         await Collector(validate_config(config)).run()
 
 
-pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="needs socat")

@@ -20,7 +20,8 @@ from pv_collector.ha_discovery import (
     text_value_template,
 )
 from pv_collector.simulator import Simulation
-from tests.collector.conftest import SIM_DEVICES, Recorder, collector_config, running, schema, wait_for
+from tests.collector.conftest import SIM_DEVICES, Recorder, collector_config, running, schema
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -261,7 +262,7 @@ async def test_collector_publishes_and_clears(
         # HA's birth message: everything is published again
         count = len(recorder.on(meter_topic))
         recorder.publish("homeassistant/status", "online")
-        await wait_for(lambda: len(recorder.on(meter_topic)) > count, what="re-published discovery")
+        await eventually(lambda: len(recorder.on(meter_topic)) > count, what="re-published discovery")
     retained = await retained_discovery(broker.port)
     assert set(retained) == {f"{PREFIX}/pv_monitor_test/config"} | {
         f"{PREFIX}/pv_monitor_test_{d['id']}/config" for d in SIM_DEVICES
@@ -303,5 +304,5 @@ async def test_custom_prefix_and_birth(
         await recorder.wait(topic)
         count = len(recorder.on(topic))
         recorder.publish(f"{prefix}/status", "online")
-        await wait_for(lambda: len(recorder.on(topic)) > count, what="re-published on the birth message")
+        await eventually(lambda: len(recorder.on(topic)) > count, what="re-published on the birth message")
     assert not [m for m in recorder.messages if m.topic.startswith(PREFIX)]

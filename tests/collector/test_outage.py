@@ -14,8 +14,8 @@ from tests.collector.conftest import (
     collector_config,
     running,
     schema,
-    wait_for,
 )
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 BASE = "pv_monitor/test"
@@ -42,13 +42,15 @@ async def test_device_offline_and_back_while_others_keep_publishing(
         meter_seq = max(seqs(recorder, "meter"))
         weather_seq = max(seqs(recorder, "weather"))
         # The other devices on the same connection keep their pace while the meter times out.
-        await wait_for(lambda: max(seqs(recorder, "weather")) >= weather_seq + 5, what="weather states")
-        await wait_for(lambda: max(seqs(recorder, "battery")) >= 5, what="battery states")
+        await eventually(lambda: max(seqs(recorder, "weather")) >= weather_seq + 5, what="weather states")
+        await eventually(lambda: max(seqs(recorder, "battery")) >= 5, what="battery states")
         assert max(seqs(recorder, "meter")) == meter_seq
         assert collector.pollers["meter"].availability == "offline"
         sim.set_offline(METER, False)
-        await wait_for(lambda: len(recorder.on(f"{BASE}/meter/availability")) >= 3, what="meter back online")
-        await wait_for(lambda: max(seqs(recorder, "meter")) > meter_seq, what="meter states again")
+        await eventually(
+            lambda: len(recorder.on(f"{BASE}/meter/availability")) >= 3, what="meter back online"
+        )
+        await eventually(lambda: max(seqs(recorder, "meter")) > meter_seq, what="meter states again")
     availability = [m.text for m in recorder.on(f"{BASE}/meter/availability")]
     assert availability == ["online", "offline", "online"]
     assert_contiguous(seqs(recorder, "meter"))
@@ -70,19 +72,19 @@ async def test_broker_restart_loses_no_reading(
         async with running(
             collector_config(tmp_path / "data", broker.port, port, devices=meter)
         ) as collector:
-            await wait_for(lambda: len(seqs(recorder, "meter")) >= 3, what="meter states")
+            await eventually(lambda: len(seqs(recorder, "meter")) >= 3, what="meter states")
             broker.stop()
             publisher = collector.publisher
             assert publisher is not None
-            await wait_for(lambda: not publisher.connected, what="collector notices")
+            await eventually(lambda: not publisher.connected, what="collector notices")
             outbox = collector.outbox
             assert outbox is not None
-            await wait_for(lambda: len(outbox) >= 6, what="readings queued during the outage")
+            await eventually(lambda: len(outbox) >= 6, what="readings queued during the outage")
             before_restart = max(seqs(recorder, "meter"))
             broker.start()
-            await wait_for(lambda: publisher.connected, what="collector reconnects")
-            await wait_for(lambda: len(outbox) == 0, what="queue drained")
-            await wait_for(lambda: max(seqs(recorder, "meter")) >= before_restart + 8, what="states after")
+            await eventually(lambda: publisher.connected, what="collector reconnects")
+            await eventually(lambda: len(outbox) == 0, what="queue drained")
+            await eventually(lambda: max(seqs(recorder, "meter")) >= before_restart + 8, what="states after")
         state_schema = schema("state")
         buffered = []
         for message in recorder.on(f"{BASE}/meter/state"):
@@ -112,7 +114,7 @@ async def test_queue_survives_a_collector_restart_while_the_broker_is_down(
     async with running(config) as collector:
         outbox = collector.outbox
         assert outbox is not None
-        await wait_for(lambda: len(outbox) >= 5, what="readings queued without a broker")
+        await eventually(lambda: len(outbox) >= 5, what="readings queued without a broker")
     stored = Outbox(data, max_messages=1000, max_age=3600)
     try:
         queued = len(stored)
@@ -126,7 +128,9 @@ async def test_queue_survives_a_collector_restart_while_the_broker_is_down(
     recorder.start()
     try:
         async with running(config):
-            await wait_for(lambda: len(seqs(recorder, "weather")) >= queued + 3, what="queue and new states")
+            await eventually(
+                lambda: len(seqs(recorder, "weather")) >= queued + 3, what="queue and new states"
+            )
         messages = [message.json() for message in recorder.on(f"{BASE}/weather/state")]
         assert [m["seq"] for m in messages[:queued]] == list(range(1, queued + 1))
         assert all(m.get("buffered") for m in messages[:queued])

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pv_collector.errors import PlanError
 from pv_collector.model import DataType, Function, Point, ReadBlock
 from pv_collector.planner import (
     optimal_plan,
@@ -87,9 +88,9 @@ def test_never_exceeds_max_block_and_never_splits_a_point() -> None:
     plan = plan_reads(points, max_block=125, max_gap=10)
     assert [b.count for b in plan] == [124, 76]  # 125 would split a 2-register point
     assert_valid_plan(plan, points, 125, 10)
-    with pytest.raises(ValueError, match="max_block"):
+    with pytest.raises(PlanError, match="max_block"):
         plan_reads(points, max_block=126)
-    with pytest.raises(ValueError, match="do not fit"):
+    with pytest.raises(PlanError, match="do not fit"):
         plan_reads([Point(key="s", name="s", address=0, type=DataType.STRING, count=20)], max_block=10)
 
 
@@ -108,7 +109,7 @@ def test_scale_factor_points_are_added() -> None:
     other = u16("other", 90)
     plan = plan_reads([w], all_points=[w, w_sf, other])
     assert sorted(p.key for b in plan for p in b.points) == ["w", "w_sf"]
-    with pytest.raises(ValueError, match="w_sf"):
+    with pytest.raises(PlanError, match="w_sf"):
         plan_reads([w])
 
 

@@ -19,10 +19,10 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
 from pv_collector.cli import main
+from pv_collector.errors import ImageError, RegisterError
 from pv_collector.model import Function
 from pv_collector.register_image import (
     Identity,
-    ImageError,
     Refusal,
     RegisterImage,
     Source,
@@ -131,7 +131,7 @@ def test_not_json_and_missing_files_name_the_file(tmp_path: Path) -> None:
         load_image(path)
     with pytest.raises(ImageError, match=r"nothing\.json: no such register image file"):
         load_image(tmp_path / "nothing.json")
-    with pytest.raises(ValueError, match=r"register 100: 65536 is not 0\.\.65535"):
+    with pytest.raises(RegisterError, match=r"register 100: 65536 is not 0\.\.65535"):
         small_image().put(Function.HOLDING, 100, [65536])
 
 
@@ -363,7 +363,7 @@ async def test_record_and_replay_over_rtu(tmp_path: Path, pty_pair: tuple[str, s
         probe.close()
         config = record_config(
             tmp_path,
-            {"type": "serial", "port": pty_pair[1], "baudrate": 9600, "timeout": 1.0, "retries": 2},
+            {"type": "serial", "serial_port": pty_pair[1], "baudrate": 9600, "timeout": 1.0, "retries": 2},
             [{"id": "meter", "unit_id": 2, "profile": "sdm630"}],
         )
         assert await record("--config", str(config), "--device", "meter", "--out", str(out)) == 0
@@ -395,7 +395,7 @@ def test_record_names_a_device_it_does_not_know(tmp_path: Path, capsys: pytest.C
 
 
 def test_parse_image_rejects_what_load_image_rejects() -> None:
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(ImageError, match="format"):
         parse_image({"format": "x", "version": 1, "device": {"profile": "p"}, "source": {}})
 
 

@@ -3,7 +3,6 @@ by pymodbus' serial server on the other; and RTU frames over TCP (`rtu_over_tcp`
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ from tests.collector.conftest import (  # the fixtures pty_pair and rtu_simulati
     complete,
     running,
     schema,
-    wait_for,
 )
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto, free_port
 
 BASE = "pv_monitor/test"
@@ -31,14 +30,13 @@ RTU_DEVICES = [
     {"id": "weather", "name": "Weather", "unit_id": ENVIRONMENT, "profile": "pv_sim_environment"},
 ]
 
-pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="needs socat")
 
 
 def serial_bus(port: str) -> dict[str, Any]:
     return {
         "name": "rs485",
         "type": "serial",
-        "port": port,
+        "serial_port": port,
         "baudrate": 9600,
         "timeout": 0.3,
         "retries": 0,
@@ -70,11 +68,15 @@ async def test_rtu_over_a_serial_line(
         sim.set_offline(METER, True)
         await recorder.wait(f"{BASE}/meter/availability", lambda m: m.text == "offline")
         count = len(recorder.on(f"{BASE}/weather/state"))
-        await wait_for(lambda: len(recorder.on(f"{BASE}/weather/state")) >= count + 3, what="weather goes on")
+        await eventually(
+            lambda: len(recorder.on(f"{BASE}/weather/state")) >= count + 3, what="weather goes on"
+        )
         sim.set_offline(METER, False)
-        await wait_for(lambda: len(recorder.on(f"{BASE}/meter/availability")) >= 3, what="meter back")
+        await eventually(lambda: len(recorder.on(f"{BASE}/meter/availability")) >= 3, what="meter back")
         seen = len(recorder.on(f"{BASE}/meter/state"))
-        await wait_for(lambda: len(recorder.on(f"{BASE}/meter/state")) > seen + 1, what="meter states again")
+        await eventually(
+            lambda: len(recorder.on(f"{BASE}/meter/state")) > seen + 1, what="meter states again"
+        )
         assert collector.buses["rs485"].requests > 0
     for message in (meter, weather):
         schema("state").validate(message.json())

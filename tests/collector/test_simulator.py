@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import calendar
 import contextlib
-import shutil
 import struct
 import subprocess
 import time
@@ -22,6 +21,7 @@ from pv_collector.model import DataType, Function, Point
 from pv_collector.profile import load_profile
 from pv_collector.simulator import Simulation, run_simulator
 from tests.collector.test_sunspec import RefPoint, reference_group, reference_layout
+from tests.helpers import required_tool
 from tests.mosquitto import free_port
 
 JUNE_NOON_UTC = calendar.timegm((2025, 6, 21, 11, 0, 0))  # 12:54 local solar time in Berlin
@@ -512,9 +512,7 @@ def test_bad_arguments_name_the_problem() -> None:
 
 @pytest.fixture
 def pty_pair(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    socat = shutil.which("socat")
-    if socat is None:
-        pytest.skip("socat is not installed")
+    socat = required_tool("socat")
     server_end, client_end = tmp_path / "server", tmp_path / "client"
     process = subprocess.Popen(
         [socat, f"pty,raw,echo=0,link={server_end}", f"pty,raw,echo=0,link={client_end}"],

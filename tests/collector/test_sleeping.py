@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from pv_collector.simulator import Simulation
-from tests.collector.conftest import INVERTER, Recorder, collector_config, running, schema, wait_for
+from tests.collector.conftest import INVERTER, Recorder, collector_config, running, schema
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 BASE = "pv_monitor/test"
@@ -68,7 +69,7 @@ async def test_inverter_sleeps_from_dusk_to_dawn(
             night = await recorder.wait(state_topic, lambda m: "inferred" in m.json())
             probes_from = sim.requests[INVERTER]
             inferred_from = len([m for m in recorder.on(state_topic) if "inferred" in m.json()])
-            await wait_for(
+            await eventually(
                 lambda: (
                     len([m for m in recorder.on(state_topic) if "inferred" in m.json()]) >= inferred_from + 3
                 ),

@@ -29,7 +29,8 @@ from pv_collector.simulator import Simulation
 from pv_collector.transport import Bus
 from pv_collector.web import DeviceTools, build_app
 from pv_collector.web.tools import Identification, record_device
-from tests.collector.conftest import BATTERY, METER, SIM_DEVICES, collector_config, running, wait_for
+from tests.collector.conftest import BATTERY, METER, SIM_DEVICES, collector_config, running
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto, free_port
 
 TOKEN = "s3cret-token-of-the-page"
@@ -55,7 +56,7 @@ async def collector(
     """A collector polling the four simulated devices, every one answered once."""
     _sim, port = simulation
     async with running(collector_config(tmp_path / "data", broker.port, port)) as running_collector:
-        await wait_for(
+        await eventually(
             lambda: all(p.availability == "online" for p in running_collector.pollers.values()),
             what="every device online",
         )
@@ -84,7 +85,7 @@ async def test_status_lists_every_bus_and_device_with_its_figures(collector: Col
                 c is not None and c.requests == len(collector.pollers[d].plan) for d, c in cycles.items()
             )
 
-        await wait_for(settled, what="a cycle of every device with its read plan")
+        await eventually(settled, what="a cycle of every device with its read plan")
         status = await status_of(client)
 
     assert status["id"] == "test"
@@ -174,7 +175,7 @@ async def test_an_offline_device_shows_why_and_since_when_and_its_log_lines(
     async with page(collector) as client:
         logging.getLogger("pv_collector.test").warning("a line about no device")
         sim.set_offline(METER, True)
-        await wait_for(lambda: collector.pollers["meter"].availability == "offline", what="meter offline")
+        await eventually(lambda: collector.pollers["meter"].availability == "offline", what="meter offline")
         device = devices_of(await status_of(client))["meter"]
         detail = await (await client.get("/api/devices/meter")).json()
         log = await (await client.get("/api/log", params={"device": "meter"})).json()
@@ -243,7 +244,7 @@ async def test_event_stream_sends_the_overview_then_states_as_they_are_read(
         after = await next_event(response, "status")  # sent at once with the change
         assert collector.activity.listeners == 1
         response.close()
-        await wait_for(lambda: collector.activity.listeners == 0, what="the stream to end")
+        await eventually(lambda: collector.activity.listeners == 0, what="the stream to end")
 
     assert sorted(devices_of(status)) == sorted(d["id"] for d in SIM_DEVICES)
     assert state["device"] in collector.pollers
@@ -596,7 +597,7 @@ async def test_collector_serves_the_page_when_enabled(
     _sim, port = simulation
     config = collector_config(tmp_path / "data", broker.port, port, web={"enabled": True, "port": 0})
     async with running(config) as collector:
-        await wait_for(lambda: collector.web is not None and collector.web.port, what="the page")
+        await eventually(lambda: collector.web is not None and collector.web.port, what="the page")
         assert collector.web is not None
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{collector.web.port}/") as response:

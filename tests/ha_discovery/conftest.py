@@ -6,23 +6,13 @@ custom_components mounted first (else it mounts the harness's own custom_compone
 
 import custom_components.pv_monitor  # noqa: F401, I001
 
-from collections.abc import AsyncIterator, Generator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from pv_collector.simulator import Simulation
 from tests.collector.conftest import FIXED_TIME
 from tests.deprecation_guard import pytest_runtest_setup, pytest_runtest_teardown  # noqa: F401
 from tests.mosquitto import Mosquitto
-
-
-@pytest.fixture
-def broker(socket_enabled: None, tmp_path: Path) -> Generator[Mosquitto]:
-    """A Mosquitto on a free 127.0.0.1 port."""
-    mosquitto = Mosquitto(tmp_path / "mosquitto")
-    mosquitto.start()
-    yield mosquitto
-    mosquitto.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -32,20 +31,11 @@ from pv_collector.app import Collector
 from pv_collector.model import Function
 from pv_collector.simulator import Simulation
 from tests.collector.conftest import Recorder, collector_config, running
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 WAIT = 45.0  # polls; generous for a loaded 2-core CI machine
 SLOW_POLL = 60.0  # one poll at start, then only command read-backs: values stay put during the test
-
-
-async def until(condition: Callable[[], object], what: str, seconds: float = WAIT) -> None:
-    """Poll a condition that depends on real network traffic."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def entity_id(hass: HomeAssistant, platform: str, unique_id: str) -> str | None:
@@ -97,7 +87,7 @@ async def test_entities_match_the_integration(
     """Same platform, unit, device class and state class as PV Monitor's own entity for every point."""
     _sim, modbus_port = simulation
     async with running(config(tmp_path, broker, modbus_port)) as collector:
-        await until(lambda: final_announcement(collector), "the devices' layouts")
+        await eventually(lambda: final_announcement(collector), "the devices' layouts")
         document = final_announcement(collector)
         assert document is not None
         entry = MockConfigEntry(
@@ -123,14 +113,14 @@ async def test_entities_match_the_integration(
         def all_created() -> bool:
             return all(entity_id(hass, point_platform(p), uid) for _d, uid, p in every)
 
-        await until(all_created, "every point's entity")
+        await eventually(all_created, "every point's entity")
         registry = er.async_get(hass)
         for _d, uid, point in every:
             registered = registry.async_get(entity_id(hass, point_platform(point), uid) or "")
             assert registered is not None
             disabled = registered.disabled_by is er.RegistryEntryDisabler.INTEGRATION
             assert disabled == (uid in advanced), uid
-        await until(
+        await eventually(
             lambda: all(
                 state_of(hass, entity_id(hass, point_platform(p), uid)) not in (None, STATE_UNAVAILABLE)
                 for _d, uid, p in expected
@@ -149,7 +139,9 @@ async def test_entities_match_the_integration(
             if uid in reported and p.kind == "number" and point_platform(p) == "sensor"
         ]
         assert len(numeric) > 40
-        await until(lambda: all(state_of(hass, e) != STATE_UNKNOWN for e in numeric), "every reported value")
+        await eventually(
+            lambda: all(state_of(hass, e) != STATE_UNKNOWN for e in numeric), "every reported value"
+        )
         compared = 0
         for _device_id, unique_id, point in expected:
             platform = point_platform(point)
@@ -195,7 +187,7 @@ async def test_partial_state_and_command(
     """A state message without some keys leaves those entities alone; a number command is executed."""
     sim, modbus_port = simulation
     async with running(config(tmp_path, broker, modbus_port)) as collector:
-        await until(lambda: final_announcement(collector), "the devices' layouts")
+        await eventually(lambda: final_announcement(collector), "the devices' layouts")
         entry = MockConfigEntry(
             domain="mqtt", data={"broker": "127.0.0.1", "port": broker.port}, version=1, minor_version=2
         )
@@ -206,8 +198,12 @@ async def test_partial_state_and_command(
         assert document is not None
         inverter = next(d for d in document["devices"] if d["id"] == "inverter")
         keys = {p["key"]: p for p in inverter["points"]}
-        await until(lambda: entity_id(hass, "sensor", "pv_monitor_test_inverter_ac_power"), "ac power entity")
-        await until(lambda: entity_id(hass, "number", "pv_monitor_test_inverter_power_limit"), "limit entity")
+        await eventually(
+            lambda: entity_id(hass, "sensor", "pv_monitor_test_inverter_ac_power"), "ac power entity"
+        )
+        await eventually(
+            lambda: entity_id(hass, "number", "pv_monitor_test_inverter_power_limit"), "limit entity"
+        )
         ac_power = entity_id(hass, "sensor", "pv_monitor_test_inverter_ac_power")
         limit = entity_id(hass, "number", "pv_monitor_test_inverter_power_limit")
         reported = (await retained_state_keys(broker.port))["inverter"]
@@ -228,7 +224,7 @@ async def test_partial_state_and_command(
                 state_of(hass, e) not in (None, STATE_UNKNOWN, STATE_UNAVAILABLE) for e in found.values()
             ) and state_of(hass, ac_power) not in (None, STATE_UNKNOWN, STATE_UNAVAILABLE)
 
-        await until(
+        await eventually(
             values_shown,
             "inverter values: "
             + str(
@@ -250,7 +246,7 @@ async def test_partial_state_and_command(
             partial = {"ts": time.time(), "seq": 1_000_000, "v": {"ac_power": 1234}}
             info = client.publish("pv_monitor/test/inverter/state", json.dumps(partial), qos=1)
             await hass.async_add_executor_job(info.wait_for_publish, 5)
-            await until(lambda: state_of(hass, ac_power) == "1234", "the partial state")
+            await eventually(lambda: state_of(hass, ac_power) == "1234", "the partial state")
             assert {key: state_of(hass, e) for key, e in others.items()} == before
 
             # a command through Home Assistant's MQTT number entity
@@ -267,9 +263,9 @@ async def test_partial_state_and_command(
             await hass.services.async_call(
                 "number", "set_value", {"entity_id": limit, "value": 40}, blocking=True
             )
-            await until(lambda: commands, "the command on the set topic")
+            await eventually(lambda: commands, "the command on the set topic")
             assert commands[0] == b"40"
-            await until(lambda: state_of(hass, limit) == "40", "the confirmed value")
+            await eventually(lambda: state_of(hass, limit) == "40", "the confirmed value")
             assert sim.registers(1, Function.HOLDING, point.address, 1) != raw_before
         finally:
             client.loop_stop()

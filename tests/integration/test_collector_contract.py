@@ -6,7 +6,6 @@ carry exactly what the collector published. Every message on the wire is checked
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -24,6 +23,7 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pv_monitor.const import DOMAIN
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 from tests.system.peers import Process, read_power_limit_pct, start_simulator
 
@@ -44,14 +44,6 @@ PLATFORM = {
     ("bitfield", False): "sensor",
     ("action", True): "button",
 }
-
-
-@pytest.fixture
-def broker(socket_enabled: None, tmp_path: Path) -> Generator[Mosquitto]:
-    mosquitto = Mosquitto(tmp_path / "mosquitto")
-    mosquitto.start()
-    yield mosquitto
-    mosquitto.stop()
 
 
 @pytest.fixture
@@ -135,16 +127,6 @@ def auto_enable_custom_integrations(
     """Real peers come before `hass` so that they are torn down after it."""
 
 
-async def until(condition: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
-    """Poll a condition that depends on real processes and network traffic."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"not reached in {seconds} s: {what}")
-        await asyncio.sleep(0.05)
-
-
 def matches(state: str, value: Any) -> bool:
     """An HA state string shows the published value."""
     if isinstance(value, bool):
@@ -192,7 +174,7 @@ async def test_real_collector_to_entities(
     collector = collector_process()
     try:
         # Discovery through the manifest's MQTT topic starts the flow; the user confirms it.
-        await until(
+        await eventually(
             lambda: bool(hass.config_entries.flow.async_progress_by_handler(DOMAIN)), "discovery flow"
         )
         flow = hass.config_entries.flow.async_progress_by_handler(DOMAIN)[0]
@@ -203,8 +185,10 @@ async def test_real_collector_to_entities(
         entry = result["result"]
         assert entry.unique_id == "sim"
 
-        await until(lambda: len(last_state) == 4, f"states of four devices; collector: {collector.output()}")
-        await until(
+        await eventually(
+            lambda: len(last_state) == 4, f"states of four devices; collector: {collector.output()}"
+        )
+        await eventually(
             lambda: not any(d.get("pending") for d in wire["config"][-1]["devices"]),
             "an announcement with every device's points (SunSpec scan done)",
         )
@@ -220,7 +204,7 @@ async def test_real_collector_to_entities(
         # Every announced point is an entity on the platform its kind and writability say.
         entities = er.async_get(hass)
         devices = dr.async_get(hass)
-        await until(
+        await eventually(
             lambda: len(dr.async_entries_for_config_entry(devices, entry.entry_id)) == 5,
             "the collector and its four devices in the device registry",
         )
@@ -266,7 +250,7 @@ async def test_real_collector_to_entities(
 
         for device_id in ("inverter", "grid_meter", "battery", "weather"):
             # The collector keeps publishing: compare once HA has caught up with one and the same message.
-            await until(
+            await eventually(
                 lambda d=device_id: all(s is not None and matches(s, v) for _k, v, s in shown(d)),
                 f"{device_id} entities equal the published state: {shown(device_id)}",
             )
@@ -275,7 +259,7 @@ async def test_real_collector_to_entities(
         # The collector's statistics become its diagnostic sensors (errors is enabled by default).
         errors_id = entities.async_get_entity_id("sensor", DOMAIN, "sim-stats-errors")
         assert errors_id is not None
-        await until(
+        await eventually(
             lambda: hass.states.get(errors_id) is not None and hass.states.get(errors_id).state.isdigit(),
             f"collector statistics in HA: {hass.states.get(errors_id)}; last stats {wire['stats'][-1:]}",
         )
@@ -288,7 +272,7 @@ async def test_real_collector_to_entities(
         )
         assert float(hass.states.get(limit_id).state) == 40
         assert await read_power_limit_pct(simulator_port) == 40
-        await until(
+        await eventually(
             lambda: any(e["type"] == "command_result" and e["ok"] for e in wire["event"]),
             f"the confirmation event on the wire: {wire['event']}",
         )
@@ -303,7 +287,7 @@ async def test_real_collector_to_entities(
             )
         assert refused.value.translation_key == "command_refused"
         assert float(hass.states.get(limit_id).state) == 40
-        await until(
+        await eventually(
             lambda: any(
                 e["type"] == "command_result" and e.get("error") == "invalid_value" for e in wire["event"]
             ),
@@ -315,7 +299,7 @@ async def test_real_collector_to_entities(
         collector.kill()
         power_id = entities.async_get_entity_id("sensor", DOMAIN, "sim_inverter_ac_power")
         assert power_id is not None
-        await until(lambda: hass.states.get(power_id).state == "unavailable", "Last Will -> unavailable")
+        await eventually(lambda: hass.states.get(power_id).state == "unavailable", "Last Will -> unavailable")
         assert wire["status"][-1] == "offline"
 
         # Restarted, it comes back without user action, with the same entities (none removed and re-made,
@@ -324,7 +308,7 @@ async def test_real_collector_to_entities(
             e.unique_id: e.id for e in er.async_entries_for_config_entry(entities, entry.entry_id)
         }
         restarted = collector_process()
-        await until(
+        await eventually(
             lambda: (
                 hass.states.get(power_id) is not None and hass.states.get(power_id).state != "unavailable"
             ),

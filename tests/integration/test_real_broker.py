@@ -3,8 +3,7 @@
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Generator
-from pathlib import Path
+from collections.abc import Generator
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -12,18 +11,10 @@ import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 from .conftest import load_fixture
-
-
-@pytest.fixture
-def broker(socket_enabled: None, tmp_path: Path) -> Generator[Mosquitto]:
-    """A Mosquitto on a free 127.0.0.1 port."""
-    mosquitto = Mosquitto(tmp_path / "mosquitto")
-    mosquitto.start()
-    yield mosquitto
-    mosquitto.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -80,16 +71,6 @@ class PahoCollector:
         sock.close()
 
 
-async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Poll a condition that depends on real network traffic."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
 def state_of(hass: HomeAssistant, entity_id: str) -> str | None:
     state = hass.states.get(entity_id)
     return state.state if state else None
@@ -125,7 +106,7 @@ async def test_real_broker(
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     try:
-        await until(lambda: state_of(hass, "sensor.inverter_ac_power") == "2345")
+        await eventually(lambda: state_of(hass, "sensor.inverter_ac_power") == "2345", "ac power 2345")
         assert state_of(hass, "sensor.grid_meter_imported_energy") == "5012.41"
         assert state_of(hass, "number.inverter_active_power_limit") == "100"
 
@@ -136,10 +117,10 @@ async def test_real_broker(
             blocking=True,
         )
         assert collector.commands[0]["value"] == 40
-        await until(lambda: state_of(hass, "number.inverter_active_power_limit") == "40")
+        await eventually(lambda: state_of(hass, "number.inverter_active_power_limit") == "40", "limit 40")
 
         collector.crash()
-        await until(lambda: state_of(hass, "sensor.inverter_ac_power") == "unavailable")
+        await eventually(lambda: state_of(hass, "sensor.inverter_ac_power") == "unavailable", "unavailable")
         assert state_of(hass, "sensor.inverter_connection") == "offline"
     finally:
         assert await hass.config_entries.async_unload(config_entry.entry_id)

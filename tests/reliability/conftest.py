@@ -1,7 +1,7 @@
-"""Reliability tests reuse the collector tests' real peers (Mosquitto, simulated devices, recorder)."""
+"""Reliability tests reuse the collector tests' real peers (simulated devices, recorder); the broker is
+tests/helpers.py's."""
 
 from tests.collector.conftest import (  # noqa: F401 - fixtures
-    broker,
     pty_pair,
     recorder,
     rtu_simulation,

@@ -137,7 +137,8 @@ def command_rig(data_dir: Path, mqtt_port: int) -> Iterator[CommandRig]:
     async def setup() -> tuple[Simulation, int, Collector, asyncio.Task[None]]:
         sim = Simulation(seed=1, clock=lambda: 1_750_503_600.0)
         port = await sim.start("127.0.0.1", 0)
-        from tests.collector.conftest import SIM_DEVICES, collector_config, wait_for
+        from tests.collector.conftest import SIM_DEVICES, collector_config
+        from tests.helpers import eventually
 
         config = collector_config(data_dir, mqtt_port, port)
         for device in config["buses"][0]["devices"]:
@@ -145,7 +146,7 @@ def command_rig(data_dir: Path, mqtt_port: int) -> Iterator[CommandRig]:
                 device["power_limit_revert"] = 60
         collector = Collector(validate_config(config))
         task = asyncio.create_task(collector.run())
-        await wait_for(
+        await eventually(
             lambda: collector.pollers
             and all(p.availability == "online" for p in collector.pollers.values()),
             what="every device online",

@@ -8,11 +8,12 @@ stripped) and checked rule by rule; `apparmor_parser -Q` checks the syntax when 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import required_tool
 
 PROFILE = Path(__file__).resolve().parents[2] / "addon/apparmor.txt"
 SLUG = "pv_monitor"
@@ -131,9 +132,11 @@ def test_the_checks_catch_a_broader_profile() -> None:
     assert "mount" in body
 
 
-@pytest.mark.skipif(shutil.which("apparmor_parser") is None, reason="apparmor_parser is not installed")
 def test_apparmor_parser_accepts_the_profile() -> None:
     result = subprocess.run(
-        ["apparmor_parser", "-Q", "-K", str(PROFILE)], capture_output=True, text=True, check=False
+        [required_tool("apparmor_parser"), "-Q", "-K", str(PROFILE)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr

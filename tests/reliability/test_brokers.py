@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.collector.conftest import Recorder, collector_config, running, schema, wait_for
+from tests.collector.conftest import Recorder, collector_config, running, schema
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 from tests.reliability.devices import ScriptedDevice, profile_image
 
@@ -67,12 +68,14 @@ async def test_a_broker_that_does_not_answer_connect_is_reported_once(
     config = collector_config(tmp_path / "data", mqtt_port, modbus_port, devices=devices)
     try:
         async with running(config) as collector:
-            await wait_for(lambda: errors(caplog), within=20, what="an error line")
+            await eventually(lambda: errors(caplog), within=20, what="an error line")
             reported = len(broker.connections)
-            await wait_for(lambda: len(broker.connections) >= reported + 2, within=40, what="2 more attempts")
+            await eventually(
+                lambda: len(broker.connections) >= reported + 2, within=40, what="2 more attempts"
+            )
             outbox = collector.outbox
             assert outbox is not None
-            await wait_for(lambda: outbox.last_seq("meter") >= 2, what="readings queued")  # polling goes on
+            await eventually(lambda: outbox.last_seq("meter") >= 2, what="readings queued")  # polling goes on
     finally:
         await device.stop()
         await broker.stop()

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.collector.conftest import FIXED_TIME, Recorder, collector_config, running, schema, wait_for
+from tests.collector.conftest import FIXED_TIME, Recorder, collector_config, running, schema
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 from tests.reliability.devices import (
     HOLDING,
@@ -95,8 +96,8 @@ async def test_a_spike_on_a_sunspec_counter_is_never_published(
     try:
         clock = FastClock(FIXED_TIME, SPEED)
         async with running(meter_config(tmp_path / "data", broker, port), clock=clock):
-            await wait_for(lambda: meter.reads >= spike_at + 12, what="12 reads after the spike")
-            await wait_for(lambda: len(published(recorder, "energy_export")) >= spike_at + 8, what="states")
+            await eventually(lambda: meter.reads >= spike_at + 12, what="12 reads after the spike")
+            await eventually(lambda: len(published(recorder, "energy_export")) >= spike_at + 8, what="states")
     finally:
         await meter.device.stop()
     values = [value for value, _reset in published(recorder, "energy_export")]
@@ -143,7 +144,7 @@ async def test_a_zero_at_start_does_not_lock_the_real_value_out(
     try:
         config = meter_config(tmp_path / "data", broker, port, profile="sungrow_sh_rt")
         async with running(config, clock=FastClock(FIXED_TIME, SPEED)):
-            await wait_for(
+            await eventually(
                 lambda: any(v == 12345.6 for v, _ in published(recorder, "energy_total")),
                 what="12345.6 kWh published",
             )
@@ -167,7 +168,7 @@ async def test_a_glitch_right_after_a_restart_is_not_published(
     config = meter_config(tmp_path / "data", broker, port)
     try:
         async with running(config, clock=clock):
-            await wait_for(lambda: len(published(recorder, "energy_export")) >= 3, what="first states")
+            await eventually(lambda: len(published(recorder, "energy_export")) >= 3, what="first states")
     finally:
         await first_run.device.stop()
     before = len(published(recorder, "energy_export"))
@@ -177,8 +178,8 @@ async def test_a_glitch_right_after_a_restart_is_not_published(
     config["buses"][0]["port"] = await second_run.device.start_tcp()
     try:
         async with running(config, clock=clock):
-            await wait_for(lambda: second_run.reads >= 6, what="reads after the restart")
-            await wait_for(lambda: len(published(recorder, "energy_export")) >= before + 3, what="states")
+            await eventually(lambda: second_run.reads >= 6, what="reads after the restart")
+            await eventually(lambda: len(published(recorder, "energy_export")) >= before + 3, what="states")
     finally:
         await second_run.device.stop()
     after = [value for value, _ in published(recorder, "energy_export")[before:]]
@@ -199,7 +200,7 @@ async def test_a_dip_to_zero_is_never_published_however_long(
     try:
         config = meter_config(tmp_path / "data", broker, port, profile="sungrow_sh_rt")
         async with running(config, clock=FastClock(FIXED_TIME, SPEED)):
-            await wait_for(
+            await eventually(
                 lambda: any(v == 12345.7 for v, _ in published(recorder, "energy_total")),
                 what="the counter after the zeros",
             )
@@ -221,10 +222,12 @@ async def test_a_replaced_meter_is_published_as_an_explicit_reset(
     port = await meter.device.start_tcp()
     try:
         async with running(meter_config(tmp_path / "data", broker, port), clock=FastClock(FIXED_TIME, SPEED)):
-            await wait_for(
+            await eventually(
                 lambda: any(v < 1 for v, _ in published(recorder, "energy_export")), what="the new counter"
             )
-            await wait_for(lambda: len(published(recorder, "energy_export")) >= swap + 4, what="more states")
+            await eventually(
+                lambda: len(published(recorder, "energy_export")) >= swap + 4, what="more states"
+            )
     finally:
         await meter.device.stop()
     found = published(recorder, "energy_export")

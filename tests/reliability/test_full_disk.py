@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from pv_collector.outbox import Outbox
-from tests.collector.conftest import Recorder, collector_config, running, wait_for
+from tests.collector.conftest import Recorder, collector_config, running
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 from tests.reliability.devices import ScriptedDevice, profile_image
 
@@ -68,10 +69,10 @@ async def test_a_full_data_folder_keeps_polling_and_publishing(
     config = collector_config(data, broker.port, port, devices=devices)
     try:
         async with running(config) as collector:
-            await wait_for(lambda: len(states(recorder)) >= 3, what="first states")
+            await eventually(lambda: len(states(recorder)) >= 3, what="first states")
             filler = fill(small_disk)
             full_from = len(states(recorder))
-            await wait_for(lambda: len(states(recorder)) >= full_from + 10, what="live states, disk full")
+            await eventually(lambda: len(states(recorder)) >= full_from + 10, what="live states, disk full")
             assert collector.metrics.errors.get("queue_write", 0) >= 1
             lines = [r for r in caplog.records if r.levelno >= logging.ERROR]
             assert len(lines) == 1, [r.getMessage() for r in lines]
@@ -79,16 +80,16 @@ async def test_a_full_data_folder_keeps_polling_and_publishing(
             assert not [r for r in caplog.records if r.exc_info], caplog.text
 
             filler.unlink()  # space again: readings are queued again (a broker outage loses nothing)
-            await wait_for(
+            await eventually(
                 lambda: any(r.getMessage() == "data folder writable again" for r in caplog.records),
                 what="recovery",
             )
             broker.stop()
             assert collector.outbox is not None
-            await wait_for(lambda: len(collector.outbox) >= 3, what="readings queued, broker away")
+            await eventually(lambda: len(collector.outbox) >= 3, what="readings queued, broker away")
             queued = collector.outbox.last_seq("meter")
             broker.start()
-            await wait_for(
+            await eventually(
                 lambda: any(s["seq"] == queued and s.get("buffered") for s in states(recorder)),
                 within=20,
                 what="the queued readings delivered",

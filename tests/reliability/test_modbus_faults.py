@@ -26,8 +26,8 @@ from tests.collector.conftest import (
     Recorder,
     collector_config,
     running,
-    wait_for,
 )
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 from tests.reliability.faults import DroppingGateway, RtuLineRelay
 
@@ -64,7 +64,7 @@ async def time_for_readings(recorder: Recorder, devices: list[str]) -> float:
     """Seconds the `devices` take for READINGS more readings each."""
     start = {device: len(states(recorder, device)) for device in devices}
     began = time.monotonic()
-    await wait_for(
+    await eventually(
         lambda: all(len(states(recorder, d)) >= start[d] + READINGS for d in devices),
         within=READINGS * POLL * 4,
         what="readings of the other devices",
@@ -83,13 +83,13 @@ async def exercise(
     detect_within: float = 2 * POLL,
 ) -> None:
     everyone = affected + others
-    await wait_for(lambda: all(complete_state(recorder, d) for d in everyone), what="first readings")
+    await eventually(lambda: all(complete_state(recorder, d) for d in everyone), what="first readings")
     reference = {device: complete_state(recorder, device) for device in everyone}
     normal = await time_for_readings(recorder, others)
 
     fault.on()
     began = time.monotonic()
-    await wait_for(
+    await eventually(
         lambda: all(collector.pollers[d].availability == "offline" for d in affected), what="affected offline"
     )
     detected = time.monotonic() - began
@@ -106,12 +106,14 @@ async def exercise(
     worst_probe_gap = max(collector.pollers[d]._retry_delay(POLL) for d in affected)
     fault.off()
     cleared = time.monotonic()
-    await wait_for(
+    await eventually(
         lambda: all(collector.pollers[d].availability == "online" for d in affected), what="affected back"
     )
     back = time.monotonic() - cleared
     assert back <= worst_probe_gap + TIMEOUT + POLL + SLACK, f"back after {back:.2f} s"
-    await wait_for(lambda: all(len(states(recorder, d)) > stalled[d] for d in affected), what="states again")
+    await eventually(
+        lambda: all(len(states(recorder, d)) > stalled[d] for d in affected), what="states again"
+    )
 
     for device in everyone:  # the frozen simulation clock keeps every register put: any change is garbage
         for state in states(recorder, device):
@@ -161,11 +163,11 @@ async def test_slow_device_stays_online_and_correct(
     config = collector_config(tmp_path / "data", broker.port, port, devices=TCP_DEVICES)
     config["buses"][0].update(timeout=1.0, retries=1)  # the retry waits the full timeout
     async with running(config) as collector:
-        await wait_for(lambda: complete_state(recorder, "meter"), what="meter readings")
+        await eventually(lambda: complete_state(recorder, "meter"), what="meter readings")
         reference = complete_state(recorder, "meter")
         sim.set_delay(METER, 0.5)
         count = len(states(recorder, "meter"))
-        await wait_for(lambda: len(states(recorder, "meter")) >= count + 3, what="slow meter readings")
+        await eventually(lambda: len(states(recorder, "meter")) >= count + 3, what="slow meter readings")
         assert collector.pollers["meter"].availability == "online"
         bad = [
             {k: (v, reference.get(k)) for k, v in s["v"].items() if reference.get(k) != v}
@@ -206,7 +208,7 @@ async def test_rtu_line_fault_stays_local(
         {
             "name": "rs485",
             "type": "serial",
-            "port": relay.bus_side,
+            "serial_port": relay.bus_side,
             "baudrate": 9600,
             "timeout": TIMEOUT,
             "retries": 1,

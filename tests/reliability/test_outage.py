@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from pv_collector.simulator import Simulation
-from tests.collector.conftest import SIM_DEVICES, Recorder, collector_config, running, wait_for
+from tests.collector.conftest import SIM_DEVICES, Recorder, collector_config, running
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 BASE = "pv_monitor/test"
@@ -37,14 +38,14 @@ async def test_outage_with_restart_delivers_every_reading_once_in_order(
     config = collector_config(tmp_path / "data", broker.port, port)
     try:
         async with running(config) as first:
-            await wait_for(lambda: all(len(states(recorder, d)) >= 3 for d in DEVICES), what="first states")
+            await eventually(lambda: all(len(states(recorder, d)) >= 3 for d in DEVICES), what="first states")
             broker.stop()
             publisher = first.publisher
             assert publisher is not None
-            await wait_for(lambda: not publisher.connected, what="collector notices the outage")
+            await eventually(lambda: not publisher.connected, what="collector notices the outage")
             outage_end = time.monotonic() + OUTAGE
             half = outage_end - OUTAGE / 2
-            await wait_for(
+            await eventually(
                 lambda: time.monotonic() > half, within=OUTAGE + 5, what="first half of the outage"
             )
         # The collector restarts in the middle of the outage; the second half runs in a new process.
@@ -53,11 +54,11 @@ async def test_outage_with_restart_delivers_every_reading_once_in_order(
             assert outbox is not None
             queued_at_restart = len(outbox)
             assert queued_at_restart > 0, "the queue survived the restart"
-            await wait_for(lambda: time.monotonic() > outage_end, within=OUTAGE + 5, what="end of outage")
+            await eventually(lambda: time.monotonic() > outage_end, within=OUTAGE + 5, what="end of outage")
             broker.start()
-            await wait_for(lambda: len(outbox) == 0, within=20, what="queue drained")
+            await eventually(lambda: len(outbox) == 0, within=20, what="queue drained")
             last = {d: second.outbox.last_seq(d) if second.outbox else 0 for d in DEVICES}
-            await wait_for(
+            await eventually(
                 lambda: all(max(states(recorder, d), default=0) >= last[d] for d in DEVICES),
                 within=10,
                 what="every queued reading at the recorder",
@@ -92,7 +93,7 @@ async def test_bounded_queue_drops_oldest_counted_and_logged_once(
     async with running(config) as collector:
         outbox = collector.outbox
         assert outbox is not None
-        await wait_for(lambda: outbox.last_seq("weather") >= 12, what="twelve readings")
+        await eventually(lambda: outbox.last_seq("weather") >= 12, what="twelve readings")
         assert len(outbox) == 5  # bounded
         kept = [int(m.payload.rsplit('"seq":', 1)[1].rstrip("}")) for m in outbox.pending()]
         last = outbox.last_seq("weather")

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.collector.conftest import Recorder, collector_config, running, schema, wait_for
+from tests.collector.conftest import Recorder, collector_config, running, schema
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 from tests.reliability.devices import Request, ScriptedDevice, profile_image
 
@@ -55,7 +56,7 @@ async def test_a_gateway_failing_30_percent_of_requests_never_takes_the_device_o
     port = await device.start_tcp()
     try:
         async with running(meter_config(tmp_path / "data", broker, port)):
-            await wait_for(lambda: len(states(recorder)) >= 60, within=60, what="60 states")
+            await eventually(lambda: len(states(recorder)) >= 60, within=60, what="60 states")
     finally:
         await device.stop()
     for state in states(recorder):
@@ -105,10 +106,10 @@ async def test_a_register_answered_with_exception_04_is_quarantined_and_the_rest
     port = await device.start_tcp()
     try:
         async with running(meter_config(tmp_path / "data", broker, port)) as collector:
-            await wait_for(
+            await eventually(
                 lambda: any("voltage_l1" in state["v"] for state in states(recorder)), what="the first block"
             )
-            await wait_for(lambda: len(states(recorder)) >= 6, what="more states")
+            await eventually(lambda: len(states(recorder)) >= 6, what="more states")
             stats = collector.metrics.stats()
     finally:
         await device.stop()

@@ -16,9 +16,11 @@ import pytest
 import yaml
 
 from pv_collector.config import validate_config
-from pv_collector.instance import DuplicateCollectorError, check_instance, remember_instance
+from pv_collector.errors import DuplicateCollectorError
+from pv_collector.instance import check_instance, remember_instance
 from pv_collector.simulator import Simulation
-from tests.collector.conftest import SIM_DEVICES, Recorder, collector_config, running, wait_for
+from tests.collector.conftest import SIM_DEVICES, Recorder, collector_config, running
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 BASE = "pv_monitor/test"
@@ -52,7 +54,7 @@ async def test_sigkill_last_will_and_restart_after_crash(
         killed = time.monotonic()
         process.send_signal(signal.SIGKILL)
         process.wait(5)
-        await wait_for(
+        await eventually(
             lambda: (last := recorder.last(f"{BASE}/status")) is not None and last.text == "offline",
             within=1.5 * KEEPALIVE + 2,
             what="the Last Will",
@@ -108,11 +110,11 @@ async def test_second_collector_with_the_same_id_refuses(
             DuplicateCollectorError, match=r"another collector with collector\.id 'test'"
         ) as err:
             async with running(second) as duplicate:
-                await wait_for(lambda: duplicate.publisher is None, what="never")  # pragma: no cover
+                await eventually(lambda: duplicate.publisher is None, what="never")  # pragma: no cover
         assert collector.instance in str(err.value)
         # The first one is untouched: still online, still publishing.
         seq = recorder.last(f"{BASE}/weather/state").json()["seq"]  # type: ignore[union-attr]
-        await wait_for(
+        await eventually(
             lambda: recorder.last(f"{BASE}/weather/state").json()["seq"] > seq,  # type: ignore[union-attr]
             what="first collector still publishing",
         )

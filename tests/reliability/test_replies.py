@@ -14,13 +14,13 @@ exact.
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.collector.conftest import Recorder, collector_config, running, schema, wait_for
+from tests.collector.conftest import Recorder, collector_config, running, schema
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 from tests.reliability.devices import (
     INPUT,
@@ -45,7 +45,7 @@ def states(recorder: Recorder, device: str = "meter") -> list[dict[str, Any]]:
 
 def problems(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     """Warnings and errors of the collector and of asyncio (pymodbus' own logger is silenced by the
-    collector's logging set-up, pv_collector.cli.configure_logging)."""
+    collector's logging set-up, pv_collector.logs.configure_logging)."""
     return [
         r for r in caplog.records if r.levelno >= logging.WARNING and not r.name.startswith("pymodbus")
     ]
@@ -112,7 +112,7 @@ async def test_a_wrong_tcp_reply_is_refused_logged_once_and_read_again(
         config = collector_config(tmp_path / "data", broker.port, port, devices=devices)
         config["buses"][0].update(timeout=0.3, retries=2)
         async with running(config) as collector:
-            await wait_for(lambda: len(states(recorder)) >= 8, within=20, what="8 states")
+            await eventually(lambda: len(states(recorder)) >= 8, within=20, what="8 states")
             errors = collector.metrics.errors
     finally:
         await device.stop()
@@ -185,7 +185,6 @@ RTU_FAULTS = {
 }
 
 
-@pytest.mark.skipif(shutil.which("socat") is None, reason="the RTU tests use pseudo-terminals")
 @pytest.mark.parametrize("kind", list(RTU_FAULTS))
 async def test_a_stray_or_wrong_rtu_frame_is_never_taken_for_an_answer(
     kind: str, broker: Mosquitto, recorder: Recorder, tmp_path: Path, caplog: pytest.LogCaptureFixture
@@ -203,7 +202,7 @@ async def test_a_stray_or_wrong_rtu_frame_is_never_taken_for_an_answer(
             {
                 "name": "rs485",
                 "type": "serial",
-                "port": device.port,
+                "serial_port": device.port,
                 "timeout": 0.3,
                 "retries": 2,
                 "devices": [{"id": "meter", "name": "Meter", "unit_id": 1, "profile": "four_blocks"}],
@@ -211,7 +210,7 @@ async def test_a_stray_or_wrong_rtu_frame_is_never_taken_for_an_answer(
         ]
         config["buses"][0]["devices"][0]["poll_interval"] = 0.3
         async with running(config) as collector:
-            await wait_for(lambda: len(states(recorder)) >= 12, within=30, what="12 states")
+            await eventually(lambda: len(states(recorder)) >= 12, within=30, what="12 states")
             errors = collector.metrics.errors
     finally:
         device.stop()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.collector.conftest import Recorder, collector_config, running, schema, wait_for
+from tests.collector.conftest import Recorder, collector_config, running, schema
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 from tests.reliability.devices import Request, ScriptedDevice, sunspec_image
 
@@ -43,7 +44,7 @@ async def test_a_value_is_never_scaled_by_a_scale_factor_from_another_read(
     try:
         devices = [{"id": "inverter", "name": "Inverter", "unit_id": 1, "profile": "sunspec"}]
         async with running(collector_config(tmp_path / "data", broker.port, port, devices=devices)):
-            await wait_for(
+            await eventually(
                 lambda: sum("pv1_power" in m.json()["v"] for m in recorder.on(f"{BASE}/inverter/state")) >= 8,
                 what="8 states with the string power",
             )

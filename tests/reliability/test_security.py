@@ -23,7 +23,8 @@ import pytest
 import yaml
 
 from pv_collector.simulator import Simulation
-from tests.collector.conftest import SIM_DEVICES, collector_config, running, wait_for
+from tests.collector.conftest import SIM_DEVICES, collector_config, running
+from tests.helpers import eventually
 from tests.mosquitto import free_port
 from tests.reliability.security import SecureBroker, Subscriber
 
@@ -81,8 +82,8 @@ async def test_collector_connects_with_credentials_and_tls(
         async with running(config) as collector:
             publisher = collector.publisher
             assert publisher is not None
-            await wait_for(lambda: publisher.connected, what=f"connected ({mode})")
-            await wait_for(lambda: len(seqs(subscriber)) >= 2, what="states through the secured listener")
+            await eventually(lambda: publisher.connected, what=f"connected ({mode})")
+            await eventually(lambda: len(seqs(subscriber)) >= 2, what="states through the secured listener")
             assert subscriber.on(f"{BASE}/status")[-1] == b"online"
             assert collector.metrics.errors.get("mqtt_connect", 0) == 0
     finally:
@@ -151,9 +152,11 @@ async def test_wrong_password_one_error_backoff_and_recovery(
             secure.set_password(USER, PASSWORD)
             publisher = collector.publisher
             assert publisher is not None
-            await wait_for(lambda: publisher.connected, within=40, what="reconnect after the fix")
+            await eventually(lambda: publisher.connected, within=40, what="reconnect after the fix")
             last = outbox.last_seq("weather")
-            await wait_for(lambda: max(seqs(subscriber), default=0) >= last, what="queued readings delivered")
+            await eventually(
+                lambda: max(seqs(subscriber), default=0) >= last, what="queued readings delivered"
+            )
             assert len(_errors(caplog)) == 1, "nothing more went wrong"
     finally:
         subscriber.stop()
@@ -237,14 +240,14 @@ async def test_secrets_never_in_logs_announcement_stats_or_metrics(
     subscriber.start()
     process, log = _start_process(config, tmp_path)
     try:
-        await wait_for(
+        await eventually(
             lambda: "refused the connection" in log.read_text() or process.poll() is not None,
             within=15,
             what="a failed login",
         )
         assert process.poll() is None, log.read_text()
         secure.set_password(USER, PASSWORD)
-        await wait_for(
+        await eventually(
             lambda: subscriber.on(f"{BASE}/stats") and subscriber.on(f"{BASE}/config") and seqs(subscriber),
             within=40,
             what="stats, announcement and a state after the fix",

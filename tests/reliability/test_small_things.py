@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.collector.conftest import Recorder, collector_config, running, wait_for
+from tests.collector.conftest import Recorder, collector_config, running
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 from tests.reliability.devices import ScriptedDevice, profile_image
 
@@ -26,7 +27,7 @@ async def test_a_clean_shutdown_is_no_warning(
     try:
         devices = [{"id": "meter", "name": "Meter", "unit_id": 1, "profile": "sdm630"}]
         async with running(collector_config(tmp_path / "data", broker.port, port, devices=devices)):
-            await wait_for(lambda: recorder.on(f"{BASE}/meter/state"), what="a state")
+            await eventually(lambda: recorder.on(f"{BASE}/meter/state"), what="a state")
     finally:
         await device.stop()
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

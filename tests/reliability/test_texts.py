@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.collector.conftest import Recorder, collector_config, running, schema, wait_for
+from tests.collector.conftest import Recorder, collector_config, running, schema
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 from tests.reliability.devices import INPUT
 from tests.reliability.test_counters import Sungrow
@@ -46,8 +47,8 @@ async def test_a_serial_number_is_announced_clean_or_not_at_all(
     try:
         devices = [{"id": "inverter", "name": "Inverter", "unit_id": 1, "profile": "sungrow_sh_rt"}]
         async with running(collector_config(tmp_path / "data", broker.port, port, devices=devices)):
-            await wait_for(lambda: inverter.device.reads_of(SERIAL_REGISTER) >= 1, what="the serial read")
-            await wait_for(lambda: len(recorder.on(f"{BASE}/inverter/state")) >= 3, what="three states")
+            await eventually(lambda: inverter.device.reads_of(SERIAL_REGISTER) >= 1, what="the serial read")
+            await eventually(lambda: len(recorder.on(f"{BASE}/inverter/state")) >= 3, what="three states")
     finally:
         await inverter.device.stop()
     config = recorder.on(f"{BASE}/config")[-1].json()

@@ -8,33 +8,18 @@ import contextlib
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from tests.mosquitto import free_port
+from tests.mosquitto import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BRIDGE_EXAMPLE = ROOT / "examples" / "mosquitto-bridge.conf"
 WAIT = 15.0  # seconds any awaited condition may take before the test fails
-
-
-def wait_until[T](probe: Callable[[], T | None], within: float = WAIT, what: str = "condition") -> T:
-    """Poll `probe` (no event loop needed) until it returns something truthy; fail after `within` s."""
-    deadline = time.monotonic() + within
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        time.sleep(0.02)
 
 
 # ------------------------------------------------------------------------------------------ bridge
@@ -150,13 +135,10 @@ def start_simulator(directory: Path, seed: int = 1) -> tuple[Process, int]:
         str(seed),
     )
 
-    def listening() -> bool:
-        assert process.running(), process.output()
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-        return False
-
-    wait_until(listening, what=f"the simulator on {port}")
+    try:
+        wait_for_port(port, process.process, f"the simulator on {port}", within=WAIT)
+    except AssertionError as err:
+        raise AssertionError(f"{err}: {process.output()}") from None
     return process, port
 
 

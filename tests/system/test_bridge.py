@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.collector.conftest import Recorder, wait_for
+from tests.collector.conftest import Recorder
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 from .peers import (
@@ -166,7 +167,7 @@ async def cut_and_restore(edge: Edge, seconds: float) -> tuple[list[int], list[i
     central_at_cut = len(edge.seqs(edge.central_tap, topic_central))
     # The outage lasts as long as the collector takes to publish `seconds` worth of readings at the site.
     readings = math.ceil(seconds / POLL)
-    await wait_for(
+    await eventually(
         lambda: len(edge.seqs(edge.site_tap, topic_site)) >= cut_at + readings,
         within=3 * seconds + 10,
         what=f"{readings} readings at the site during the cut",

@@ -9,8 +9,7 @@ Runs under Home Assistant's harness, separately from the other system tests:
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from custom_components.pv_monitor.const import (
     DOMAIN,
     EVENT_ALERT,
 )
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 from .peers import Process, bridge_config, read_power_limit_pct, start_collector, start_simulator
@@ -95,17 +95,6 @@ def expected_lingering_timers() -> bool:
     return True
 
 
-async def until[T](probe: Callable[[], T], what: str, seconds: float = WAIT) -> T:
-    """Poll a condition that depends on real processes and real network traffic."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not (result := probe()):
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return result
-
-
 def state_of(hass: HomeAssistant, entity_id: str) -> str | None:
     state = hass.states.get(entity_id)
     return state.state if state else None
@@ -145,12 +134,12 @@ async def test_three_collectors_three_entries_no_cross_talk(
         devices = dr.async_get(hass)
         limits: dict[str, str] = {}
         for cid, entry in entries.items():
-            limit = await until(
+            limit = await eventually(
                 lambda entry=entry: _maybe_entity(hass, entry, "number", "power_limit"),
                 f"{cid}'s power limit entity",
             )
             limits[cid] = limit
-            await until(
+            await eventually(
                 lambda limit=limit: state_of(hass, limit) not in (None, "unavailable", "unknown"),
                 f"{cid}'s power limit value",
             )
@@ -177,14 +166,14 @@ async def test_three_collectors_three_entries_no_cross_talk(
             )
         after = {cid: await read_power_limit_pct(site.modbus_port) for cid, site in sites.items()}
         assert after == {"north": 31, "south": before["south"], "east": 47}
-        await until(lambda: state_of(hass, limits["east"]) == "47", "east's limit through the bridge")
+        await eventually(lambda: state_of(hass, limits["east"]) == "47", "east's limit through the bridge")
         assert state_of(hass, limits["south"]) == _number_text(before["south"])
 
         # Alerts: south's collector dies (Last Will); only south's entities and alerts react.
         alerts.clear()
         sites["south"].collector.kill()
-        await until(lambda: state_of(hass, limits["south"]) == "unavailable", "south unavailable")
-        offline = await until(
+        await eventually(lambda: state_of(hass, limits["south"]) == "unavailable", "south unavailable")
+        offline = await eventually(
             lambda: [a for a in alerts if a["alert"] == "collector_offline" and a["active"]],
             "south's collector_offline alert",
         )

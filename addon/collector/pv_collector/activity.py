@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pv_collector.cli import extra_fields
 from pv_collector.errors import (
     ModbusConnectionError,
     ModbusError,
@@ -34,6 +33,7 @@ from pv_collector.errors import (
     ModbusTimeout,
     ProfileError,
 )
+from pv_collector.logs import extra_fields
 from pv_collector.model import Value
 
 EVENTS_PER_DEVICE = 50

@@ -9,72 +9,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import sys
-import time
-from collections.abc import Coroutine, Sequence
-from typing import Any, TextIO
+from collections.abc import Sequence
 
-from pv_collector import __version__, identify_command, image_commands
+from pv_collector import __version__, addon, identify_command, image_commands
 from pv_collector.config import Config, load_config
-from pv_collector.errors import CollectorError, ConfigError, ProfileError
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
+from pv_collector.errors import ConfigError, ExitCode, ProfileError
+from pv_collector.identify import connection_hints
+from pv_collector.logs import configure_logging
+from pv_collector.planner import plan_reads, requests_per_cycle
+from pv_collector.profile import load_profile
+from pv_collector.runner import run_collector, until_signal
+from pv_collector.simulator import run_simulator
+from pv_collector.sunspec import BASE_ADDRESSES
 
 _LOGGER = logging.getLogger("pv_collector")
-
-# LogRecord attributes that are not `extra=` fields.
-_STANDARD_ATTRIBUTES = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime", "taskName"}
-)
-
-
-def extra_fields(record: logging.LogRecord) -> list[tuple[str, object]]:
-    """The `extra=` fields of a log record (`device`, `bus`, `error`, ...), in the order given."""
-    return [(key, value) for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES]
-
-
-class KeyValueFormatter(logging.Formatter):
-    """`ts=... level=info logger=pv_collector.poller msg="device lost" device=meter error="..."`."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        fields: list[tuple[str, object]] = [
-            (
-                "ts",
-                time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(record.created))
-                + f".{int(record.msecs):03d}",
-            ),
-            ("level", record.levelname.lower()),
-            ("logger", record.name),
-            ("msg", record.getMessage()),
-        ]
-        fields.extend(extra_fields(record))
-        line = " ".join(f"{key}={_quote(value)}" for key, value in fields)
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
-
-
-def _quote(value: object) -> str:
-    text = str(value)
-    if not text or any(char in text for char in ' "=\n\t'):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    return text
-
-
-def configure_logging(level: str, stream: TextIO | None = None) -> None:
-    """Structured key=value logs on stderr; pymodbus' own per-request noise only at debug level."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(KeyValueFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(getattr(logging, level.upper(), logging.INFO))
-    logging.getLogger("pymodbus").setLevel(logging.DEBUG if level == "debug" else logging.CRITICAL)
 
 
 def _print_errors(error: ConfigError) -> None:
@@ -93,15 +44,11 @@ def _load(path: str) -> Config | None:
 # ---------------------------------------------------------------------------------------------- commands
 
 
-def command_check(args: argparse.Namespace) -> int:
+def command_check(args: argparse.Namespace) -> ExitCode:
     """Validate the configuration and profiles; print each device's read plan."""
     config = _load(args.config)
     if config is None:
-        return EXIT_CONFIG
-    from pv_collector.identify import connection_hints  # noqa: PLC0415
-    from pv_collector.planner import plan_reads, requests_per_cycle  # noqa: PLC0415
-    from pv_collector.profile import load_profile  # noqa: PLC0415
-    from pv_collector.sunspec import BASE_ADDRESSES  # noqa: PLC0415
+        return ExitCode.INVALID_CONFIG
 
     out = sys.stdout
     print(f"configuration {args.config}: ok (collector {config.collector.id})", file=out)
@@ -113,7 +60,7 @@ def command_check(args: argparse.Namespace) -> int:
                 profile = load_profile(device.profile, config.profile_dirs)
             except ProfileError as err:  # validated already; only a file changed meanwhile lands here
                 print(f"  device {device.id}: {err}", file=sys.stderr)
-                return EXIT_CONFIG
+                return ExitCode.INVALID_CONFIG
             every = f"every {device.poll_interval:g} s"
             print(f"  device {device.id} (unit {device.unit_id}, profile {profile.id}, {every})", file=out)
             if profile.sunspec_base is not None:
@@ -146,48 +93,26 @@ def command_check(args: argparse.Namespace) -> int:
             for hint in connection_hints(profile, bus, device):
                 print(f"    hint: {hint}", file=out)
     print(f"static profiles: {total:.2f} requests per second in total", file=out)
-    return EXIT_OK
+    return ExitCode.OK
 
 
-async def _until_signal(main: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.ensure_future(main)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        if not task.cancelled():
-            raise
-
-
-def command_run(args: argparse.Namespace) -> int:
+def command_run(args: argparse.Namespace) -> ExitCode:
     """Run the collector until SIGTERM/SIGINT."""
     config = _load(args.config)
     if config is None:
-        return EXIT_CONFIG
+        return ExitCode.INVALID_CONFIG
     configure_logging(config.log_level)
-    from pv_collector.app import Collector  # noqa: PLC0415
-
-    try:
-        asyncio.run(_until_signal(Collector(config).run()))
-    except CollectorError as err:
-        _LOGGER.error("collector stopped", extra={"error": str(err)})
-        return EXIT_FAILED
-    return EXIT_OK
+    return run_collector(config)
 
 
-def command_simulate(args: argparse.Namespace) -> int:
+def command_simulate(args: argparse.Namespace) -> ExitCode:
     """Serve the simulated devices (or register images) over Modbus until SIGTERM/SIGINT."""
     configure_logging(args.log_level)
     if args.image:
-        return image_commands.command_replay(args, _until_signal)
-    from pv_collector.simulator import run_simulator  # noqa: PLC0415
-
+        return image_commands.command_replay(args)
     try:
         asyncio.run(
-            _until_signal(
+            until_signal(
                 run_simulator(
                     args.host,
                     args.port,
@@ -200,17 +125,15 @@ def command_simulate(args: argparse.Namespace) -> int:
                 )
             )
         )
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError) as err:  # the simulator's own argument checks (latitude, ports)
         print(f"simulate: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
-def command_addon(args: argparse.Namespace) -> int:
+def command_addon(args: argparse.Namespace) -> ExitCode:
     """The Home Assistant add-on's start-up (options from the Supervisor)."""
-    from pv_collector import addon  # noqa: PLC0415
-
-    return int(addon.main(args.rest))
+    return addon.main(args.rest)
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -267,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`pv-collector check | head`): stop quietly, as other tools do. Standard
         # output now goes nowhere, so the interpreter's last flush cannot fail with a traceback either.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        return ExitCode.OK
     return result
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -22,6 +23,8 @@ import yaml
 
 from pv_collector.datadir import data_dir_problem
 from pv_collector.errors import ConfigError, ProfileError
+
+_LOGGER = logging.getLogger(__name__)
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 TOPIC_LEVEL_PATTERN = re.compile(r"^[^#+\x00]+$")
@@ -173,13 +176,16 @@ class GatewayConfig:
 class BusConfig:
     """One serial line or TCP connection and the devices reached through it.
 
-    `port` is the serial device path for `serial` buses and the TCP port for `tcp`/`rtu_over_tcp`.
+    `serial_port` is the adapter of a `serial` bus (`/dev/ttyUSB0`, `/dev/serial/by-id/...` or a pyserial URL
+    such as `socket://host:port`); `host` and `port` are where a `tcp`/`rtu_over_tcp` bus connects to.
+    `timeout` is in seconds per request, `quarantine_retry` in seconds.
     """
 
     name: str
     type: BusType
-    port: str | int
+    serial_port: str | None = None
     host: str | None = None
+    port: int = 502
     baudrate: int = 9600
     parity: Literal["N", "E", "O"] = "N"
     stopbits: int = 1
@@ -199,7 +205,7 @@ class BusConfig:
     @property
     def endpoint(self) -> str:
         """Where the bus goes, for logs."""
-        return str(self.port) if self.type == "serial" else f"{self.host}:{self.port}"
+        return str(self.serial_port) if self.type == "serial" else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -499,7 +505,7 @@ BUS_SCHEMAS: dict[str, vol.Schema] = {
     "serial": vol.Schema(
         {
             **_COMMON_BUS,
-            vol.Required("port"): _text,
+            vol.Required("serial_port"): _text,
             vol.Optional("baudrate", default=9600): _integer(300, 4_000_000),
             vol.Optional("parity", default="N"): _choice("N", "E", "O"),
             vol.Optional("stopbits", default=1): _choice(1, 2),
@@ -716,8 +722,9 @@ def _validate_bus(problems: _Problems, raw: Any, path: list[Any], base: Path) ->
     return BusConfig(
         name=valid["name"],
         type=cast("BusType", bus_type),
-        port=valid["port"],
+        serial_port=valid.get("serial_port"),
         host=valid.get("host"),
+        port=valid.get("port", 502),
         baudrate=valid.get("baudrate", 9600),
         parity=valid.get("parity", "N"),
         stopbits=valid.get("stopbits", 1),
@@ -925,4 +932,23 @@ def load_config(path: Path | str, *, check_profiles: bool = True) -> Config:
     if not isinstance(data, dict):
         found = type(data).__name__
         raise ConfigError([f"{file}: expected a map of options at the top level, found {found}"])
+    for line in renamed_options(data):
+        _LOGGER.warning("%s: %s", file, line)
     return validate_config(data, base_dir=file.parent.resolve(), check_profiles=check_profiles)
+
+
+def renamed_options(data: dict[str, Any]) -> list[str]:
+    """Options written under a name of an earlier version, renamed in `data` (in place); one line per
+    rename for the log. Version 0.1 named a serial bus's adapter `port`; it is `serial_port` since 0.2."""
+    lines: list[str] = []
+    buses = data.get("buses")
+    for index, bus in enumerate(buses if isinstance(buses, list) else []):
+        if not isinstance(bus, dict) or bus.get("type") != "serial":
+            continue
+        if isinstance(bus.get("port"), str) and "serial_port" not in bus:
+            bus["serial_port"] = bus.pop("port")
+            lines.append(
+                f"buses[{index}].port: a serial bus names its adapter 'serial_port' since version 0.2; "
+                "read as serial_port (rename it in the file)"
+            )
+    return lines

@@ -18,7 +18,7 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import cast
 
-from .errors import CommandError
+from .errors import CommandError, RegisterError
 from .model import DataType, Order, Point, ReadBlock, Value
 
 _SIGNED = frozenset({DataType.S16, DataType.S32, DataType.S64, DataType.SUNSSF})
@@ -71,10 +71,10 @@ def int_to_registers(
 
 def _check_registers(point: Point, registers: Sequence[int]) -> None:
     if len(registers) != point.words:
-        raise ValueError(f"{point.key}: expected {point.words} registers, got {len(registers)}")
+        raise RegisterError(f"{point.key}: expected {point.words} registers, got {len(registers)}")
     for word in registers:
         if not 0 <= word <= 0xFFFF:
-            raise ValueError(f"{point.key}: register value {word} is not 0..65535")
+            raise RegisterError(f"{point.key}: register value {word} is not 0..65535")
 
 
 def text_of(data: bytes) -> str:
@@ -193,7 +193,9 @@ def decode_block(
     are absent.
     """
     if len(registers) != block.count:
-        raise ValueError(f"block at {block.address}: expected {block.count} registers, got {len(registers)}")
+        raise RegisterError(
+            f"block at {block.address}: expected {block.count} registers, got {len(registers)}"
+        )
     scale_factors: dict[str, int | None] = dict(sf_values or {})
     values: dict[str, Value] = {}
     ordered = sorted(block.points, key=lambda p: p.type is not DataType.SUNSSF)

@@ -41,6 +41,7 @@ from pv_collector.errors import (
     ModbusError,
     ModbusExceptionResponse,
     ModbusTimeout,
+    RegisterError,
 )
 from pv_collector.metrics import Metrics
 from pv_collector.model import Function, Point
@@ -174,7 +175,7 @@ class Gateway:
             value = decode(point, values, poller.scale_factor(point))
             if point.kind != "action":
                 check_value(point, Command(value))
-        except (CommandError, ValueError, ArithmeticError) as err:
+        except (CommandError, RegisterError, ArithmeticError) as err:
             self.metrics.gateway_request(self.bus.name, "refused")
             _LOGGER.info(
                 "gateway write refused: value out of range",

@@ -239,18 +239,18 @@ class BusFinding:
         """The proposed `buses:` entry with its devices (docs/configuration.md)."""
         entry: dict[str, object] = {"name": self.name, "type": self.type}
         if self.type == "serial":
-            entry.update(port=self.port, baudrate=self.baudrate, parity=self.parity, stopbits=self.stopbits)
+            entry.update(
+                serial_port=self.port, baudrate=self.baudrate, parity=self.parity, stopbits=self.stopbits
+            )
         else:
             entry.update(host=self.host, port=self.port)
         counts: dict[str, int] = {}
         entry["devices"] = [unit.device_entry(counts) for unit in self.units if unit.profile_id]
         return entry
 
-    def to_yaml(self, *, serial_key: str = "port") -> str:
-        """The `buses:` entry as YAML to paste, with comments: how sure each device is, and the rest.
-
-        `serial_key` names the serial device's option (`port` in the configuration file, `device` in the
-        add-on's options)."""
+    def to_yaml(self) -> str:
+        """The `buses:` entry as YAML to paste (into the configuration file or the add-on's options, which
+        have the same shape), with comments: how sure each device is, and the rest."""
         lines = [f"  # {self.endpoint()}: {len(self.units)} unit(s) answered"]
         lines.extend(f"  # note: {note}" for note in self.notes)
         if not self.complete:
@@ -267,7 +267,7 @@ class BusFinding:
         lines.append(f"  - name: {_yaml_text(str(entry['name']))}")
         lines.append(f"    type: {entry['type']}")
         if self.type == "serial":
-            lines.append(f"    {serial_key}: {_yaml_text(str(self.port))}")
+            lines.append(f"    serial_port: {_yaml_text(str(self.port))}")
             lines.append(f"    baudrate: {self.baudrate}      # sure: the units below answered at this speed")
             lines.append(f"    parity: {self.parity}")
             lines.append(f"    stopbits: {self.stopbits}")
@@ -317,10 +317,12 @@ def _unit_hints(unit: UnitFinding, bus: BusFinding) -> list[str]:
 
 
 def _as_bus_config(bus: BusFinding) -> BusConfig:
+    serial = bus.type == "serial"
     return BusConfig(
         name=bus.name,
         type=bus.type,
-        port=bus.port,
+        serial_port=str(bus.port) if serial else None,
+        port=502 if serial else int(bus.port),
         host=bus.host,
         baudrate=bus.baudrate or 9600,
         parity=bus.parity or "N",
@@ -328,11 +330,11 @@ def _as_bus_config(bus: BusFinding) -> BusConfig:
     )
 
 
-def to_yaml(findings: Sequence[BusFinding], *, serial_key: str = "port") -> str:
-    """Every scanned bus as one `buses:` list to paste into the configuration (docs/configuration.md;
-    `serial_key="device"` for the add-on's options)."""
+def to_yaml(findings: Sequence[BusFinding]) -> str:
+    """Every scanned bus as one `buses:` list to paste into the configuration (docs/configuration.md) or
+    the add-on's options (the same shape)."""
     header = "# proposed by pv-collector identify: check the GUESSED entries before you use them\nbuses:\n"
-    return header + "".join(finding.to_yaml(serial_key=serial_key) for finding in findings)
+    return header + "".join(finding.to_yaml() for finding in findings)
 
 
 def connection_hints(profile: Profile, bus: BusConfig, device: DeviceConfig | None) -> list[str]:
@@ -653,7 +655,7 @@ def _serial_bus(port: str, setting: SerialSetting, timeout: float) -> BusConfig:
     return BusConfig(
         name="identify",
         type="serial",
-        port=port,
+        serial_port=port,
         baudrate=setting.baudrate,
         parity=setting.parity,
         stopbits=setting.stopbits,

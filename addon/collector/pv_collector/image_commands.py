@@ -4,8 +4,8 @@
     pv-collector decode --image meter.json
     pv-collector simulate --image meter.json@2 --port 5020 [--serial /dev/pts/7]
 
-Exit codes as for the other commands: 0 ok, 2 bad input (configuration, unknown device, invalid image;
-one line naming the problem), 1 the device could not be read or the file not written.
+Exit codes as for the other commands (`errors.ExitCode`): 0 ok, 2 bad input (configuration, unknown device,
+invalid image; one line naming the problem), 1 the device could not be read or the file not written.
 """
 
 from __future__ import annotations
@@ -15,20 +15,18 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 from pv_collector.config import BusConfig, Config, DeviceConfig, load_config
-from pv_collector.errors import ConfigError, ModbusError, ProfileError
+from pv_collector.errors import ConfigError, ExitCode, ImageError, ModbusError, ProfileError
 from pv_collector.model import Function
 from pv_collector.profile import load_profile
 from pv_collector.recording import Extent, decode_image, record_image
-from pv_collector.register_image import ImageError, RegisterImage, load_image
+from pv_collector.register_image import RegisterImage, load_image
+from pv_collector.runner import until_signal
+from pv_collector.simulator.replay import ImageArgument, run_replay
+from pv_collector.transport import Bus
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_INPUT = 2
 _RANGE_RE = re.compile(r"^(holding|input):(0x[0-9a-fA-F]+|\d+)([-+])(0x[0-9a-fA-F]+|\d+)$")
 
 
@@ -47,7 +45,7 @@ def parse_range(text: str) -> Extent:
     return Extent(Function(function), start, count)
 
 
-def _fail(message: str, code: int) -> int:
+def _fail(message: str, code: ExitCode) -> ExitCode:
     print(message, file=sys.stderr)
     return code
 
@@ -65,25 +63,25 @@ def _summary(image: RegisterImage) -> str:
     )
 
 
-def command_record(args: argparse.Namespace) -> int:
+def command_record(args: argparse.Namespace) -> ExitCode:
     """Read one configured device through its profile and write a register image."""
     try:
         config = load_config(args.config)
     except ConfigError as err:
         for line in err.messages:
             print(line, file=sys.stderr)
-        return EXIT_INPUT
+        return ExitCode.INVALID_CONFIG
     found = _find_device(config, args.device)
     if found is None:
         known = ", ".join(device.id for _bus, device in config.devices)
-        return _fail(f"record: no device '{args.device}' in {args.config} (devices: {known})", EXIT_INPUT)
+        return _fail(
+            f"record: no device '{args.device}' in {args.config} (devices: {known})", ExitCode.INVALID_CONFIG
+        )
     bus_config, device = found
     try:
         profile = load_profile(device.profile, config.profile_dirs)
     except ProfileError as err:
-        return _fail(f"record: {err}", EXIT_INPUT)
-
-    from pv_collector.transport import Bus  # noqa: PLC0415 - pymodbus only for the commands that use it
+        return _fail(f"record: {err}", ExitCode.INVALID_CONFIG)
 
     async def record() -> RegisterImage:
         bus = Bus(bus_config)
@@ -106,46 +104,42 @@ def command_record(args: argparse.Namespace) -> int:
     try:
         image = asyncio.run(record())
     except (ModbusError, ProfileError) as err:
-        return _fail(f"record: {where}: {err}", EXIT_FAILED)
+        return _fail(f"record: {where}: {err}", ExitCode.FAILED)
     try:
         image.save(Path(args.out))
     except ImageError as err:
-        return _fail(f"record: {err}", EXIT_FAILED)
+        return _fail(f"record: {err}", ExitCode.FAILED)
     print(f"recorded {where}: {_summary(image)} -> {args.out}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def command_decode(args: argparse.Namespace) -> int:
+def command_decode(args: argparse.Namespace) -> ExitCode:
     """Print the values the collector decodes from an image, one JSON key per line, sorted."""
     try:
         image = load_image(args.image)
         profile = load_profile(args.profile or image.identity.profile, args.profile_dir)
         values = asyncio.run(decode_image(image, profile, args.profile_dir))
     except (ImageError, ProfileError) as err:
-        return _fail(f"decode: {err}", EXIT_INPUT)
+        return _fail(f"decode: {err}", ExitCode.INVALID_CONFIG)
     except ModbusError as err:
-        return _fail(f"decode: {args.image}: {err}", EXIT_INPUT)
+        return _fail(f"decode: {args.image}: {err}", ExitCode.INVALID_CONFIG)
     print(json.dumps(values, indent=1, sort_keys=True, ensure_ascii=False))
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def command_replay(
-    args: argparse.Namespace, until_signal: Callable[[Coroutine[Any, Any, None]], Awaitable[None]]
-) -> int:
-    """Serve register images as Modbus devices until `until_signal` ends (`simulate --image`)."""
-    from pv_collector.simulator.replay import ImageArgument, run_replay  # noqa: PLC0415 - only here
-
+def command_replay(args: argparse.Namespace) -> ExitCode:
+    """Serve register images as Modbus devices until SIGTERM/SIGINT (`simulate --image`)."""
     try:
         images = [ImageArgument.parse(text) for text in args.image]
         coroutine = run_replay(images, args.host, args.port, serial=args.serial, baudrate=args.baudrate)
         asyncio.run(until_signal(coroutine))
     except ImageError as err:
-        return _fail(f"simulate: {err}", EXIT_INPUT)
+        return _fail(f"simulate: {err}", ExitCode.INVALID_CONFIG)
     except ValueError as err:
-        return _fail(f"simulate: {err}", EXIT_INPUT)
+        return _fail(f"simulate: {err}", ExitCode.INVALID_CONFIG)
     except OSError as err:
-        return _fail(f"simulate: {err}", EXIT_FAILED)
-    return EXIT_OK
+        return _fail(f"simulate: {err}", ExitCode.FAILED)
+    return ExitCode.OK
 
 
 def add_simulate_options(simulate: argparse.ArgumentParser) -> None:

@@ -32,17 +32,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from pv_collector.config import Config
-from pv_collector.errors import CollectorError
+from pv_collector.errors import DuplicateCollectorError
 from pv_collector.publisher import configure_client, describe_connect_error
 
 _LOGGER = logging.getLogger(__name__)
 
 INSTANCE_FILE = "instance"
 PROBE_CONNECT_TIMEOUT = 3.0
-
-
-class DuplicateCollectorError(CollectorError):
-    """Another live collector already runs with this collector id."""
 
 
 def previous_instance(data_dir: Path) -> str | None:

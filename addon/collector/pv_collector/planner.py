@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from .errors import PlanError
 from .model import DataType, Function, Point, ReadBlock
 
 MODBUS_MAX_READ = 125  # registers per FC3/FC4 request allowed by the Modbus specification
@@ -32,9 +33,9 @@ _FUNCTION_ORDER = {Function.HOLDING: 0, Function.INPUT: 1}
 
 def _check_limits(max_block: int, max_gap: int | None) -> None:
     if not 1 <= max_block <= MODBUS_MAX_READ:
-        raise ValueError(f"max_block must be 1..{MODBUS_MAX_READ}, not {max_block}")
+        raise PlanError(f"max_block must be 1..{MODBUS_MAX_READ}, not {max_block}")
     if max_gap is not None and max_gap < 0:
-        raise ValueError(f"max_gap must be >= 0, not {max_gap}")
+        raise PlanError(f"max_gap must be >= 0, not {max_gap}")
 
 
 def points_to_read(points: Iterable[Point], all_points: Iterable[Point] | None = None) -> list[Point]:
@@ -52,14 +53,14 @@ def points_to_read(points: Iterable[Point], all_points: Iterable[Point] | None =
     for point in [p for p in wanted.values() if p.compute is not None]:
         for key in point.compute.inputs if point.compute is not None else ():
             if key not in lookup:
-                raise ValueError(f"{point.key}: input point '{key}' is not among the points")
+                raise PlanError(f"{point.key}: input point '{key}' is not among the points")
             wanted.setdefault(key, lookup[key])
     selected = {key: point for key, point in wanted.items() if point.compute is None}
     for point in list(selected.values()):
         if point.sf is None or point.sf in selected:
             continue
         if point.sf not in lookup:
-            raise ValueError(f"{point.key}: scale factor point '{point.sf}' is not among the points")
+            raise PlanError(f"{point.key}: scale factor point '{point.sf}' is not among the points")
         selected[point.sf] = lookup[point.sf]
     return list(selected.values())
 
@@ -87,7 +88,7 @@ def _block(function: Function, points: Sequence[Point]) -> ReadBlock:
 def _too_long(points: Iterable[Point], max_block: int) -> None:
     for point in points:
         if point.words > max_block:
-            raise ValueError(f"{point.key}: {point.words} registers do not fit max_block {max_block}")
+            raise PlanError(f"{point.key}: {point.words} registers do not fit max_block {max_block}")
 
 
 def plan_reads(

@@ -39,6 +39,7 @@ from pv_collector.errors import (
     ModbusExceptionResponse,
     ModbusTimeout,
     ProfileError,
+    RegisterError,
 )
 from pv_collector.metrics import Metrics
 from pv_collector.model import DataType, Function, Point, Profile, ReadBlock, Value
@@ -384,7 +385,7 @@ class DevicePoller:
         try:
             values = decode_reads(reads)
             values.update(computed_values(self.computed, values))
-        except (ValueError, ArithmeticError) as err:
+        except (RegisterError, ArithmeticError) as err:
             self.metrics.error("decode")
             _LOGGER.warning("decoding failed", extra={"device": self.id, "error": str(err)})
             values = {}

@@ -34,7 +34,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from .errors import CollectorError, ModbusExceptionResponse, ModbusTimeout
+from .errors import ImageError, ModbusExceptionResponse, ModbusTimeout, RegisterError
 from .model import Function, Value
 
 FORMAT = "pv-monitor/register-image"
@@ -42,10 +42,6 @@ VERSION = 1
 REGISTERS = 0x10000  # addresses 0..65535
 ILLEGAL_DATA_ADDRESS = 2  # what a device answers for a register it does not have
 _VALUES_PER_LINE = 10
-
-
-class ImageError(CollectorError):
-    """A register image file is missing, unreadable or invalid; the message is one line naming the file."""
 
 
 class SourceKind(StrEnum):
@@ -128,14 +124,14 @@ class RegisterImage:
     # ------------------------------------------------------------------ registers
 
     def put(self, function: Function, address: int, words: Sequence[int]) -> None:
-        """Set registers from `address` (they are in the image from now on). Raises ValueError if a word
-        is not 0..65535 or the range runs past register 65535."""
+        """Set registers from `address` (they are in the image from now on). Raises `RegisterError` if a
+        word is not 0..65535 or the range runs past register 65535."""
         if address < 0 or address + len(words) > REGISTERS:
-            raise ValueError(f"{function.value} registers {address}+{len(words)} run past {REGISTERS - 1}")
+            raise RegisterError(f"{function.value} registers {address}+{len(words)} run past {REGISTERS - 1}")
         table = self.tables.setdefault(function, {})
         for index, word in enumerate(words):
             if isinstance(word, bool) or not isinstance(word, int) or not 0 <= word <= 0xFFFF:
-                raise ValueError(f"{function.value} register {address + index}: {word!r} is not 0..65535")
+                raise RegisterError(f"{function.value} register {address + index}: {word!r} is not 0..65535")
             table[address + index] = word
 
     def has(self, function: Function, address: int, count: int) -> bool:
@@ -378,7 +374,7 @@ def _table(value: Any, function: Function, image: RegisterImage) -> None:
 
 
 def parse_image(document: Any) -> RegisterImage:
-    """Validate a parsed JSON document; raises ValueError naming the first problem (without the file)."""
+    """Validate a parsed JSON document; raises `ImageError` naming the first problem (without the file)."""
     try:
         top = _fields(
             document,
@@ -427,7 +423,7 @@ def parse_image(document: Any) -> RegisterImage:
         image.refused = list(_refusals(top.get("refused", [])))
         image.not_implemented = list(_markers(top.get("not_implemented", []), image))
     except _Invalid as err:
-        raise ValueError(str(err)) from None
+        raise ImageError(str(err)) from None
     return image
 
 
@@ -472,5 +468,5 @@ def load_image(path: Path | str) -> RegisterImage:
         raise ImageError(f"{path}: not valid JSON ({where}): {err.msg}") from None
     try:
         return parse_image(document)
-    except ValueError as err:
+    except (ImageError, RegisterError) as err:
         raise ImageError(f"{path}: {err}") from None

@@ -58,6 +58,7 @@ from pv_collector.errors import (
     ModbusExceptionResponse,
     ModbusInvalidReply,
     ModbusTimeout,
+    RegisterError,
 )
 from pv_collector.metrics import Metrics
 from pv_collector.model import Connection, Function
@@ -220,10 +221,12 @@ class Bus:
 
     async def write_registers(self, unit_id: int, address: int, values: list[int]) -> None:
         """Write one register (FC6) or several (FC16); FC16 for one as well when the device's
-        `write_function` is 16. Writes are never retried after a timeout. Raises ValueError for no values,
-        and what a read raises."""
+        `write_function` is 16. Writes are never retried after a timeout.
+
+        Raises `RegisterError` for an empty `values`, else what a read raises.
+        """
         if not values:
-            raise ValueError("nothing to write")
+            raise RegisterError("nothing to write")
         single = len(values) == 1 and self.unit_connection(unit_id).write_function == 6
 
         async def call(client: ModbusClient) -> Any:
@@ -511,7 +514,7 @@ def make_client(config: BusConfig) -> ModbusClient:
     """The pymodbus client for a bus; pymodbus' own retries and reconnects are off (the bus does them)."""
     if config.type == "serial":
         client: ModbusClient = AsyncModbusSerialClient(
-            str(config.port),
+            str(config.serial_port),
             framer=FramerType.RTU,
             baudrate=config.baudrate,
             bytesize=config.bytesize,
@@ -525,7 +528,7 @@ def make_client(config: BusConfig) -> ModbusClient:
     else:
         client = AsyncModbusTcpClient(
             config.host or "127.0.0.1",
-            port=int(config.port),
+            port=config.port,
             framer=FramerType.RTU if config.type == "rtu_over_tcp" else FramerType.SOCKET,
             timeout=config.timeout,
             retries=0,

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from pymodbus.constants import ExcCodes
 
+from pv_collector.errors import ImageError
 from pv_collector.model import Function
-from pv_collector.register_image import ImageError, RegisterImage, load_image
+from pv_collector.register_image import RegisterImage, load_image
 from pv_collector.simulator.modbus_server import UnitServer
 
 _LOGGER = logging.getLogger(__name__)
