@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import pv_collector
+from pv_collector.addon.identify_at_start import EARLIER_START
 from pv_collector.addon.options import REDACTED, migrate
 from pv_collector.addon.start import prepare
 from pv_collector.errors import ExitCode
@@ -519,23 +521,22 @@ def options_of_0_1(serial_device: str) -> dict[str, Any]:
     }
 
 
-NEW_DEFAULTS = {  # addon/config.yaml's `options` of 0.2
-    "collector": {"id": "home", "name": "Home PV"},
-    "log_level": "info",
-    "publish": {"on_change": False},
-    "mqtt": {"qos": {"state": 0, "status": 1, "discovery": 1, "commands": 1}},
-    "metrics": {"enabled": False},
-    "buses": [],
-}
+# addon/config.yaml's `options` of 0.2: the defaults the Supervisor merges under the stored options
+NEW_DEFAULTS: dict[str, Any] = yaml.safe_load(
+    (Path(__file__).parents[2] / "addon" / "config.yaml").read_text(encoding="utf-8")
+)["options"]
 
 
-def after_update(serial_device: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(what the Supervisor stores, what it writes to options.json) right after the update to 0.2.
+def after_update(addon_home: AddonHome, serial_device: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what the Supervisor stores, what it writes to options.json) right after the update to 0.2, with the
+    data folder of a collector that has run before (its queue is there, so `identify` is not due).
 
     It keeps the user's saved options and merges config.yaml's new defaults under them (dicts merged, other
     values replaced); before every start it validates that against the new schema, dropping every name the
     schema does not have (supervisor/apps/app.py `options`, `write_options`; apps/options.py `AppOptions`).
     """
+    addon_home.data.mkdir(parents=True, exist_ok=True)
+    (addon_home.data / EARLIER_START).touch()
     old = options_of_0_1(serial_device)
     stored = {**copy.deepcopy(NEW_DEFAULTS), **old, "mqtt": {**NEW_DEFAULTS["mqtt"], **old["mqtt"]}}
     written = copy.deepcopy(NEW_DEFAULTS)
@@ -553,7 +554,7 @@ def after_update(serial_device: str) -> tuple[dict[str, Any], dict[str, Any]]:
 async def test_options_of_version_0_1_are_renamed_stored_and_used(
     addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
 ) -> None:
-    stored, written = after_update(serial_port)
+    stored, written = after_update(addon_home, serial_port)
     supervisor.options = stored
     addon_home.write_options(written)
 
@@ -586,7 +587,7 @@ async def test_options_of_version_0_1_are_renamed_stored_and_used(
 async def test_renamed_options_the_supervisor_refuses_are_used_anyway(
     addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
 ) -> None:
-    stored, written = after_update(serial_port)
+    stored, written = after_update(addon_home, serial_port)
     supervisor.options = stored
     supervisor.refuse_options = True
     addon_home.write_options(written)
@@ -602,7 +603,7 @@ async def test_renamed_options_the_supervisor_refuses_are_used_anyway(
 async def test_renamed_options_are_stored_only_once(
     addon_home: AddonHome, supervisor: FakeSupervisor, serial_port: str
 ) -> None:
-    stored, written = after_update(serial_port)
+    stored, written = after_update(addon_home, serial_port)
     supervisor.options = stored
     addon_home.write_options(written)
     await addon_home.start(supervisor.url, "--print-config")

@@ -157,7 +157,7 @@ async def test_silence_after_every_connection_the_bus_opens(pty_pair: tuple[str,
     time_source = FakeTime()
     server = Fc16OnlyServer({1: device(profile, 1)}, time_source)
     await server.start_rtu(pty_pair[0], baudrate=9600)
-    config = BusConfig(name="rs485", type="serial", port=pty_pair[1], timeout=0.1, retries=0)
+    config = BusConfig(name="rs485", type="serial", serial_port=pty_pair[1], timeout=0.1, retries=0)
     bus = Bus(config, clock=time_source.clock, sleep=time_source.sleep)
     bus.configure_unit(1, Connection(delay_after_connect=0.5))
     bus.configure_unit(3, Connection(delay_after_connect=1.0))

@@ -133,7 +133,7 @@ async def test_identify_finds_every_device_on_an_rtu_line(pty_pair: tuple[str, s
     assert code == 0, stderr
     assert proposed(stdout) == {unit: profile for unit, (_image, profile) in RTU_BUS.items()}
     bus = yaml.safe_load(stdout)["buses"][0]
-    assert (bus["type"], bus["port"], bus["baudrate"], bus["parity"], bus["stopbits"]) == (
+    assert (bus["type"], bus["serial_port"], bus["baudrate"], bus["parity"], bus["stopbits"]) == (
         "serial",
         pty_pair[1],
         9600,
@@ -386,7 +386,7 @@ def test_texts_in_the_yaml_read_back_as_texts(text: str, written: str) -> None:
 
 def test_connection_hints_name_what_differs_from_the_vendor_document() -> None:
     profile = load_profile("sdm630")
-    bus = BusConfig(name="rs485", type="serial", port="/dev/ttyUSB0", baudrate=19200, parity="E")
+    bus = BusConfig(name="rs485", type="serial", serial_port="/dev/ttyUSB0", baudrate=19200, parity="E")
     assert connection_hints(profile, bus, None) == [
         "the vendor documents baud 9600 (this bus: 19200)",
         "the vendor documents parity N (this bus: E)",

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from pv_collector.cli import EXIT_OK, main
+from pv_collector.cli import main
 from pv_collector.decode import computed_values, decode, encode
-from pv_collector.errors import ProfileError
+from pv_collector.errors import ExitCode, ProfileError
 from pv_collector.identify import probe_outcome
 from pv_collector.model import (
     Computation,
@@ -405,7 +405,7 @@ def test_check_prints_document_numbers_computed_points_and_hints(
         """),
         encoding="utf-8",
     )
-    assert main(["check", "--config", str(config)]) == EXIT_OK
+    assert main(["check", "--config", str(config)]) == ExitCode.OK
     out = capsys.readouterr().out
     assert "input       0 +23  (doc 30001-30023) status, import_power, export_power, import_low" in out
     assert "holding 41000 +1   (doc 81001-81001) work_mode" in out

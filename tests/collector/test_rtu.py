@@ -8,9 +8,13 @@ from typing import Any
 
 import pytest
 
+from pv_collector.config import BusConfig
 from pv_collector.decode import decode
+from pv_collector.errors import ModbusConnectionError
+from pv_collector.model import Function
 from pv_collector.profile import load_profile
 from pv_collector.simulator import Simulation
+from pv_collector.transport import Bus
 from tests.collector.conftest import (  # the fixtures pty_pair and rtu_simulation live there too
     ENVIRONMENT,
     FIXED_TIME,
@@ -102,3 +106,17 @@ async def test_rtu_over_tcp(broker: Mosquitto, recorder: Recorder, tmp_path: Pat
         await sim.stop()
     assert meter.json()["v"] == pytest.approx(expected(sim, METER, "sdm630"))
     assert weather.json()["v"] == pytest.approx(expected(sim, ENVIRONMENT, "pv_sim_environment"))
+
+
+async def test_a_serial_port_that_refuses_the_line_settings_is_a_connection_error(
+    pty_pair: tuple[str, str],
+) -> None:
+    """A pseudo-terminal refuses even parity (termios), as some USB adapters refuse a speed: that is one
+    connection error naming the bus, never a termios traceback (identify tries such settings on its own)."""
+    config = BusConfig(name="rs485", type="serial", serial_port=pty_pair[1], parity="E", timeout=0.2)
+    bus = Bus(config)
+    try:
+        with pytest.raises(ModbusConnectionError, match="bus rs485: cannot connect"):
+            await bus.read(1, Function.INPUT, 0, 2)
+    finally:
+        await bus.close()

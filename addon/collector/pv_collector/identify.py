@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import yaml
 
@@ -51,9 +51,7 @@ from pv_collector.errors import (
 from pv_collector.model import Connection, Function, IdentifyProbe, Point, Profile, RegisterReader
 from pv_collector.planner import plan_reads
 from pv_collector.profile import list_profiles, load_profile
-
-if TYPE_CHECKING:
-    from pv_collector.transport import Bus
+from pv_collector.transport import Bus
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -830,8 +828,6 @@ async def scan_tcp(
 def _make_bus(config: BusConfig, factory: Callable[[BusConfig], Bus] | None) -> Bus:
     if factory is not None:
         return factory(config)
-    from pv_collector.transport import Bus  # noqa: PLC0415 - pymodbus only where a bus is opened
-
     return Bus(config)
 
 

@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
 
 from pv_collector.config import BusConfig, load_config
-from pv_collector.errors import ConfigError, ModbusConnectionError
+from pv_collector.errors import ConfigError, ExitCode, ModbusConnectionError
 from pv_collector.identify import (
     RTU_UNITS,
     BusFinding,
@@ -34,10 +30,8 @@ from pv_collector.identify import (
     to_yaml,
     usual_settings,
 )
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_INPUT = 2
+from pv_collector.logs import configure_logging
+from pv_collector.runner import until_signal
 
 
 def _units(text: str) -> list[int]:
@@ -136,43 +130,21 @@ def _configured_buses(args: argparse.Namespace) -> list[BusConfig] | None:
     return buses
 
 
-async def _until_stopped(scan: Coroutine[Any, Any, None]) -> bool:
-    """Run `scan` until it ends or SIGINT/SIGTERM cancels it; True when it ran to its end."""
-    task = asyncio.ensure_future(scan)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        if not task.cancelled():
-            raise
-        return False
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signum)
-    return True
-
-
-def command_identify(args: argparse.Namespace) -> int:
+def command_identify(args: argparse.Namespace) -> ExitCode:
     """Scan what the arguments name and print the proposed configuration."""
     if not (args.serial or args.host or args.config):
         print("identify: name what to scan: --serial PORT, --host HOST or --config FILE", file=sys.stderr)
-        return EXIT_INPUT
+        return ExitCode.INVALID_CONFIG
     if args.bus and not args.config:
         print("identify: --bus names a bus of --config FILE", file=sys.stderr)
-        return EXIT_INPUT
-    from pv_collector.cli import configure_logging  # noqa: PLC0415 - cli imports this module
-
+        return ExitCode.INVALID_CONFIG
     configure_logging("warning")  # the scan's own progress goes to stderr; pymodbus stays quiet
     buses = _configured_buses(args)
     if buses is None:
-        return EXIT_INPUT
+        return ExitCode.INVALID_CONFIG
     findings: list[BusFinding] = []
     try:
-        finished = asyncio.run(_until_stopped(_scan(args, findings, buses)))
+        finished = asyncio.run(until_signal(_scan(args, findings, buses)))
     except ModbusConnectionError as err:
         print(f"identify: {err}", file=sys.stderr)
         finished = False
@@ -180,7 +152,7 @@ def command_identify(args: argparse.Namespace) -> int:
         print("identify: stopped before the end; what was found so far:", file=sys.stderr)
     print(to_yaml(findings), end="")
     identified = any(unit.profile_id for finding in findings for unit in finding.units)
-    return EXIT_OK if finished and identified else EXIT_FAILED
+    return ExitCode.OK if finished and identified else ExitCode.FAILED
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -21,10 +21,10 @@ from pv_collector.errors import CollectorError, ExitCode
 _LOGGER = logging.getLogger("pv_collector")
 
 
-async def until_signal(main: Coroutine[Any, Any, None]) -> None:
+async def until_signal(main: Coroutine[Any, Any, None]) -> bool:
     """Run `main` until it ends or SIGTERM/SIGINT cancels it (a cancellation by the signal is no error).
 
-    Raises whatever `main` raises.
+    Returns True when `main` ran to its end, False when a signal stopped it. Raises whatever `main` raises.
     """
     task = asyncio.ensure_future(main)
     loop = asyncio.get_running_loop()
@@ -36,6 +36,12 @@ async def until_signal(main: Coroutine[Any, Any, None]) -> None:
     except asyncio.CancelledError:
         if not task.cancelled():
             raise
+        return False
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+    return True
 
 
 def run_collector(config: Config) -> ExitCode:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import termios
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -478,7 +479,8 @@ class Bus:
         client = self._client_factory(self.config)
         try:
             ok = await client.connect()
-        except (OSError, ModbusException) as err:
+        except (OSError, termios.error, ModbusException) as err:
+            # termios.error: a serial port that refuses the line settings (parity, speed) asked for
             ok = False
             _LOGGER.debug("connect failed", extra={"bus": self.name, "error": str(err)})
         if not ok:

@@ -173,9 +173,10 @@ def collector_config(
 ) -> dict[str, Any]:
     """The collector configuration (docs/configuration.md) of `options` (already `given`) and `broker`.
 
-    The options are taken as they are (without the add-on's own, `identify`); added are the data folder, the user's profile folder, the broker,
-    the container's listening address for metrics and gateways, and with an `ingress_port` the page, served
-    to the Supervisor's ingress proxy only. Nothing is checked here: `validate_config` names every problem.
+    The options are taken as they are (without the add-on's own, `identify`); added are the data folder,
+    the user's profile folder, the broker, the container's listening address for metrics and gateways, and
+    with an `ingress_port` the page, served to the Supervisor's ingress proxy only. Nothing is checked
+    here: `validate_config` names every problem.
     """
     config: dict[str, Any] = copy.deepcopy(dict(options))
     for key in ADDON_OPTIONS:
