@@ -14,7 +14,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .alerts import AlertType
 from .catalogue import alert_unique_id, point_platform, point_unique_id
-from .const import BINARY_SENSOR_KEYS, signal_new_entities
+from .const import signal_new_entities
 from .contract import DeviceDef, PointDef
 from .entity import PvMonitorEntity, PvMonitorPointEntity, point_description_fields
 from .models import PvMonitorConfigEntry, PvMonitorData
@@ -70,7 +70,9 @@ async def async_setup_entry(
 
 
 def _bool_sensor(data: PvMonitorData, device: DeviceDef, point: PointDef) -> PvMonitorBoolSensor:
-    description = BinarySensorEntityDescription(**point_description_fields(point, BINARY_SENSOR_KEYS))
+    description = BinarySensorEntityDescription(
+        **point_description_fields(point, device, Platform.BINARY_SENSOR)
+    )
     return PvMonitorBoolSensor(data, device, point, description)
 
 

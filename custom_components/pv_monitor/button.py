@@ -10,7 +10,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .commands import command_error_handler
-from .const import BUTTON_KEYS
 from .entity import PvMonitorPointEntity, async_setup_point_platform, point_description_fields
 from .models import PvMonitorConfigEntry
 
@@ -29,7 +28,10 @@ async def async_setup_entry(
         async_add_entities,
         Platform.BUTTON,
         lambda data, device, point: PvMonitorButton(
-            data, device, point, ButtonEntityDescription(**point_description_fields(point, BUTTON_KEYS))
+            data,
+            device,
+            point,
+            ButtonEntityDescription(**point_description_fields(point, device, Platform.BUTTON)),
         ),
     )
 

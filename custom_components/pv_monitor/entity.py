@@ -13,9 +13,10 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .catalogue import collector_identifier, device_identifier, point_platform, point_unique_id
-from .const import DOMAIN, PV_STRING_KEYS, TRANSLATED_STATES, signal_device_updated, signal_new_entities
+from .const import DOMAIN, signal_device_updated, signal_new_entities
 from .contract import DeviceDef, PointDef, Value
 from .models import PvMonitorConfigEntry, PvMonitorData
+from .vocabulary import point_name
 
 
 class PvMonitorEntity(Entity):
@@ -74,8 +75,8 @@ class PvMonitorPointEntity(PvMonitorEntity):
         super().__init__(data, device.id, point_unique_id(data.state.collector_id, device.id, point.key))
         self.point = point
         self.entity_description = description
-        if point.key in PV_STRING_KEYS:
-            self._attr_translation_placeholders = {"string": PV_STRING_KEYS[point.key][1]}
+        if (placeholders := point_name(point, device, self._platform_domain).placeholders) is not None:
+            self._attr_translation_placeholders = dict(placeholders)
         self._written_available: bool | None = None
 
     @callback
@@ -120,19 +121,18 @@ class PointDescriptionFields(TypedDict, total=False):
     entity_category: EntityCategory
 
 
-def point_description_fields(point: PointDef, translated: frozenset[str]) -> PointDescriptionFields:
-    """Key, category and naming: the translation of a known vocabulary key, else the announced name."""
+def point_description_fields(
+    point: PointDef, device: DeviceDef, platform: Platform
+) -> PointDescriptionFields:
+    """Key, category and naming (`vocabulary.point_name`): a translation key, else the announced name."""
     fields = PointDescriptionFields(key=point.key)
     if point.category is not None:
         fields["entity_category"] = EntityCategory(point.category)
-    states = TRANSLATED_STATES.get(point.key)
-    states_ok = point.kind != "enum" or (states is not None and set(point.options) <= states)
-    if point.key in translated and states_ok:
-        fields["translation_key"] = point.key
-    elif point.key in PV_STRING_KEYS and point.kind == "number":
-        fields["translation_key"] = PV_STRING_KEYS[point.key][0]
+    named = point_name(point, device, platform)
+    if named.translation_key is not None:
+        fields["translation_key"] = named.translation_key
     else:
-        fields["name"] = point.name
+        fields["name"] = named.name or point.name
     return fields
 
 

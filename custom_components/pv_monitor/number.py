@@ -16,8 +16,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .commands import command_error_handler
-from .const import NUMBER_KEYS
-from .contract import PointDef
+from .contract import DeviceDef, PointDef
 from .entity import PvMonitorPointEntity, async_setup_point_platform, point_description_fields
 from .models import PvMonitorConfigEntry
 
@@ -26,7 +25,7 @@ PARALLEL_UPDATES = 1
 SLIDER_MAX_STEPS = 100  # ranges with more steps get a box
 
 
-def number_description(point: PointDef) -> NumberEntityDescription:
+def number_description(point: PointDef, device: DeviceDef) -> NumberEntityDescription:
     """Range, step, unit and mode from the announced point."""
     writable = point.writable
     assert writable is not None
@@ -43,7 +42,7 @@ def number_description(point: PointDef) -> NumberEntityDescription:
         if device_class is not None and point.unit not in DEVICE_CLASS_UNITS.get(device_class, {point.unit}):
             device_class = None
     return NumberEntityDescription(
-        **point_description_fields(point, NUMBER_KEYS),
+        **point_description_fields(point, device, Platform.NUMBER),
         device_class=device_class,
         native_min_value=writable.min,
         native_max_value=writable.max,
@@ -64,7 +63,7 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         Platform.NUMBER,
-        lambda data, device, point: PvMonitorNumber(data, device, point, number_description(point)),
+        lambda data, device, point: PvMonitorNumber(data, device, point, number_description(point, device)),
     )
 
 

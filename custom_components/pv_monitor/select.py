@@ -10,7 +10,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .commands import command_error_handler
-from .const import SELECT_KEYS
 from .entity import PvMonitorPointEntity, async_setup_point_platform, point_description_fields
 from .models import PvMonitorConfigEntry
 
@@ -33,7 +32,7 @@ async def async_setup_entry(
             device,
             point,
             SelectEntityDescription(
-                **point_description_fields(point, SELECT_KEYS), options=list(point.options)
+                **point_description_fields(point, device, Platform.SELECT), options=list(point.options)
             ),
         ),
     )

@@ -28,7 +28,7 @@ from .catalogue import (
     point_unique_id,
     stat_unique_id,
 )
-from .const import SENSOR_KEYS, signal_new_entities
+from .const import signal_new_entities
 from .contract import DeviceDef, PointDef, Stats
 from .entity import PvMonitorEntity, PvMonitorPointEntity, point_description_fields
 from .health_tracker import HealthTracker
@@ -193,8 +193,9 @@ def _summary_value(key: str) -> HealthValue:
     return value
 
 
-# Expected energy and specific yield are daily totals that restart at local midnight: `total_increasing`
-# (a drop is a new cycle for the recorder's statistics, like a daily utility meter).
+# Specific yield is a daily total that restarts at local midnight: `total_increasing` (a drop is a new
+# cycle for the recorder's statistics, like a daily utility meter). Expected energy is an estimate, not a
+# metered energy: no state class, so it never appears among the Energy dashboard's candidates.
 HEALTH_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
     PvMonitorHealthDescription(
         key="expected_power",
@@ -211,7 +212,6 @@ HEALTH_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
         translation_key="expected_energy_today",
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=2,
         value_fn=_expected_energy,
         exists_fn=has_health,
@@ -295,17 +295,10 @@ def sensor_device_class(point: PointDef) -> SensorDeviceClass | None:
 def sensor_state_class(point: PointDef, device_class: SensorDeviceClass | None) -> SensorStateClass | None:
     """The announced state class if it is allowed for the device class.
 
-    A number announced without one still gets one, so the recorder compiles long-term statistics for
-    every numeric point: `measurement` (instantaneous values), or `total_increasing` for device classes
-    that only allow totals (energy, gas, water, ...).
+    A point announced without one gets none: nameplate ratings, vendor state codes and settings are not
+    measurements, so they collect no long-term statistics and are no candidates in the Energy dashboard.
     """
     if point.state_class is None:
-        if device_class is None:
-            return SensorStateClass.MEASUREMENT
-        allowed = DEVICE_CLASS_STATE_CLASSES.get(device_class, set())
-        for fallback in (SensorStateClass.MEASUREMENT, SensorStateClass.TOTAL_INCREASING):
-            if fallback in allowed:
-                return fallback
         return None
     state_class = SensorStateClass(point.state_class)
     if device_class is not None and state_class not in DEVICE_CLASS_STATE_CLASSES.get(device_class, set()):
@@ -313,9 +306,9 @@ def sensor_state_class(point: PointDef, device_class: SensorDeviceClass | None) 
     return state_class
 
 
-def point_sensor_description(point: PointDef) -> SensorEntityDescription:
+def point_sensor_description(point: PointDef, device: DeviceDef) -> SensorEntityDescription:
     """The description of a read-only point's sensor."""
-    fields = point_description_fields(point, SENSOR_KEYS)
+    fields = point_description_fields(point, device, Platform.SENSOR)
     match point.kind:
         case "enum":
             return SensorEntityDescription(
@@ -387,7 +380,7 @@ async def async_setup_entry(
 
 
 def _point_sensor(data: PvMonitorData, device: DeviceDef, point: PointDef) -> SensorEntity:
-    description = point_sensor_description(point)
+    description = point_sensor_description(point, device)
     if point.kind == "number" and point.is_counter:
         return PvMonitorCounterSensor(data, device, point, description)
     return PvMonitorPointSensor(data, device, point, description)

@@ -143,12 +143,13 @@ async def test_entities_match_the_integration(
             lambda: all(state_of(hass, e) != STATE_UNKNOWN for e in numeric), "every reported value"
         )
         compared = 0
-        for _device_id, unique_id, point in expected:
+        devices = {device.id: device for device in announcement.devices}
+        for device_id, unique_id, point in expected:
             platform = point_platform(point)
             if platform == "sensor":
-                description: Any = point_sensor_description(point)
+                description: Any = point_sensor_description(point, devices[device_id])
             elif platform == "number":
-                description = number_description(point)
+                description = number_description(point, devices[device_id])
             else:
                 continue
             state = hass.states.get(entity_id(hass, platform, unique_id) or "")

@@ -69,7 +69,7 @@ async def sent_command(
             "select",
             "select_option",
             {"option": "charge"},
-            "select.battery_battery_mode",
+            "select.battery_operating_mode",
             "battery",
             "battery_mode",
             "charge",
@@ -272,7 +272,7 @@ async def test_collector_goes_offline_during_command(
     """The Last Will ends a pending command at once with a translated error."""
     mqtt_mock.async_publish.reset_mock()
     task = call(
-        hass, "select", "select_option", {"entity_id": "select.battery_battery_mode", "option": "idle"}
+        hass, "select", "select_option", {"entity_id": "select.battery_operating_mode", "option": "idle"}
     )
     await sent_command(published, task)
     collector.status(False)

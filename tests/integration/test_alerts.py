@@ -87,7 +87,7 @@ async def test_inverter_fault(
     events = async_capture_events(hass, EVENT_ALERT)
     collector.state("inverter", {"events": 0b11})
     await hass.async_block_till_done()
-    fault = hass.states.get("binary_sensor.inverter_inverter_fault")
+    fault = hass.states.get("binary_sensor.inverter_fault")
     assert fault.state == "on"
     assert fault.attributes["faults"] == ["ground_fault", "dc_over_voltage"]
     assert fault.attributes["fault_texts"] == ["Ground fault", "DC overvoltage"]
@@ -95,16 +95,16 @@ async def test_inverter_fault(
     assert "fault active (Ground fault, DC overvoltage)" in events[-1].data["message"]
     collector.state("inverter", {"events": 0, "status": "fault"})
     await hass.async_block_till_done()
-    fault = hass.states.get("binary_sensor.inverter_inverter_fault")
+    fault = hass.states.get("binary_sensor.inverter_fault")
     assert (fault.state, fault.attributes["reason"]) == ("on", "operating_state_fault")
     collector.state("inverter", {"status": "mppt"})
     await hass.async_block_till_done()
-    fault = hass.states.get("binary_sensor.inverter_inverter_fault")
+    fault = hass.states.get("binary_sensor.inverter_fault")
     assert (fault.state, fault.attributes["reason"]) == ("on", "fault_clearing")  # held, no event yet
     freezer.tick(timedelta(seconds=301))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.inverter_inverter_fault").state == "off"
+    assert hass.states.get("binary_sensor.inverter_fault").state == "off"
     fault_events = [e.data for e in events if e.data["alert"] == "inverter_fault"]
     assert [e["active"] for e in fault_events] == [True, False]
     assert fault_events[0]["previous_activation"] is None
@@ -136,18 +136,18 @@ async def test_flapping_fault_fires_one_event(
         freezer.tick(timedelta(seconds=60))
         async_fire_time_changed(hass)
         await hass.async_block_till_done()
-        assert hass.states.get("binary_sensor.inverter_inverter_fault").state == "on"
+        assert hass.states.get("binary_sensor.inverter_fault").state == "on"
     assert [(e.data["alert"], e.data["active"]) for e in events] == [("inverter_fault", True)]
     assert events[0].data["details"]["fault_texts"] == ["Overtemperature"]
     freezer.tick(timedelta(seconds=61))  # 121 s clear
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.inverter_inverter_fault").state == "off"
+    assert hass.states.get("binary_sensor.inverter_fault").state == "off"
     assert [(e.data["alert"], e.data["active"]) for e in events] == [
         ("inverter_fault", True),
         ("inverter_fault", False),
     ]
-    summary = hass.states.get("sensor.home_pv_pv_energy_today")
+    summary = hass.states.get("sensor.home_pv_production_today")
     assert [a["alert"] for a in summary.attributes["alerts_today"]] == ["inverter_fault"]
 
 
@@ -157,10 +157,10 @@ async def test_battery_low_and_options(
     """Battery low follows the SoC threshold of the options, changed without a reload."""
     collector.state("battery", {"soc": 8})
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.battery_battery_low").state == "on"
+    assert hass.states.get("binary_sensor.battery_low_charge").state == "on"
     hass.config_entries.async_update_entry(running, options={**running.options, CONF_BATTERY_LOW_SOC: 5})
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.battery_battery_low").state == "off"
+    assert hass.states.get("binary_sensor.battery_low_charge").state == "off"
     assert hass.states.get("sensor.battery_state_of_charge").state == "8"
 
 
@@ -213,28 +213,28 @@ async def test_offline_alerts_after_grace_time(
     events = async_capture_events(hass, EVENT_ALERT)
     collector.availability("meter", "offline")
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.grid_meter_device_offline").state == "off"
+    assert hass.states.get("binary_sensor.grid_meter_offline").state == "off"
     freezer.tick(timedelta(seconds=61))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.grid_meter_device_offline").state == "on"
+    assert hass.states.get("binary_sensor.grid_meter_offline").state == "on"
     assert hass.states.get("binary_sensor.grid_meter_grid_voltage_out_of_range").state == STATE_UNAVAILABLE
 
     collector.status(False)
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.home_pv_collector_offline").state == "off"
+    assert hass.states.get("binary_sensor.home_pv_offline").state == "off"
     freezer.tick(timedelta(seconds=61))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    collector_alert = hass.states.get("binary_sensor.home_pv_collector_offline")
+    collector_alert = hass.states.get("binary_sensor.home_pv_offline")
     assert (collector_alert.state, collector_alert.attributes["reason"]) == ("on", "offline")
-    assert hass.states.get("binary_sensor.grid_meter_device_offline").state == STATE_UNAVAILABLE
+    assert hass.states.get("binary_sensor.grid_meter_offline").state == STATE_UNAVAILABLE
 
     collector.status(True)
     collector.availability("meter", "online")
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.home_pv_collector_offline").state == "off"
-    assert hass.states.get("binary_sensor.grid_meter_device_offline").state == "off"
+    assert hass.states.get("binary_sensor.home_pv_offline").state == "off"
+    assert hass.states.get("binary_sensor.grid_meter_offline").state == "off"
     assert [(e.data["alert"], e.data["active"], e.data["device"]) for e in events] == [
         ("device_offline", True, "meter"),
         ("collector_offline", True, None),
@@ -257,7 +257,7 @@ async def test_short_outage_raises_nothing(
     freezer.tick(timedelta(seconds=60))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.home_pv_collector_offline").state == "off"
+    assert hass.states.get("binary_sensor.home_pv_offline").state == "off"
     assert events == []
 
 
@@ -269,7 +269,7 @@ async def test_zero_grace_time(
     await hass.async_block_till_done()
     collector.status(False)
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.home_pv_collector_offline").state == "on"
+    assert hass.states.get("binary_sensor.home_pv_offline").state == "on"
 
 
 async def test_device_triggers_listed(hass: HomeAssistant, running: MockConfigEntry) -> None:
@@ -348,9 +348,9 @@ async def test_unknown_without_values(
     collector.status(True)
     collector.announce()
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.battery_battery_low").state == STATE_UNKNOWN
+    assert hass.states.get("binary_sensor.battery_low_charge").state == STATE_UNKNOWN
     collector.state("battery", {"soc": value})
     await hass.async_block_till_done()
     expected = "on" if value < 10 else "off"
-    assert hass.states.get("binary_sensor.battery_battery_low").state == expected
+    assert hass.states.get("binary_sensor.battery_low_charge").state == expected
     assert [e.data["alert"] for e in events] == (["battery_low"] if value < 10 else [])

@@ -108,8 +108,8 @@ async def test_options_step_creates_automations(
         "input": {"alerts": ["inverter_fault", "battery_low"], "chat_id": "12345"},
     }
     assert written[1]["use_blueprint"]["input"]["alert_sensors"] == [
-        "binary_sensor.inverter_inverter_fault",
-        "binary_sensor.battery_battery_low",
+        "binary_sensor.inverter_fault",
+        "binary_sensor.battery_low_charge",
     ]
 
     registry = er.async_get(hass)

@@ -130,7 +130,7 @@ async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry
     assert by_type["history-graph"][0]["entities"] == [
         "sensor.inverter_ac_power",
         "sensor.grid_meter_power",
-        "sensor.battery_battery_power",
+        "sensor.battery_power",
     ]
     assert by_type["statistics-graph"][0]["entities"] == [
         "sensor.inverter_lifetime_energy",
@@ -152,7 +152,7 @@ async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry
     assert tiles == {
         "number.inverter_active_power_limit": "numeric-input",
         "switch.inverter_active_power_limit_enabled": "toggle",
-        "select.battery_battery_mode": "select-options",
+        "select.battery_operating_mode": "select-options",
         "number.battery_charge_power_limit": "numeric-input",
         "button.battery_reset_bms_errors": "button",
     }

@@ -91,7 +91,7 @@ async def test_collector_last_will(
     assert hass.states.get("number.inverter_active_power_limit").state == STATE_UNAVAILABLE
     assert hass.states.get("sensor.home_pv_errors").state == STATE_UNAVAILABLE
     assert hass.states.get("sensor.inverter_connection").state == "offline"
-    assert hass.states.get("binary_sensor.home_pv_collector_offline").state == "off"  # grace time
+    assert hass.states.get("binary_sensor.home_pv_offline").state == "off"  # grace time
     collector.status(True)
     await hass.async_block_till_done()
     assert hass.states.get("sensor.inverter_ac_power").state == "2345"

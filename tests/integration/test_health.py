@@ -180,24 +180,24 @@ async def test_clear_sky_health_sensors(
     assert _value(hass, "sensor.inverter_expected_power") == pytest.approx(expected_now, abs=0.1)
     expected_energy = _value(hass, "sensor.inverter_expected_energy_today")
     assert 3.0 < expected_energy < 4.5  # one hour of a bit more than 3.x kW
-    produced = _value(hass, "sensor.home_pv_pv_energy_today")
+    produced = _value(hass, "sensor.home_pv_production_today")
     assert produced == pytest.approx(2.0, abs=0.05)
     assert _value(hass, "sensor.inverter_performance_ratio_today") == pytest.approx(
         100 * produced / expected_energy, abs=0.2
     )
     assert _value(hass, "sensor.inverter_specific_yield_today") == pytest.approx(produced / 5.0, abs=0.01)
-    summary = hass.states.get("sensor.home_pv_pv_energy_today").attributes
+    summary = hass.states.get("sensor.home_pv_production_today").attributes
     assert summary["expected_energy_today"] == pytest.approx(expected_energy, abs=0.01)
     assert summary["peak_power"] == 2345  # the collector's first state
-    assert hass.states.get("sensor.home_pv_pv_peak_power_today").state == "2345.0"
+    assert hass.states.get("sensor.home_pv_peak_power_today").state == "2345.0"
     expected_state = hass.states.get("sensor.inverter_expected_energy_today")
-    assert expected_state.attributes["state_class"] == "total_increasing"
+    assert "state_class" not in expected_state.attributes  # an estimate: no Energy dashboard candidate
     assert expected_state.attributes["unit_of_measurement"] == "kWh"
 
     # self-consumption from the meter's export counter: 0.5 kWh of the 2 kWh exported
     collector.state("meter", {"energy_export": 3321.57})
     await _tick(hass, freezer)
-    summary = hass.states.get("sensor.home_pv_pv_energy_today").attributes
+    summary = hass.states.get("sensor.home_pv_production_today").attributes
     assert summary["grid_export_today"] == pytest.approx(0.5, abs=0.001)
     assert summary["self_consumption"] == pytest.approx(100 * (produced - 0.5) / produced, abs=0.5)
 
@@ -208,7 +208,7 @@ async def test_clear_sky_health_sensors(
     assert _value(hass, "sensor.inverter_expected_energy_today") == 0.0
     assert hass.states.get("sensor.inverter_performance_ratio_today").state == "unknown"
     assert _value(hass, "sensor.inverter_performance_ratio_7_days") == yesterday_ratio
-    assert hass.states.get("sensor.home_pv_pv_energy_today").state == "0.0"
+    assert hass.states.get("sensor.home_pv_production_today").state == "0.0"
 
     # the figures survive a restart of the entry
     await _configure_array(hass, entry, peak_power=0, tilt=20, azimuth=180, losses=14)  # removes it

@@ -81,14 +81,15 @@ async def hourly(hass: HomeAssistant, start: datetime, entity_id: str) -> list[d
     [
         ({"unit": "W", "device_class": "power", "state_class": "measurement"}, SensorStateClass.MEASUREMENT),
         ({"unit": "kWh", "device_class": "energy", "state_class": "total_increasing"}, "total_increasing"),
-        ({"unit": "W", "device_class": "power"}, SensorStateClass.MEASUREMENT),
-        ({"unit": "kWh", "device_class": "energy"}, SensorStateClass.TOTAL_INCREASING),
-        ({"unit": "rpm"}, SensorStateClass.MEASUREMENT),
+        # announced without one: a rating, a setting or a vendor code, no statistics
+        ({"unit": "W", "device_class": "power"}, None),
+        ({"unit": "kWh", "device_class": "energy_storage"}, None),
+        ({"unit": "rpm"}, None),
         ({"unit": "W", "device_class": "power", "state_class": "total_increasing"}, None),
     ],
 )
-def test_every_numeric_point_has_a_state_class(point: dict[str, Any], expected: str | None) -> None:
-    """Announced or not, a numeric point gets a state class its device class allows."""
+def test_state_class_as_announced(point: dict[str, Any], expected: str | None) -> None:
+    """A numeric point gets the announced state class when its device class allows it, else none."""
     definition = PointDef(key="x", name="X", kind="number", **point)
     assert sensor_state_class(definition, sensor_device_class(definition)) == expected
 

@@ -118,7 +118,7 @@ async def test_changed_point_definition_reloads(
     collector.start()  # the broker re-delivers the retained messages to the reloaded entry
     await hass.async_block_till_done()
     assert running.state is ConfigEntryState.LOADED
-    state = hass.states.get("select.battery_battery_mode")
+    state = hass.states.get("select.battery_operating_mode")
     assert state.attributes["options"] == ["auto", "charge", "discharge", "idle", "eco"]
     assert state.state == "auto"
 

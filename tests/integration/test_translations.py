@@ -5,19 +5,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.const import Platform
 
 from custom_components.pv_monitor.alerts import AlertType
-from custom_components.pv_monitor.const import (
-    BINARY_SENSOR_KEYS,
-    NUMBER_KEYS,
-    PV_STRING_KEYS,
-    SELECT_KEYS,
-    SENSOR_KEYS,
-    SWITCH_KEYS,
-    TRANSLATED_STATES,
-)
 from custom_components.pv_monitor.device_trigger import TRIGGER_TYPES
-from custom_components.pv_monitor.sensor import STAT_DESCRIPTIONS
+from custom_components.pv_monitor.sensor import HEALTH_DESCRIPTIONS, STAT_DESCRIPTIONS, SUMMARY_DESCRIPTIONS
+from custom_components.pv_monitor.vocabulary import TRANSLATED_STATES, VOCABULARY
 
 ROOT = Path(__file__).parents[2] / "custom_components" / "pv_monitor"
 
@@ -45,26 +38,28 @@ def test_german_complete() -> None:
     [
         (
             "sensor",
-            SENSOR_KEYS
-            | {d.key for d in STAT_DESCRIPTIONS}
-            | {"connection"}
-            | {v[0] for v in PV_STRING_KEYS.values()},
+            VOCABULARY[Platform.SENSOR]
+            | {d.key for d in (*STAT_DESCRIPTIONS, *HEALTH_DESCRIPTIONS, *SUMMARY_DESCRIPTIONS)}
+            | {"connection"},
         ),
-        ("binary_sensor", BINARY_SENSOR_KEYS | {str(a) for a in AlertType}),
-        ("number", NUMBER_KEYS),
-        ("select", SELECT_KEYS),
-        ("switch", SWITCH_KEYS),
+        ("binary_sensor", VOCABULARY[Platform.BINARY_SENSOR] | {str(a) for a in AlertType}),
+        ("number", VOCABULARY[Platform.NUMBER]),
+        ("select", VOCABULARY[Platform.SELECT]),
+        ("switch", VOCABULARY[Platform.SWITCH]),
     ],
 )
 def test_entity_names(platform: str, keys: frozenset[str]) -> None:
+    """Every key the code names an entity with has a name, and strings.json names nothing else."""
     entities = load("strings.json")["entity"][platform]
-    assert set(keys) <= set(entities)
+    assert set(keys) == set(entities)
 
 
 def test_states_and_triggers() -> None:
     strings = load("strings.json")
     for key, states in TRANSLATED_STATES.items():
-        assert set(strings["entity"]["sensor"][key]["state"]) == states
+        for platform in ("sensor", "select"):
+            if key in VOCABULARY[Platform(platform)]:
+                assert set(strings["entity"][platform][key]["state"]) == states, (platform, key)
     assert set(strings["device_automation"]["trigger_type"]) == TRIGGER_TYPES
 
 

@@ -135,15 +135,12 @@ def device_class_for(point: Mapping[str, Any]) -> str | None:
 
 
 def state_class_for(point: Mapping[str, Any], device_class: str | None) -> str | None:
-    """As the integration: the announced state class if allowed for the device class; a number announced
-    without one gets `measurement` (or `total_increasing` where only totals are allowed)."""
+    """As the integration: the announced state class if allowed for the device class; none for a point
+    announced without one (nameplate ratings, vendor codes: no long-term statistics, no Energy candidate)."""
     state_class = point.get("state_class")
     allowed = DEVICE_CLASS_STATE_CLASSES.get(device_class, frozenset()) if device_class else None
     if state_class is None:
-        if allowed is None:
-            return "measurement"
-        fallbacks = ("measurement", "total_increasing")
-        return next((fallback for fallback in fallbacks if fallback in allowed), None)
+        return None
     if allowed is not None and state_class not in allowed:
         return None
     return str(state_class)
