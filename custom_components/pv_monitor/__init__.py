@@ -11,7 +11,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .alert_engine import AlertEngine
 from .commands import CommandSender
-from .const import CONF_BASE_TOPIC, CONF_COLLECTOR_ID, DOMAIN, PLATFORMS
+from .const import CONF_ARRAY_PEAK_POWER, CONF_BASE_TOPIC, CONF_COLLECTOR_ID, DOMAIN, PLATFORMS
 from .contract import Topics
 from .coordinator import PvMonitorCoordinator
 from .health_tracker import HealthTracker
@@ -68,6 +68,18 @@ async def _async_entry_updated(hass: HomeAssistant, entry: PvMonitorConfigEntry)
 
 def _topics(entry: PvMonitorConfigEntry) -> Topics:
     return Topics(entry.data[CONF_BASE_TOPIC], entry.data[CONF_COLLECTOR_ID])
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: PvMonitorConfigEntry) -> bool:
+    """1.1 -> 1.2: the array peak power option moves from W to kWp (one unit for array size)."""
+    if entry.version > 1:
+        return False  # a newer version of the integration wrote it
+    if entry.minor_version < 2:
+        options = dict(entry.options)
+        if CONF_ARRAY_PEAK_POWER in options:
+            options[CONF_ARRAY_PEAK_POWER] = float(options[CONF_ARRAY_PEAK_POWER]) / 1000.0
+        hass.config_entries.async_update_entry(entry, options=options, minor_version=2)
+    return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PvMonitorConfigEntry) -> bool:

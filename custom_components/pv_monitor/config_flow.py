@@ -10,6 +10,7 @@ from homeassistant.config_entries import ConfigEntryState, ConfigFlow, ConfigFlo
 from homeassistant.core import callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
     EntityWithDeviceFilterSelectorConfig,
@@ -21,7 +22,7 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 
-from .alerts import AlertType
+from .alerts import AlertType, irradiance_source
 from .automations import AutomationRequest, async_create_automations
 from .catalogue import has_health
 from .const import (
@@ -32,6 +33,8 @@ from .const import (
     CONF_COLLECTOR_ID,
     CONF_COMMAND_QOS,
     CONF_DEVICE,
+    CONF_ENERGY_DASHBOARD,
+    CONF_ENERGY_PENDING,
     CONF_ENERGY_TODAY,
     CONF_GRID_FREQUENCY_MAX,
     CONF_GRID_FREQUENCY_MIN,
@@ -42,16 +45,20 @@ from .const import (
     DEFAULT_BASE_TOPIC,
     DEFAULT_OPTIONS,
     DOMAIN,
+    RATED_POWER_KEY,
 )
 from .contract import (
     ID_PATTERN,
     Announcement,
+    DeviceDef,
     InvalidPayload,
+    Topics,
     collector_id_from_config_topic,
     parse_announcement,
 )
 from .dashboard import async_create_dashboard
-from .discovery import async_scan_collectors
+from .discovery import async_read_collector, async_scan_collectors
+from .energy import async_add_to_energy_dashboard, async_plan, describe, describe_roles, energy_roles
 from .models import PvMonitorConfigEntry
 from .options import ARRAY_DEFAULTS, ARRAY_SCHEMA, OPTIONS_SCHEMA
 
@@ -96,12 +103,18 @@ class PvMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
     """One config entry per collector; unique id = collector id."""
 
     VERSION = 1
+    # 1.2: the option `array_peak_power` is in kWp (was W), as every array's peak power.
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         """Nothing found yet."""
         self._base_topic = DEFAULT_BASE_TOPIC
         self._announcement: Announcement | None = None
         self._found: dict[str, Announcement] = {}
+        self._inverters: list[DeviceDef] = []
+        self._rated_kw: dict[str, float] = {}
+        self._arrays: dict[str, dict[str, float]] = {}
+        self._arrays_seen: list[str] = []
 
     @staticmethod
     @callback
@@ -135,7 +148,7 @@ class PvMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask before adding a discovered collector."""
         assert self._announcement is not None
         if user_input is not None:
-            return self._create_entry(self._announcement)
+            return await self._async_after_collector_chosen(self._announcement)
         self._set_confirm_only()
         return self.async_show_form(
             step_id="confirm",
@@ -183,7 +196,7 @@ class PvMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
             announcement = self._found[user_input[CONF_COLLECTOR_ID]]
             await self.async_set_unique_id(announcement.collector.id, raise_on_progress=False)
             self._abort_if_unique_id_configured()
-            return self._create_entry(announcement)
+            return await self._async_after_collector_chosen(announcement)
         options = [
             SelectOptionDict(value=cid, label=f"{announcement.collector.name} ({cid})")
             for cid, announcement in sorted(self._found.items())
@@ -245,10 +258,69 @@ class PvMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
-    def _create_entry(self, announcement: Announcement) -> ConfigFlowResult:
-        return self.async_create_entry(
-            title=announcement.collector.name,
-            data={CONF_BASE_TOPIC: self._base_topic, CONF_COLLECTOR_ID: announcement.collector.id},
+    async def _async_after_collector_chosen(self, announcement: Announcement) -> ConfigFlowResult:
+        """The collector is chosen: describe its arrays (PV health), then offer the Energy dashboard.
+
+        Its latest announcement (a SunSpec inverter's points come after its model scan) and retained
+        values (each inverter's rated power) are read first.
+        """
+        announcement, values = await async_read_collector(
+            self.hass, Topics(self._base_topic, announcement.collector.id), announcement
+        )
+        self._announcement = announcement
+        self._inverters = [device for device in announcement.devices if has_health(device)]
+        for device in self._inverters:
+            point = device.point(RATED_POWER_KEY)
+            rated = values.get(device.id, {}).get(RATED_POWER_KEY)
+            factor = {"W": 0.001, "kW": 1.0}.get(point.unit or "") if point else None
+            if isinstance(rated, int | float) and not isinstance(rated, bool) and rated > 0 and factor:
+                self._rated_kw[device.id] = round(rated * factor, 2)
+        if self._inverters:
+            return await self.async_step_array()
+        return await self.async_step_energy()
+
+    async def async_step_array(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """The array of each inverter in turn: peak power (default: the inverter's rated power), tilt and
+        azimuth. Peak power 0 leaves the array out (its health figures say why they are unknown)."""
+        assert self._announcement is not None
+        device = self._inverters[len(self._arrays_seen)]
+        if user_input is not None:
+            self._arrays_seen.append(device.id)
+            if user_input[CONF_PEAK_POWER] > 0:
+                self._arrays[device.id] = {key: float(user_input[key]) for key in ARRAY_DEFAULTS}
+            if len(self._arrays_seen) < len(self._inverters):
+                return await self.async_step_array()
+            return await self.async_step_energy()
+        suggested = {**ARRAY_DEFAULTS, CONF_PEAK_POWER: self._rated_kw.get(device.id, 0.0)}
+        irradiance = irradiance_source(self._announcement)
+        return self.async_show_form(
+            step_id="array",
+            data_schema=self.add_suggested_values_to_schema(ARRAY_SCHEMA, suggested),
+            description_placeholders={
+                "device": device.name,
+                "rated": f"{self._rated_kw[device.id]:g}" if device.id in self._rated_kw else "-",
+                "irradiance": irradiance[0].name if irradiance else "-",
+            },
+            last_step=False,
+        )
+
+    async def async_step_energy(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Offer to add the collector's sensors to the Energy dashboard (done once they exist)."""
+        announcement = self._announcement
+        assert announcement is not None
+        if user_input is not None or not energy_roles(announcement):
+            options: dict[str, Any] = {CONF_ARRAYS: self._arrays} if self._arrays else {}
+            if user_input is not None and user_input.get(CONF_ENERGY_DASHBOARD):
+                options[CONF_ENERGY_PENDING] = True
+            return self.async_create_entry(
+                title=announcement.collector.name,
+                data={CONF_BASE_TOPIC: self._base_topic, CONF_COLLECTOR_ID: announcement.collector.id},
+                options=options,
+            )
+        return self.async_show_form(
+            step_id="energy",
+            data_schema=vol.Schema({vol.Required(CONF_ENERGY_DASHBOARD, default=True): BooleanSelector()}),
+            description_placeholders={"sources": describe_roles(announcement)},
         )
 
 
@@ -261,7 +333,8 @@ class PvMonitorOptionsFlow(OptionsFlow):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """What to do."""
         return self.async_show_menu(
-            step_id="init", menu_options=["thresholds", "array_device", "dashboard", "automations"]
+            step_id="init",
+            menu_options=["energy", "array_device", "dashboard", "automations", "thresholds"],
         )
 
     async def async_step_array_device(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -299,6 +372,30 @@ class PvMonitorOptionsFlow(OptionsFlow):
             step_id="array",
             data_schema=self.add_suggested_values_to_schema(ARRAY_SCHEMA, current),
             description_placeholders={"device": self._device},
+        )
+
+    async def async_step_energy(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show exactly which sensors would be added to the Energy dashboard (and which are there
+        already); confirming adds them, leaving everything else in the Energy dashboard as it is."""
+        data = self.config_entry.runtime_data
+        if data.state.announcement is None:
+            return self.async_abort(reason="not_announced")
+        plan = await async_plan(self.hass, data.state.announcement, self.config_entry.entry_id)
+        if not plan.add:
+            return self.async_abort(
+                reason="energy_nothing_to_add", description_placeholders={"present": describe(plan.present)}
+            )
+        if user_input is not None:
+            try:
+                await async_add_to_energy_dashboard(self.hass, plan)
+            except HomeAssistantError as err:
+                return self.async_abort(reason="energy_failed", description_placeholders={"error": str(err)})
+            return self.async_abort(
+                reason="energy_added", description_placeholders={"added": describe(plan.add)}
+            )
+        return self.async_show_form(
+            step_id="energy",
+            description_placeholders={"add": describe(plan.add), "present": describe(plan.present) or "-"},
         )
 
     async def async_step_thresholds(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:

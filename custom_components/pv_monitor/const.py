@@ -39,6 +39,9 @@ CONF_NOTIFY_ENTITIES: Final = "notify_entities"
 CONF_CHAT_ID: Final = "chat_id"
 CONF_ALERTS: Final = "alerts"
 CONF_ENERGY_TODAY: Final = "energy_today"
+# Set-up's Energy dashboard choice; pending until the collector's entities exist, then done once.
+CONF_ENERGY_DASHBOARD: Final = "energy_dashboard"
+CONF_ENERGY_PENDING: Final = "energy_dashboard_pending"
 
 DEFAULT_OPTIONS: Final[dict[str, float | int]] = {
     CONF_GRID_VOLTAGE_MIN: 207.0,
@@ -62,6 +65,8 @@ HEALTH_INTERVAL: Final = 60.0
 
 # Seconds an actuator waits for the collector's command_result event.
 COMMAND_TIMEOUT: Final = 10.0
+# The point that tells an inverter's rated AC power in W (SunSpec model 120 WRtg, vendor maps).
+RATED_POWER_KEY: Final = "rated_power"
 # Seconds the user/reconfigure steps listen for retained announcements.
 SCAN_SECONDS: Final = 2.0
 

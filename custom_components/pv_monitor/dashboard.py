@@ -11,14 +11,12 @@ updates that dashboard instead of adding a second one.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
-from homeassistant.components.energy.data import async_get_manager as async_get_energy_manager
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import slugify
 
@@ -26,24 +24,29 @@ from .alerts import AlertType, device_alerts
 from .catalogue import (
     alert_unique_id,
     connection_unique_id,
+    health_unique_id,
     point_platform,
     point_unique_id,
     stat_unique_id,
 )
-from .const import CONF_ARRAY_PEAK_POWER, DOMAIN
-from .contract import Announcement, PointDef
+from .const import DOMAIN, RATED_POWER_KEY
+from .contract import Announcement, DeviceDef, PointDef
+from .energy import async_energy_sources, energy_sources, entry_lookup
 from .ha_internals import async_save_dashboard_config, lovelace_dashboards
-from .models import PvMonitorConfigEntry
+from .models import CollectorState, PvMonitorConfigEntry
 from .sensor import STAT_DESCRIPTIONS
 
 # Texts of the generated dashboard (translated: strings.json `selector.dashboard_text.options`).
 TEXT_KEYS: Final = (
-    "energy",
-    "energy_not_configured",
+    "today",
     "power",
+    "solar",
+    "grid",
+    "storage",
+    "state_of_charge",
+    "energy_not_configured",
     "production_consumption",
     "energy_per_day",
-    "controls",
     "alerts",
     "diagnostics",
 )
@@ -56,6 +59,8 @@ TILE_FEATURES: Final[dict[Platform, list[dict[str, Any]]]] = {
     Platform.SWITCH: [{"type": "toggle"}],
     Platform.BUTTON: [{"type": "button"}],
 }
+# A tile shows the entity's own (translated) name: the section's heading names the device.
+ENTITY_NAME: Final = {"type": "entity"}
 POWER_ROLES: Final = ("pv_power", "grid_power", "battery_power")
 ENERGY_ROLES: Final = (
     "pv_energy",
@@ -64,6 +69,17 @@ ENERGY_ROLES: Final = (
     "battery_charge_energy",
     "battery_discharge_energy",
 )
+# The collector's figures of the day, in the order the first section shows them.
+TODAY_KEYS: Final = (
+    "pv_energy_today",
+    "house_consumption_today",
+    "grid_import_today",
+    "grid_export_today",
+    "battery_charge_today",
+    "battery_discharge_today",
+)
+# The "power now" tiles: the label (TEXT_KEYS) of each power role.
+POWER_LABELS: Final = {"pv_power": "solar", "grid_power": "grid", "battery_power": "storage"}
 DEFAULT_GAUGE_MAX_W: Final = 10_000
 # Live-reading tiles per device (the device page lists everything); role points come first, in this order.
 MAX_READING_TILES: Final = 8
@@ -94,13 +110,20 @@ READING_ROLE_ORDER: Final = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DashboardInput:
-    """What the generator needs besides the announcement."""
+    """What the generator needs besides the announcement.
+
+    `power_flow`: the Energy dashboard has this collector's power sensors (the power-sankey card can draw
+    the live flow); `energy_configured`: it has energy sources (the energy-distribution card shows today's).
+    `rated_power`: an inverter's rated AC power in W, by device id (the gauge's maximum).
+    """
 
     title: str
     entity_id: Callable[[Platform, str], str | None]
     texts: Mapping[str, str]
     energy_configured: bool = False
-    peak_power: float = 0.0
+    power_flow: bool = False
+    peak_power: float = 0.0  # W, the array peak power option (a gauge maximum without a rated power)
+    rated_power: Mapping[str, float] = field(default_factory=dict)
 
 
 def dashboard_url_path(collector_id: str) -> str:
@@ -109,18 +132,29 @@ def dashboard_url_path(collector_id: str) -> str:
 
 
 def build_dashboard(announcement: Announcement, given: DashboardInput) -> dict[str, Any]:
-    """The Lovelace config (one sections view) for a collector's entities that exist."""
+    """The Lovelace config (one sections view) for a collector's entities that exist.
+
+    First what a PV owner looks for: today's figures, then the power now (the live power flow when the
+    Energy dashboard has this collector's power sensors), then a section per device (its readings and
+    controls), graphs, alerts and diagnostics. Tiles show the entity's own name: short and distinct in
+    their section, never the device's name again.
+    """
     cid = announcement.collector.id
     text = given.texts.get
 
-    def points(role: str) -> list[tuple[str, PointDef]]:
-        found: list[tuple[str, PointDef]] = []
+    def points(role: str) -> list[tuple[str, str, PointDef]]:
+        found: list[tuple[str, str, PointDef]] = []
         for device in announcement.devices:
             for point in device.points_with_role(role):
+                if point.kind != "number":
+                    continue
                 entity_id = given.entity_id(point_platform(point), point_unique_id(cid, device.id, point.key))
                 if entity_id is not None:
-                    found.append((entity_id, point))
+                    found.append((device.id, entity_id, point))
         return found
+
+    def collector_sensor(key: str) -> str | None:
+        return given.entity_id(Platform.SENSOR, health_unique_id(cid, None, key))
 
     sections: list[dict[str, Any]] = []
 
@@ -129,50 +163,21 @@ def build_dashboard(announcement: Announcement, given: DashboardInput) -> dict[s
             heading = [{"type": "heading", "heading": title}] if title else []
             sections.append({"type": "grid", "cards": heading + cards})
 
-    # Power flow and energy: the energy-distribution card shows the Energy dashboard's configuration.
+    # Today: the counters' increase since midnight (values from the first minute, no statistics needed).
+    today = [_tile(entity_id) for key in TODAY_KEYS if (entity_id := collector_sensor(key))]
     if given.energy_configured:
-        section(text("energy"), [{"type": "energy-distribution", "link_dashboard": True}])
-    else:
-        section(text("energy"), [{"type": "markdown", "content": text("energy_not_configured", "")}])
-
-    peak = given.peak_power if given.peak_power > 0 else DEFAULT_GAUGE_MAX_W
-    gauges = _gauges(points("pv_power"), [entity_id for entity_id, _ in points("battery_soc")], peak)
-    section(text("power"), gauges)
-
-    # Live readings: one section per device, its most telling points first (those with a role).
+        today.append({"type": "energy-distribution", "link_dashboard": True})
+    section(text("today"), today)
+    house = collector_sensor("house_power")
+    section(text("power"), _power_cards(points, house, given))
     for device in announcement.devices:
-        readings = [
-            point
-            for point in device.points
-            if point.kind in READING_KINDS and point.category is None and point.writable is None
-        ]
-        readings.sort(key=lambda point: READING_ROLE_ORDER.get(point.role or "", len(READING_ROLE_ORDER)))
-        tiles_of_device = [
-            {"type": "tile", "entity": reading_id}
-            for point in readings
-            if (
-                reading_id := given.entity_id(
-                    point_platform(point), point_unique_id(cid, device.id, point.key)
-                )
-            )
-        ]
-        section(device.name, tiles_of_device[:MAX_READING_TILES])
+        section(device.name, _device_tiles(cid, device, given))
 
-    power = [entity_id for role in POWER_ROLES for entity_id, _ in points(role)]
-    energy = [entity_id for role in ENERGY_ROLES for entity_id, _ in points(role)]
-    graphs = _graphs(power, energy, text("energy_per_day"))
-    section(text("production_consumption"), graphs)
-
-    tiles: list[dict[str, Any]] = []
-    for device in announcement.devices:
-        for point in device.points:
-            platform = point_platform(point)
-            if (features := TILE_FEATURES.get(platform)) is None:
-                continue
-            actuator = given.entity_id(platform, point_unique_id(cid, device.id, point.key))
-            if actuator is not None:
-                tiles.append({"type": "tile", "entity": actuator, "features": features})
-    section(text("controls"), tiles)
+    power_ids = [entity_id for role in POWER_ROLES for _d, entity_id, _p in points(role)]
+    if house:
+        power_ids.append(house)
+    energy = [entity_id for role in ENERGY_ROLES for _d, entity_id, _p in points(role)]
+    section(text("production_consumption"), _graphs(power_ids, energy, text("energy_per_day")))
 
     alerts = [
         alert_entity
@@ -206,25 +211,80 @@ def build_dashboard(announcement: Announcement, given: DashboardInput) -> dict[s
     }
 
 
-def _gauges(pv_power: list[tuple[str, PointDef]], soc: list[str], peak_w: float) -> list[dict[str, Any]]:
-    """A gauge per PV power point (0 to the array's peak power) and per battery state of charge."""
+def _power_cards(
+    points: Callable[[str], list[tuple[str, str, PointDef]]], house: str | None, given: DashboardInput
+) -> list[dict[str, Any]]:
+    """Power now: the live flow (the Energy dashboard's power sensors), the power per role (labelled by
+    what it is, not by its device), the house, the gauges; a hint while the flow cannot be drawn."""
+    text = given.texts.get
+    cards: list[dict[str, Any]] = [{"type": "power-sankey"}] if given.power_flow else []
+    for role, label in POWER_LABELS.items():
+        found = points(role)
+        for number, (_device_id, entity_id, _point) in enumerate(found, start=1):
+            cards.append(_tile(entity_id, text(label, label) + (f" {number}" if len(found) > 1 else "")))
+    if house:
+        cards.append(_tile(house))
+    cards.extend(_gauges(points("pv_power"), points("battery_soc"), given, text("state_of_charge")))
+    if not given.power_flow:
+        cards.append({"type": "markdown", "content": text("energy_not_configured", "")})
+    return cards
+
+
+def _device_tiles(cid: str, device: DeviceDef, given: DashboardInput) -> list[dict[str, Any]]:
+    """A device's most telling readings first (those with a role), then the controls a user changes
+    (rarely changed settings are `config` entities: on the device page only)."""
+    readings = [
+        point
+        for point in device.points
+        if point.kind in READING_KINDS and point.category is None and point.writable is None
+    ]
+    readings.sort(key=lambda point: READING_ROLE_ORDER.get(point.role or "", len(READING_ROLE_ORDER)))
+    tiles = [
+        _tile(reading_id)
+        for point in readings
+        if (reading_id := given.entity_id(point_platform(point), point_unique_id(cid, device.id, point.key)))
+    ][:MAX_READING_TILES]
+    for point in device.points:
+        platform = point_platform(point)
+        if (features := TILE_FEATURES.get(platform)) is None or point.category is not None:
+            continue
+        if actuator := given.entity_id(platform, point_unique_id(cid, device.id, point.key)):
+            tiles.append({**_tile(actuator), "features": features})
+    return tiles
+
+
+def _tile(entity_id: str, name: str | None = None) -> dict[str, Any]:
+    """A tile showing the entity's own name (or `name`)."""
+    return {"type": "tile", "entity": entity_id, "name": name if name is not None else ENTITY_NAME}
+
+
+def _gauges(
+    pv_power: list[tuple[str, str, PointDef]],
+    soc: list[tuple[str, str, PointDef]],
+    given: DashboardInput,
+    soc_name: str | None,
+) -> list[dict[str, Any]]:
+    """A gauge per PV power point (0 to the inverter's rated power, else the array's peak power) and per
+    battery state of charge."""
     gauges: list[dict[str, Any]] = []
-    for entity_id, point in pv_power:
-        maximum = peak_w if point.unit == "W" else peak_w / 1000 if point.unit == "kW" else None
+    for device_id, entity_id, point in pv_power:
+        peak = given.rated_power.get(device_id) or given.peak_power or DEFAULT_GAUGE_MAX_W
+        maximum = peak if point.unit == "W" else peak / 1000 if point.unit == "kW" else None
         gauge: dict[str, Any] = {"type": "gauge", "entity": entity_id, "min": 0, "needle": True}
         if maximum is not None:
             gauge["max"] = maximum
         gauges.append(gauge)
-    gauges.extend(
-        {
+    for _device_id, entity_id, _point in soc:
+        gauge = {
             "type": "gauge",
             "entity": entity_id,
             "min": 0,
             "max": 100,
             "severity": {"green": 50, "yellow": 20, "red": 0},
         }
-        for entity_id in soc
-    )
+        if soc_name:
+            gauge["name"] = soc_name
+        gauges.append(gauge)
     return gauges
 
 
@@ -256,26 +316,18 @@ def _alerts(announcement: Announcement) -> list[tuple[str | None, AlertType]]:
     return found
 
 
-def _entity_lookup(hass: HomeAssistant, entry_id: str) -> Callable[[Platform, str], str | None]:
-    """Entity ids of the entry's enabled entities, by platform and unique id."""
-    registry = er.async_get(hass)
-    enabled = {
-        (entry.domain, entry.unique_id): entry.entity_id
-        for entry in er.async_entries_for_config_entry(registry, entry_id)
-        if entry.disabled_by is None
-    }
-
-    def lookup(platform: Platform, unique_id: str) -> str | None:
-        return enabled.get((str(platform), unique_id))
-
-    return lookup
-
-
-async def _async_energy_configured(hass: HomeAssistant) -> bool:
-    if "energy" not in hass.config.components:
-        return False
-    manager = await async_get_energy_manager(hass)
-    return bool(manager.data and manager.data["energy_sources"])
+def rated_power_w(state: CollectorState) -> dict[str, float]:
+    """Each inverter's rated AC power in W, where its device reports one (`rated_power`)."""
+    rated: dict[str, float] = {}
+    for device_id, runtime in state.devices.items():
+        point = runtime.definition.point(RATED_POWER_KEY)
+        value = runtime.values.get(RATED_POWER_KEY)
+        if point is None or not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            continue
+        factor = {"W": 1.0, "kW": 1000.0}.get(point.unit or "")
+        if factor is not None:
+            rated[device_id] = float(value) * factor
+    return rated
 
 
 async def async_create_dashboard(hass: HomeAssistant, entry: PvMonitorConfigEntry) -> str:
@@ -293,14 +345,24 @@ async def async_create_dashboard(hass: HomeAssistant, entry: PvMonitorConfigEntr
     collection = lovelace_dashboards(hass)
     translations = await async_get_translations(hass, hass.config.language, "selector", [DOMAIN])
     prefix = f"component.{DOMAIN}.selector.dashboard_text.options."
+    lookup = entry_lookup(hass, entry.entry_id)
+    preferences = await async_energy_sources(hass)
+    ours = {
+        entity_id
+        for source in energy_sources(state.announcement, lookup)
+        for entity_id in (source.get("stat_rate"), (source.get("power_config") or {}).get("stat_rate"))
+        if entity_id
+    }
     config = build_dashboard(
         state.announcement,
         DashboardInput(
             title=state.collector_name,
-            entity_id=_entity_lookup(hass, entry.entry_id),
+            entity_id=lookup,
             texts={key: translations.get(prefix + key, key) for key in TEXT_KEYS},
-            energy_configured=await _async_energy_configured(hass),
-            peak_power=float(entry.options.get(CONF_ARRAY_PEAK_POWER, 0.0)),
+            energy_configured=bool(preferences),
+            power_flow=any(source.get("stat_rate") in ours for source in preferences),
+            peak_power=entry.runtime_data.options.thresholds.array_peak_power * 1000.0,
+            rated_power=rated_power_w(state),
         ),
     )
     url_path = dashboard_url_path(state.collector_id)

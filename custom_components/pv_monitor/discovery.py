@@ -11,7 +11,15 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 
 from .const import SCAN_SECONDS
-from .contract import Announcement, InvalidPayload, collector_id_from_config_topic, parse_announcement
+from .contract import (
+    Announcement,
+    InvalidPayload,
+    Topics,
+    Value,
+    collector_id_from_config_topic,
+    parse_announcement,
+    parse_state,
+)
 
 _LOGGER = logging.getLogger(__package__)
 
@@ -48,3 +56,54 @@ async def async_scan_collectors(hass: HomeAssistant, base_topic: str) -> dict[st
         unsubscribe()
         cancel_timer()
     return found
+
+
+async def async_read_collector(
+    hass: HomeAssistant, topics: Topics, announcement: Announcement
+) -> tuple[Announcement, dict[str, dict[str, Value]]]:
+    """The collector's latest retained announcement and its devices' retained values, by device id.
+
+    A collector that just started announces a SunSpec device before its model scan (incomplete): this
+    listens at most SCAN_SECONDS, less once the announcement is complete and every device with a
+    `pv_power` point sent its state. `announcement` is the one known so far.
+    """
+    latest = announcement
+    values: dict[str, dict[str, Value]] = {}
+    done: asyncio.Future[None] = hass.loop.create_future()
+
+    def complete() -> bool:
+        inverters = {d.id for d in latest.devices if d.points_with_role("pv_power")}
+        return not latest.incomplete and inverters <= values.keys()
+
+    @callback
+    def _on_message(msg: mqtt.ReceiveMessage) -> None:
+        nonlocal latest
+        try:
+            if msg.topic == topics.config:
+                parsed = parse_announcement(msg.payload)
+                if parsed.collector.id == topics.collector_id:
+                    latest = parsed
+            elif (device_id := topics.device_of(msg.topic)) is not None:
+                values[device_id] = parse_state(msg.payload).values
+        except InvalidPayload:
+            return
+        if complete() and not done.done():
+            done.set_result(None)
+
+    @callback
+    def _finish(_now: Any) -> None:
+        if not done.done():
+            done.set_result(None)
+
+    cancel_timer = async_call_later(hass, SCAN_SECONDS, _finish)
+    unsubscribes = [
+        await mqtt.async_subscribe(hass, topics.config, _on_message, 1),
+        await mqtt.async_subscribe(hass, topics.state_wildcard, _on_message, 1),
+    ]
+    try:
+        await done
+    finally:
+        for unsubscribe in unsubscribes:
+            unsubscribe()
+        cancel_timer()
+    return latest, values

@@ -5,7 +5,7 @@ Two sources, in this order (docs/pv-health.md):
 1. A measured irradiance (a point with role `irradiance`, e.g. an environment sensor on the same
    collector), taken as plane-of-array irradiance. With an array configured for the inverter (options):
    `clearsky.array_power` (temperature derating and losses); without one, the array peak power option
-   `array_peak_power` and a flat performance ratio:
+   `array_peak_power` (kWp) and a flat performance ratio:
 
        expected W = irradiance W/m² / 1000 W/m² * peak power W * PERFORMANCE_RATIO
 

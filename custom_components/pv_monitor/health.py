@@ -164,13 +164,24 @@ class InverterHealth:
         )
 
 
+# Counter roles whose increase today the collector's day reports (kWh), besides the inverters' production.
+DAY_COUNTER_ROLES: Final = (
+    "grid_import_energy",
+    "grid_export_energy",
+    "battery_charge_energy",
+    "battery_discharge_energy",
+)
+
+
 @dataclass(slots=True)
 class DaySummary:
-    """The collector's day: total peak power, grid export and the alerts that went on."""
+    """The collector's day: total peak power, the counters' increase per point (`<device>/<key>`), when
+    they were first read today, and the alerts that went on."""
 
     day: date | None = None
     peak_power: float = 0.0
-    export: Counter = field(default_factory=Counter)
+    counters: dict[str, Counter] = field(default_factory=dict)
+    since: datetime | None = None  # first counter reading of the day (midnight, or when set up)
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def roll(self, today: date) -> None:
@@ -180,15 +191,30 @@ class DaySummary:
         self.day = today
         self.peak_power = 0.0
         self.alerts = []
-        self.export.new_day()
+        self.since = None
+        for counter in self.counters.values():
+            counter.new_day()
+
+    def count(self, point: str, reading: float, now: datetime) -> None:
+        """A counter reading (kWh) of a point (`<device>/<key>`)."""
+        self.counters.setdefault(point, Counter()).update(reading)
+        if self.since is None:
+            self.since = now
+
+    def today(self, points: list[str]) -> float | None:
+        """The increase today of these points together (kWh); None while one of them is unread."""
+        increases = [self.counters[point].today if point in self.counters else None for point in points]
+        if not increases or any(value is None for value in increases):
+            return None
+        return sum(value for value in increases if value is not None)
 
     def to_dict(self) -> dict[str, Any]:
         """For the store."""
         return {
             "day": self.day.isoformat() if self.day else None,
             "peak_power": self.peak_power,
-            "export_start": self.export.start,
-            "export_last": self.export.last,
+            "counters": {point: [c.start, c.last] for point, c in self.counters.items()},
+            "since": self.since.isoformat() if self.since else None,
             "alerts": self.alerts,
         }
 
@@ -198,6 +224,10 @@ class DaySummary:
         return cls(
             day=date.fromisoformat(data["day"]) if data.get("day") else None,
             peak_power=float(data.get("peak_power", 0.0)),
-            export=Counter(start=data.get("export_start"), last=data.get("export_last")),
+            counters={
+                point: Counter(start=start, last=last)
+                for point, (start, last) in (data.get("counters") or {}).items()
+            },
+            since=datetime.fromisoformat(data["since"]) if data.get("since") else None,
             alerts=list(data.get("alerts", [])),
         )

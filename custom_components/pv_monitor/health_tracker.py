@@ -16,7 +16,7 @@ from homeassistant.util import dt as dt_util
 from .clearsky import solar_position
 from .const import DOMAIN
 from .expected import expected_power
-from .health import DaySummary, InverterHealth, energy_kwh
+from .health import DAY_COUNTER_ROLES, DaySummary, InverterHealth, energy_kwh
 from .models import CollectorState
 from .options import EntryOptions
 
@@ -63,7 +63,7 @@ class HealthTracker:
         if (array := self._options.arrays.get(device_id)) is not None:
             return array.peak_power
         peak = self._options.thresholds.array_peak_power
-        return peak / 1000.0 if peak > 0 else None
+        return peak if peak > 0 else None
 
     def sun_elevation(self, now: datetime) -> float:
         """The sun's elevation at Home Assistant's home location, degrees."""
@@ -78,7 +78,7 @@ class HealthTracker:
             longitude=self.hass.config.longitude,
             array=self._options.arrays.get(device_id),
             irradiance=self._state.irradiance(),
-            peak_power=self._options.thresholds.array_peak_power,
+            peak_power=self._options.thresholds.array_peak_power * 1000.0,
         )
 
     def _counter_kwh(self, device_id: str, role: str) -> float | None:
@@ -114,11 +114,74 @@ class HealthTracker:
                 counter=self._counter_kwh(device_id, "pv_energy"),
             )
         self._observe_total_peak(today)
-        for device_id in self._state.devices:
-            if (export := self._counter_kwh(device_id, "grid_export_energy")) is not None:
-                self.summary.export.update(export)
-                break
+        for device_id, runtime in self._state.devices.items():
+            for role in DAY_COUNTER_ROLES:
+                for point in runtime.definition.points_with_role(role):
+                    value = runtime.values.get(point.key)
+                    if (
+                        point.kind == "number"
+                        and isinstance(value, int | float)
+                        and not isinstance(value, bool)
+                    ) and (kwh := energy_kwh(float(value), point.unit)) is not None:
+                        self.summary.count(f"{device_id}/{point.key}", kwh, now)
         self.async_save_soon()
+
+    def role_points(self, role: str) -> list[str]:
+        """The counter points (`<device>/<key>`) announced with a role."""
+        return [
+            f"{device_id}/{point.key}"
+            for device_id, runtime in self._state.devices.items()
+            for point in runtime.definition.points_with_role(role)
+            if point.kind == "number" and energy_kwh(0.0, point.unit) is not None
+        ]
+
+    def role_today(self, role: str) -> float | None:
+        """Today's increase of the counters with a role (kWh), None while unknown or not announced."""
+        value = self.summary.today(self.role_points(role))
+        return None if value is None else round(value, 3)
+
+    def production_today(self) -> float | None:
+        """Energy the inverters produced today (kWh), None before the first health tick."""
+        trackers = [self.trackers[did] for did in self._state.inverters() if did in self.trackers]
+        return round(sum(t.actual_energy for t in trackers), 3) if trackers else None
+
+    def consumption_today(self) -> float | None:
+        """The house's consumption today (kWh): production + grid import - export + battery discharge -
+        charge; None without a grid import counter or while a figure is unknown."""
+        if not self.role_points("grid_import_energy"):
+            return None
+        figures = {
+            role: (self.role_today(role) if self.role_points(role) else 0.0) for role in DAY_COUNTER_ROLES
+        }
+        produced = self.production_today() if self._state.inverters() else 0.0
+        if produced is None or any(value is None for value in figures.values()):
+            return None
+        total = (
+            produced
+            + (figures["grid_import_energy"] or 0.0)
+            - (figures["grid_export_energy"] or 0.0)
+            + (figures["battery_discharge_energy"] or 0.0)
+            - (figures["battery_charge_energy"] or 0.0)
+        )
+        return round(max(total, 0.0), 3)
+
+    def house_power(self) -> float | None:
+        """The house's power now (W): PV + grid (positive = import) + battery (positive = discharge);
+        None without a grid power point or while a reading is unknown."""
+        grid = [self._state.role_number(did, "grid_power") for did in self._state.devices]
+        grid_w = [_watts(reading) for reading in grid if reading is not None]
+        if not grid_w or None in grid_w:
+            return None
+        pv = [self._state.pv_power(did) for did in self._state.inverters()]
+        if None in pv:
+            return None
+        battery = [self._state.role_number(did, "battery_power") for did in self._state.devices]
+        battery_w = [_watts(reading) for reading in battery if reading is not None]
+        if None in battery_w:
+            return None
+        total = sum(p for p in pv if p is not None) + sum(w for w in grid_w if w is not None)
+        total += sum(w for w in battery_w if w is not None)
+        return round(max(total, 0.0), 1)
 
     def record_alert(self, entry: dict[str, Any], now: datetime) -> None:
         """An alert went on: today's summary lists it."""
@@ -131,7 +194,7 @@ class HealthTracker:
         trackers = [self.trackers[did] for did in self._state.inverters() if did in self.trackers]
         produced = sum(t.actual_energy for t in trackers)
         expected = sum(t.expected_energy for t in trackers)
-        exported = self.summary.export.today
+        exported = self.role_today("grid_export_energy")
         self_consumption = (
             round(100.0 * max(produced - exported, 0.0) / produced, 1)
             if exported is not None and produced > 0
@@ -146,3 +209,12 @@ class HealthTracker:
             "self_consumption": self_consumption,
             "alerts_today": list(self.summary.alerts),
         }
+
+
+POWER_FACTORS = {"W": 1.0, "kW": 1000.0, "MW": 1_000_000.0}
+
+
+def _watts(reading: tuple[float, str | None]) -> float | None:
+    """A power reading in W, None for a unit that is not power."""
+    factor = POWER_FACTORS.get((reading[1] or "").strip())
+    return None if factor is None else reading[0] * factor

@@ -61,7 +61,7 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Required(CONF_GRID_FREQUENCY_MAX): _number(0, 100, 0.01, "Hz"),
         vol.Required(CONF_BATTERY_LOW_SOC): _number(0, 100, 1, "%"),
         vol.Required(CONF_PRODUCTION_BELOW_EXPECTED): _number(0, 100, 1, "%"),
-        vol.Required(CONF_ARRAY_PEAK_POWER): _number(0, 10_000_000, 1, "W"),
+        vol.Required(CONF_ARRAY_PEAK_POWER): _number(0, 100_000, 0.01, "kWp"),
         vol.Required(CONF_PRODUCTION_ALERT_DELAY): _number(0, 86400, 1, "s"),
         vol.Required(CONF_PRODUCTION_MIN_ELEVATION): _number(0, 90, 1, "°"),
         vol.Required(CONF_STRING_IMBALANCE): _number(1, 100, 1, "%"),
@@ -102,7 +102,7 @@ class Thresholds:
     grid_frequency_max: float  # Hz
     battery_low_soc: float  # %
     production_below_expected: float  # percent of the expected production
-    array_peak_power: float  # W; 0 = unknown, no production estimate
+    array_peak_power: float  # kWp, as an array's peak power; 0 = unknown, no production estimate
     offline_grace: float  # seconds
     production_alert_delay: float  # seconds production must stay below expected
     production_min_elevation: float  # degrees of sun elevation below which nothing is judged

@@ -36,7 +36,12 @@ def expected_entities(announcement: Announcement, arrays: Collection[str] = ()) 
         (Platform.BINARY_SENSOR, alert_unique_id(cid, None, AlertType.COLLECTOR_OFFLINE))
     }
     expected.update((Platform.SENSOR, stat_unique_id(cid, d.key)) for d in STAT_DESCRIPTIONS)
-    expected.update((Platform.SENSOR, health_unique_id(cid, None, d.key)) for d in SUMMARY_DESCRIPTIONS)
+    expected.update(
+        (Platform.SENSOR, health_unique_id(cid, None, d.key))
+        for d in SUMMARY_DESCRIPTIONS
+        # a device announced incomplete (pending) may have the roles a figure needs: keep it
+        if announcement.incomplete or d.announced_fn(announcement)
+    )
     for device in announcement.devices:
         expected.add((Platform.SENSOR, connection_unique_id(cid, device.id)))
         expected.update(

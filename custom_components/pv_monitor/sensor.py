@@ -29,7 +29,7 @@ from .catalogue import (
     stat_unique_id,
 )
 from .const import signal_new_entities
-from .contract import DeviceDef, PointDef, Stats
+from .contract import Announcement, DeviceDef, PointDef, Stats
 from .entity import PvMonitorEntity, PvMonitorPointEntity, point_description_fields
 from .health_tracker import HealthTracker
 from .models import PvMonitorConfigEntry, PvMonitorData
@@ -140,6 +140,8 @@ class PvMonitorHealthDescription(SensorEntityDescription):
     value_fn: HealthValue
     attributes_fn: Callable[[HealthTracker], dict[str, Any]] | None = None
     exists_fn: Callable[[DeviceDef], bool] = lambda _device: True
+    # The collector's figures: which announcements have it (the roles it needs).
+    announced_fn: Callable[[Announcement], bool] = lambda _announcement: True
 
 
 def _tracker_value(attribute: str) -> HealthValue:
@@ -245,16 +247,77 @@ HEALTH_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
     ),
 )
 
+
+def _announces(*roles: str) -> Callable[[Announcement], bool]:
+    def announced(announcement: Announcement) -> bool:
+        return all(any(device.points_with_role(role) for device in announcement.devices) for role in roles)
+
+    return announced
+
+
+def _role_today(role: str) -> HealthValue:
+    def value(health: HealthTracker, _device_id: str | None) -> float | None:
+        return health.role_today(role)
+
+    return value
+
+
+def _since(health: HealthTracker) -> dict[str, Any]:
+    since = health.summary.since
+    return {"since": since.isoformat() if since else None}
+
+
+def _today(key: str, role: str) -> PvMonitorHealthDescription:
+    """Today's increase of the counters with a role (a view of their statistics: no state class)."""
+    return PvMonitorHealthDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=_role_today(role),
+        attributes_fn=_since,
+        announced_fn=_announces(role),
+    )
+
+
+# The collector's day. Today's figures are the counters' increase since midnight (or since set-up), a
+# view of the counters' own long-term statistics: no state class, so no second copy in the Energy
+# dashboard's candidates; they show values from the first health tick on, long before hourly statistics.
 SUMMARY_DESCRIPTIONS: tuple[PvMonitorHealthDescription, ...] = (
     PvMonitorHealthDescription(
         key="pv_energy_today",
         translation_key="pv_energy_today",
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=2,
         value_fn=_summary_value("energy_today"),
         attributes_fn=lambda health: {k: v for k, v in health.daily_summary().items() if k != "energy_today"},
+        announced_fn=_announces("pv_power"),
+    ),
+    PvMonitorHealthDescription(
+        key="house_consumption_today",
+        translation_key="house_consumption_today",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda health, _device_id: health.consumption_today(),
+        attributes_fn=_since,
+        announced_fn=_announces("grid_import_energy"),
+    ),
+    _today("grid_import_today", "grid_import_energy"),
+    _today("grid_export_today", "grid_export_energy"),
+    _today("battery_charge_today", "battery_charge_energy"),
+    _today("battery_discharge_today", "battery_discharge_energy"),
+    PvMonitorHealthDescription(
+        key="house_power",
+        translation_key="house_power",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda health, _device_id: health.house_power(),
+        announced_fn=_announces("grid_power"),
     ),
     PvMonitorHealthDescription(
         key="pv_peak_power_today",
@@ -354,7 +417,8 @@ async def async_setup_entry(
         entities.extend(
             PvMonitorHealthSensor(data, None, description)
             for description in SUMMARY_DESCRIPTIONS
-            if register(health_unique_id(cid, None, description.key))
+            if description.announced_fn(announcement)
+            and register(health_unique_id(cid, None, description.key))
         )
         for device in announcement.devices:
             entities.extend(

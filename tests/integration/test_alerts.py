@@ -172,7 +172,7 @@ async def test_production_below_expected(
     freezer.move_to("2025-06-21T19:00:00+00:00")  # local noon at the harness's home (San Diego)
     entity_id = "binary_sensor.inverter_production_below_expected"
     assert hass.states.get(entity_id).state == STATE_UNKNOWN  # no peak power configured: no estimate
-    hass.config_entries.async_update_entry(running, options={CONF_ARRAY_PEAK_POWER: 8000})
+    hass.config_entries.async_update_entry(running, options={CONF_ARRAY_PEAK_POWER: 8.0})
     await hass.async_block_till_done()
     # 720 W/m² x 8 kWp x 0.8 = 4608 W expected; 2345 W is 51 %
     assert hass.states.get(entity_id).state == "off"

@@ -181,6 +181,16 @@ async def test_real_collector_to_entities(
         assert flow["context"]["source"] == SOURCE_MQTT
         assert flow["context"]["unique_id"] == "sim"
         result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
+        # The inverter's array (its rated power, read from its retained state, suggested) and the
+        # Energy dashboard: the set-up's later steps, taken with what they suggest.
+        assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "array")
+        suggested = {str(key): key.description["suggested_value"] for key in result["data_schema"].schema}
+        assert suggested["peak_power"] == 5.0  # the simulated inverter's WRtg, 5000 W
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], suggested)
+        assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "energy")
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"energy_dashboard": False}
+        )
         assert result["type"] is FlowResultType.CREATE_ENTRY
         entry = result["result"]
         assert entry.unique_id == "sim"

@@ -77,19 +77,109 @@ async def configure_while_announced(
     return await task
 
 
-async def test_discovery_creates_entry(hass: HomeAssistant) -> None:
-    """A retained announcement starts a flow; confirming creates the entry for that collector."""
+async def configure_reading_states(
+    hass: HomeAssistant,
+    *,
+    mqtt_mock: MqttMockHAClient,
+    freezer: FrozenDateTimeFactory,
+    flow_id: str,
+    user_input: dict[str, Any],
+    states: dict[str, dict[str, Any]],
+    wait: bool = False,
+) -> Any:
+    """Submit the step that reads the inverters' retained states (their rated power); deliver `states`
+    as the broker would (device id -> values), and let the listening time pass when `wait`."""
+    subscribed = asyncio.Event()
+
+    def on_subscribe(subscription: str, *_args: Any, **_kwargs: Any) -> Any:
+        if subscription.endswith("/config") and not subscription.endswith("/+/config"):
+            subscribed.set()
+        return DEFAULT
+
+    mqtt_mock.async_subscribe.side_effect = on_subscribe
+    task = asyncio.ensure_future(hass.config_entries.flow.async_configure(flow_id, user_input))
+    waiting = asyncio.ensure_future(subscribed.wait())
+    await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    mqtt_mock.async_subscribe.side_effect = None
+    for device_id, values in states.items():
+        payload = json.dumps({"ts": 1.0, "seq": 1, "v": values})
+        async_fire_mqtt_message(hass, f"pv_monitor/home/{device_id}/state", payload, retain=True)
+    if wait:
+        freezer.tick(timedelta(seconds=SCAN_SECONDS + 1))
+        async_fire_time_changed(hass)
+    return await task
+
+
+async def test_discovery_creates_entry(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, freezer: FrozenDateTimeFactory
+) -> None:
+    """A retained announcement starts a flow; confirming asks for the inverter's array (its rated power
+    suggested as the peak power) and offers the Energy dashboard, then creates the entry."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(announcement_for("home", "Home PV"))
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "confirm"
     assert result["description_placeholders"] == {"name": "Home PV", "collector_id": "home", "devices": "4"}
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await configure_reading_states(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=result["flow_id"],
+        user_input={},
+        states={"inverter": {"rated_power": 5000, "ac_power": 1200}},
+    )
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "array")
+    assert result["description_placeholders"] == {
+        "device": "Inverter",
+        "rated": "5",
+        "irradiance": "Irradiance sensor",
+    }
+    suggested = {str(key): key.description["suggested_value"] for key in result["data_schema"].schema}
+    assert suggested == {"peak_power": 5.0, "tilt": 30.0, "azimuth": 180.0, "losses": 14.0}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"peak_power": 5.5, "tilt": 35, "azimuth": 170, "losses": 14}
+    )
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "energy")
+    sources = result["description_placeholders"]["sources"]
+    assert "- Inverter: Lifetime energy, AC power" in sources
+    assert "- Grid meter: Imported energy, Exported energy, Total power" in sources
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"energy_dashboard": True})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Home PV"
     assert result["data"] == {CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"}
+    assert result["options"] == {
+        "arrays": {"inverter": {"peak_power": 5.5, "tilt": 35.0, "azimuth": 170.0, "losses": 14.0}},
+        "energy_dashboard_pending": True,
+    }
     assert result["result"].unique_id == "home"
+
+
+async def test_discovery_without_rated_power_or_array(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, freezer: FrozenDateTimeFactory
+) -> None:
+    """No rated power reported within the listening time: nothing suggested; peak power 0 and no Energy
+    dashboard leave both out."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(announcement_for("home", "Home PV"))
+    )
+    result = await configure_reading_states(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=result["flow_id"],
+        user_input={},
+        states={},
+        wait=True,
+    )
+    assert result["description_placeholders"]["rated"] == "-"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"peak_power": 0, "tilt": 30, "azimuth": 180, "losses": 14}
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"energy_dashboard": False})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["options"] == {}
 
 
 async def test_discovery_from_broker(hass: HomeAssistant) -> None:
@@ -182,7 +272,19 @@ async def test_user_lists_announced_collectors(
     assert result["step_id"] == "pick"
     options = result["data_schema"].schema[CONF_COLLECTOR_ID].config["options"]
     assert options == [{"value": "home", "label": "Home PV (home)"}]
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_COLLECTOR_ID: "home"})
+    result = await configure_reading_states(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=result["flow_id"],
+        user_input={CONF_COLLECTOR_ID: "home"},
+        states={"inverter": {"rated_power": 5000}},
+    )
+    assert result["step_id"] == "array"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"peak_power": 0, "tilt": 30, "azimuth": 180, "losses": 14}
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"energy_dashboard": False})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"}
 
@@ -325,7 +427,7 @@ async def test_options(hass: HomeAssistant) -> None:
     hass.config_entries.async_update_entry(entry, options={"chat_id": "42"})
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["thresholds", "array_device", "dashboard", "automations"]
+    assert result["menu_options"] == ["energy", "array_device", "dashboard", "automations", "thresholds"]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "thresholds"}
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,10 @@ from typing import Any
 import hass_frontend
 import pytest
 from homeassistant.components.lovelace.const import LOVELACE_DATA
-from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.service import ServiceValidationError
 from homeassistant.setup import async_setup_component
@@ -31,6 +32,7 @@ from custom_components.pv_monitor.dashboard import (
     build_dashboard,
     dashboard_url_path,
 )
+from custom_components.pv_monitor.energy import entry_lookup
 
 from .conftest import FakeCollector
 
@@ -38,6 +40,7 @@ from .conftest import FakeCollector
 CORE_CARD_TYPES = frozenset(
     {
         "alarm-panel", "area", "button", "calendar", "conditional", "energy-distribution", "entities",
+        "power-sankey",
         "entity", "gauge", "glance", "grid", "heading", "history-graph", "horizontal-stack", "humidifier",
         "iframe", "light", "logbook", "map", "markdown", "media-control", "picture", "picture-elements",
         "picture-entity", "picture-glance", "plant-status", "sensor", "shopping-list", "statistic",
@@ -102,16 +105,32 @@ def assert_valid(hass: HomeAssistant, config: dict[str, Any]) -> list[dict[str, 
     return found
 
 
-async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry) -> None:
-    """Every card is a core card, every entity exists, every actuator has a tile that sets it."""
-    announcement = running.runtime_data.state.announcement
+def tile_names(hass: HomeAssistant, config: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(section heading, tile name as shown, device name) of every tile: a tile naming the entity shows
+    the entity's own name (the frontend's `{"type": "entity"}`)."""
     registry = er.async_get(hass)
+    devices = dr.async_get(hass)
+    found = []
+    for view in config["views"]:
+        for section in view["sections"]:
+            heading = next((c["heading"] for c in section["cards"] if c["type"] == "heading"), "")
+            for card in section["cards"]:
+                if card["type"] != "tile":
+                    continue
+                entry = registry.async_get(card["entity"])
+                assert entry is not None
+                device = devices.async_get(entry.device_id) if entry.device_id else None
+                name = card["name"] if isinstance(card["name"], str) else (entry.name or entry.original_name)
+                assert card["name"] == {"type": "entity"} or isinstance(card["name"], str)
+                found.append((heading, str(name), device.name if device else ""))
+    return found
 
-    def lookup(platform: Platform, unique_id: str) -> str | None:
-        entity_id = registry.async_get_entity_id(platform, DOMAIN, unique_id)
-        entry = registry.async_get(entity_id) if entity_id else None
-        return entity_id if entry is not None and entry.disabled_by is None else None
 
+async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry) -> None:
+    """Today's figures first, then the power now, a section per device (readings, then the controls a
+    user changes), graphs, alerts and diagnostics: core cards, existing entities, short distinct names."""
+    announcement = running.runtime_data.state.announcement
+    lookup = entry_lookup(hass, running.entry_id)
     assert announcement is not None
     config = build_dashboard(
         announcement,
@@ -121,16 +140,39 @@ async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry
     by_type: dict[str, list[dict[str, Any]]] = {}
     for card in found:
         by_type.setdefault(card["type"], []).append(card)
+    sections = config["views"][0]["sections"]
+    assert [s["cards"][0]["heading"] for s in sections] == [
+        "today", "power", "Inverter", "Grid meter", "Battery", "Irradiance sensor",
+        "production_consumption", "alerts", "diagnostics",
+    ]  # fmt: skip
+    assert [card["entity"] for card in sections[0]["cards"][1:]] == [
+        "sensor.home_pv_production_today",
+        "sensor.home_pv_consumption_today",
+        "sensor.home_pv_grid_import_today",
+        "sensor.home_pv_grid_export_today",
+        "sensor.home_pv_battery_charged_today",
+        "sensor.home_pv_battery_discharged_today",
+    ]
+    power = sections[1]["cards"][1:]
+    assert [(c["type"], c.get("entity"), c.get("name")) for c in power if c["type"] == "tile"] == [
+        ("tile", "sensor.inverter_ac_power", "solar"),
+        ("tile", "sensor.grid_meter_power", "grid"),
+        ("tile", "sensor.battery_power", "storage"),
+        ("tile", "sensor.home_pv_consumption", {"type": "entity"}),
+    ]
+    # without the Energy dashboard: no flow card, a hint how to get it
     assert [card["content"] for card in by_type["markdown"]] == ["energy_not_configured"]
     assert "energy-distribution" not in by_type
-    assert {card["entity"] for card in by_type["gauge"]} == {
-        "sensor.inverter_ac_power",
-        "sensor.battery_state_of_charge",
-    }
+    assert "power-sankey" not in by_type
+    gauges = {card["entity"]: card for card in by_type["gauge"]}
+    assert set(gauges) == {"sensor.inverter_ac_power", "sensor.battery_state_of_charge"}
+    assert gauges["sensor.inverter_ac_power"]["max"] == 10_000  # nothing tells the rated power here
+    assert gauges["sensor.battery_state_of_charge"]["name"] == "state_of_charge"
     assert by_type["history-graph"][0]["entities"] == [
         "sensor.inverter_ac_power",
         "sensor.grid_meter_power",
         "sensor.battery_power",
+        "sensor.home_pv_consumption",
     ]
     assert by_type["statistics-graph"][0]["entities"] == [
         "sensor.inverter_lifetime_energy",
@@ -139,23 +181,25 @@ async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry
         "sensor.battery_charged_energy",
         "sensor.battery_discharged_energy",
     ]
-    readings = [card["entity"] for card in by_type["tile"] if "features" not in card]
-    assert readings[:3] == [  # role points first, in the order of READING_ROLE_ORDER
+    inverter = [card["entity"] for card in sections[2]["cards"][1:]]
+    assert inverter[:3] == [  # role points first, in the order of READING_ROLE_ORDER
         "sensor.inverter_ac_power",
         "sensor.inverter_operating_state",
         "sensor.inverter_lifetime_energy",
     ]
-    assert "sensor.grid_meter_power" in readings
-    assert "sensor.battery_state_of_charge" in readings
-    assert all(entity_id.split(".")[0] in ("sensor", "binary_sensor") for entity_id in readings)
     tiles = {card["entity"]: card["features"][0]["type"] for card in by_type["tile"] if "features" in card}
-    assert tiles == {
+    assert tiles == {  # controls without a category; the `config` ones stay on the device page
         "number.inverter_active_power_limit": "numeric-input",
         "switch.inverter_active_power_limit_enabled": "toggle",
         "select.battery_operating_mode": "select-options",
         "number.battery_charge_power_limit": "numeric-input",
         "button.battery_reset_bms_errors": "button",
     }
+    names = tile_names(hass, config)
+    for heading in {heading for heading, _name, _device in names}:
+        in_section = [name for h, name, _device in names if h == heading]
+        assert len(in_section) == len(set(in_section)), (heading, in_section)
+    assert [(n, d) for _h, n, d in names if d and d.lower() in n.lower()] == []
     alerts = {ref for card in by_type["entities"] for ref in card["entities"] if ref.startswith("binary_")}
     assert alerts == {
         state.entity_id
@@ -168,21 +212,25 @@ async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry
     assert "sensor.home_pv_uptime" not in diagnostics  # disabled by default: no state to show
 
 
-def test_energy_distribution_when_the_energy_dashboard_is_configured(announcement: dict[str, Any]) -> None:
-    """With the Energy dashboard configured the power-flow card replaces the hint; gauges use the peak."""
-    config = build_dashboard(
-        parse_announcement(json.dumps(announcement)),
-        DashboardInput(
-            title="Home PV",
-            entity_id=lambda platform, unique_id: f"{platform}.{unique_id}",
-            texts={},
-            energy_configured=True,
-            peak_power=6000,
-        ),
+def test_power_flow_when_the_energy_dashboard_has_the_collector(announcement: dict[str, Any]) -> None:
+    """With this collector in the Energy dashboard the live flow and today's distribution replace the
+    hint; the PV gauge goes to the inverter's rated power, else the array's peak power."""
+    given = DashboardInput(
+        title="Home PV",
+        entity_id=lambda platform, unique_id: f"{platform}.{unique_id}",
+        texts={},
+        energy_configured=True,
+        power_flow=True,
+        peak_power=6000,
+        rated_power={"inverter": 5000},
     )
-    found = list(cards(config))
-    assert {card["type"] for card in found} >= {"energy-distribution"}
-    assert "markdown" not in {card["type"] for card in found}
+    found = list(cards(build_dashboard(parse_announcement(json.dumps(announcement)), given)))
+    types = [card["type"] for card in found]
+    assert {"energy-distribution", "power-sankey"} <= set(types)
+    assert "markdown" not in types
+    assert [card["max"] for card in found if card["type"] == "gauge"] == [5000, 100]
+    given = replace(given, rated_power={})
+    found = list(cards(build_dashboard(parse_announcement(json.dumps(announcement)), given)))
     assert [card["max"] for card in found if card["type"] == "gauge"] == [6000, 100]
 
 
@@ -215,7 +263,7 @@ async def test_create_dashboard_service(
     assert_valid(hass, stored)
     # The section headings are translated.
     headings = [card["heading"] for card in cards(stored) if card["type"] == "heading"]
-    assert headings[:2] == ["Energy", "Power"]
+    assert headings[:2] == ["Today", "Power now"]
 
     # The user edits it; creating it again replaces the content of the same dashboard.
     await hass.data[LOVELACE_DATA].dashboards["pv-monitor-home"].async_save({"views": []})
