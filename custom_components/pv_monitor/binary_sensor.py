@@ -83,6 +83,12 @@ class PvMonitorBoolSensor(PvMonitorPointEntity, BinarySensorEntity):
 
     @property
     @override
+    def extra_state_attributes(self) -> dict[str, str] | None:
+        """Which command switched it on, when one did (setting a power limit enables it)."""
+        return self.switched_on_by
+
+    @property
+    @override
     def is_on(self) -> bool | None:
         """The point's value."""
         value = self.point_value

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate
 from uuid import uuid4
 
 from homeassistant.components import mqtt
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.event import async_call_later
+from homeassistant.util import dt as dt_util
 
 from .const import COMMAND_TIMEOUT, DOMAIN
 from .contract import EventMessage, Value, command_payload
@@ -61,6 +63,17 @@ class CommandRefused(CommandError):
     translation_key = "command_refused"
 
 
+class ValueRefused(CommandRefused):
+    """The collector refused the value itself (`out_of_range`, `invalid_value`): the user's input, not a
+    failure (a `ServiceValidationError`: HTTP 400, nothing logged as an error)."""
+
+    translation_key = "value_refused"
+
+
+# Contract error codes that say the value was wrong (docs/mqtt-contract.md, "Event").
+VALUE_ERRORS = frozenset({"out_of_range", "invalid_value"})
+
+
 class CommandSender:
     """Publishes commands to one collector and matches its results to them by id."""
 
@@ -70,6 +83,7 @@ class CommandSender:
         self._state = state
         self._options = options
         self._pending: dict[str, asyncio.Future[EventMessage]] = {}
+        self._last_sent: dict[str, tuple[str, datetime]] = {}
 
     async def async_send(self, device_id: str, key: str, value: Value) -> EventMessage:
         """Publish a command and wait for its result (the successful `command_result` event).
@@ -84,6 +98,7 @@ class CommandSender:
         if runtime is None or runtime.availability in ("offline", "asleep"):
             raise DeviceUnavailable(placeholders)
         command_id = uuid4().hex
+        self._last_sent[device_id] = (key, dt_util.utcnow())
         future: asyncio.Future[EventMessage] = self.hass.loop.create_future()
         self._pending[command_id] = future
 
@@ -110,10 +125,23 @@ class CommandSender:
             cancel_timeout()
             self._pending.pop(command_id, None)
         if not result.ok:
-            raise CommandRefused(
-                {**placeholders, "error": result.error or "unknown", "message": result.message or ""}
+            refused = ValueRefused if result.error in VALUE_ERRORS else CommandRefused
+            raise refused(
+                {
+                    **placeholders,
+                    "value": str(value),
+                    "error": result.error or "unknown",
+                    "message": result.message or "",
+                }
             )
         return result
+
+    def recent_command(self, device_id: str) -> str | None:
+        """The point of the device's last command, if it was sent less than `COMMAND_TIMEOUT` s ago."""
+        if (sent := self._last_sent.get(device_id)) is None:
+            return None
+        key, at = sent
+        return key if (dt_util.utcnow() - at).total_seconds() <= COMMAND_TIMEOUT else None
 
     @callback
     def resolve(self, event: EventMessage) -> None:
@@ -139,16 +167,23 @@ class CommandSender:
 def command_error_handler[EntityT: PvMonitorPointEntity, **P](
     func: Callable[Concatenate[EntityT, P], Coroutine[Any, Any, Any]],
 ) -> Callable[Concatenate[EntityT, P], Coroutine[Any, Any, None]]:
-    """Decorate an actuator method: a `CommandError` becomes a translated `HomeAssistantError`."""
+    """Decorate an actuator method: a `CommandError` becomes a translated `HomeAssistantError` (a refused
+    value a `ServiceValidationError`), and the entity writes its confirmed state again, so a control that
+    showed the user's input shows the device's value."""
 
     async def handler(self: EntityT, /, *args: P.args, **kwargs: P.kwargs) -> None:
         try:
             await func(self, *args, **kwargs)
         except CommandError as err:
-            raise HomeAssistantError(
+            self.async_write_ha_state()
+            error = ServiceValidationError if isinstance(err, ValueRefused) else HomeAssistantError
+            raise error(
                 translation_domain=DOMAIN,
                 translation_key=err.translation_key,
-                translation_placeholders=err.placeholders,
+                translation_placeholders={**err.placeholders, "name": self.name_for_messages},
             ) from err
+        except ServiceValidationError:
+            self.async_write_ha_state()
+            raise
 
     return handler

@@ -335,7 +335,19 @@ class PvMonitorCoordinator:
             self.backfill.add(runtime.definition, state)
         else:
             self.backfill.live_state()
-        return runtime.take(state, f"{source} from collector {self.collector_id}")
+        before = {key: value for key, value in runtime.values.items() if isinstance(value, bool)}
+        accepted = runtime.take(state, f"{source} from collector {self.collector_id}")
+        for key in accepted or ():
+            value = runtime.values.get(key)
+            if value is True and before.get(key) is not True:
+                # Switched on right after a command on another point: say which (a power limit enables
+                # its switch on the device's side).
+                command = self.commands.recent_command(device_id)
+                if command is not None and command != key:
+                    runtime.switched_on_by[key] = command
+            elif value is False:
+                runtime.switched_on_by.pop(key, None)
+        return accepted
 
     @callback
     def _add_to_energy_dashboard_when_ready(self) -> None:

@@ -90,6 +90,19 @@ class PvMonitorPointEntity(PvMonitorEntity):
         self.async_write_ha_state()
 
     @property
+    def switched_on_by(self) -> dict[str, str] | None:
+        """Bool points: `{"switched_on_by": <point>}` while a command on that point switched it on."""
+        runtime = self.data.state.devices.get(self.contract_device_id)
+        by = runtime.switched_on_by.get(self.point.key) if runtime else None
+        return None if by is None else {"switched_on_by": by}
+
+    @property
+    def name_for_messages(self) -> str:
+        """The name users see (the state's friendly name), for error messages."""
+        state = self.hass.states.get(self.entity_id) if self.hass is not None and self.entity_id else None
+        return str(state.attributes.get("friendly_name", self.entity_id)) if state else str(self.entity_id)
+
+    @property
     def point_value(self) -> Value | None:
         """The latest confirmed value of the point."""
         runtime = self.data.state.devices.get(self.contract_device_id)

@@ -44,6 +44,8 @@ class DeviceRuntime:
     inferred: frozenset[str] = frozenset()  # keys whose latest value the collector inferred (asleep)
     last_seq: int = 0
     last_ts: float | None = None
+    # bool point -> the point whose command switched it on (a power limit enables its switch)
+    switched_on_by: dict[str, str] = field(default_factory=dict)
 
     def role_number(self, role: str) -> tuple[float, str | None] | None:
         """The first numeric value of a point with this role, and its unit."""

@@ -2,17 +2,19 @@
 
 import asyncio
 import json
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from datetime import timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
-from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, MqttMockHAClient
 
 from custom_components.pv_monitor.const import COMMAND_TIMEOUT, CONF_COMMAND_QOS
 
@@ -349,3 +351,140 @@ async def test_command_qos_option(
     )
     await task
     assert hass.states.get("switch.inverter_active_power_limit_enabled").state == "on"
+
+
+async def settle() -> None:
+    """Let the calls in flight run until they wait (a blocking call never finishes before its write)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+@pytest.fixture(autouse=True)
+def no_debounce(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Commands go out at once unless a test is about the debounce."""
+    if "debounced" in request.node.name:
+        yield
+        return
+    with patch("custom_components.pv_monitor.number.NUMBER_DEBOUNCE", 0):
+        yield
+
+
+async def test_value_off_the_step_grid_is_refused_before_sending(
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    mqtt_mock: MqttMockHAClient,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """2.5 for a point that takes whole steps: a translated validation error (HTTP 400 over REST),
+    nothing published, and the state written again with the confirmed value."""
+    assert await async_setup_component(hass, "api", {})
+    mqtt_mock.async_publish.reset_mock()
+    entity_id = "number.inverter_active_power_limit"
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": entity_id, "value": 2.5}, blocking=True
+        )
+    assert err.value.translation_key == "invalid_number"
+    assert err.value.translation_placeholders["step"] == "1"
+    assert "2.5" in str(err.value)
+    assert "in steps of 1" in str(err.value)
+    mqtt_mock.async_publish.assert_not_called()
+    assert hass.states.get(entity_id).state == "100"
+    client = await hass_client()
+    response = await client.post(
+        "/api/services/number/set_value", json={"entity_id": entity_id, "value": 2.5}
+    )
+    assert response.status == 400
+    mqtt_mock.async_publish.assert_not_called()
+
+
+async def test_value_the_device_refuses_is_a_validation_error(
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    mqtt_mock: MqttMockHAClient,
+    published: asyncio.Queue[tuple[Any, ...]],
+) -> None:
+    mqtt_mock.async_publish.reset_mock()
+    task = call(hass, "number", "set_value", {"entity_id": "number.inverter_active_power_limit", "value": 50})
+    _topic, payload, _qos, _retain = await sent_command(published, task)
+    collector.event(
+        "inverter",
+        {
+            "type": "command_result",
+            "point": "power_limit",
+            "ok": False,
+            "error": "invalid_value",
+            "message": "power_limit: 50 is not accepted",
+            "id": payload["id"],
+        },
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await task
+    assert err.value.translation_key == "value_refused"
+    assert "does not accept" in str(err.value)
+    assert hass.states.get("number.inverter_active_power_limit").state == "100"
+
+
+async def test_a_burst_of_settings_is_debounced_into_one_write(
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    mqtt_mock: MqttMockHAClient,
+    published: asyncio.Queue[tuple[Any, ...]],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Nine clicks on + in a row (faster than the debounce time): one write, of the last value, once the
+    clicks stop; every call returns when the collector confirmed it."""
+    mqtt_mock.async_publish.reset_mock()
+    entity_id = "number.battery_charge_power_limit"
+    tasks = []
+    for click in range(1, 10):
+        tasks.append(call(hass, "number", "set_value", {"entity_id": entity_id, "value": 1000 + 50 * click}))
+        await settle()
+    assert published.empty()
+    freezer.tick(timedelta(seconds=1))
+    async_fire_time_changed(hass)
+    topic, payload, _qos, _retain = await sent_command(published, tasks[-1])
+    assert (topic, payload["value"]) == ("pv_monitor/home/battery/set/charge_power_limit", 1450)
+    collector.event(
+        "battery",
+        {
+            "type": "command_result",
+            "point": "charge_power_limit",
+            "ok": True,
+            "value": 1450,
+            "id": payload["id"],
+        },
+    )
+    await asyncio.gather(*tasks)
+    assert published.empty()
+    assert hass.states.get(entity_id).state == "1450"
+
+
+async def test_setting_the_power_limit_says_it_switched_the_limit_on(
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    mqtt_mock: MqttMockHAClient,
+    published: asyncio.Queue[tuple[Any, ...]],
+) -> None:
+    """The inverter enables its limit when the limit is written: the switch says why it went on."""
+    switch = "switch.inverter_active_power_limit_enabled"
+    collector.state("inverter", {"power_limit_enabled": False})
+    await hass.async_block_till_done()
+    assert hass.states.get(switch).state == "off"
+    task = call(hass, "number", "set_value", {"entity_id": "number.inverter_active_power_limit", "value": 60})
+    _topic, payload, _qos, _retain = await sent_command(published, task)
+    collector.state("inverter", {"power_limit": 60, "power_limit_enabled": True})
+    collector.event(
+        "inverter",
+        {"type": "command_result", "point": "power_limit", "ok": True, "value": 60, "id": payload["id"]},
+    )
+    await task
+    await hass.async_block_till_done()
+    state = hass.states.get(switch)
+    assert (state.state, state.attributes["switched_on_by"]) == ("on", "power_limit")
+    collector.state("inverter", {"power_limit_enabled": False})
+    await hass.async_block_till_done()
+    assert "switched_on_by" not in hass.states.get(switch).attributes

@@ -17,7 +17,7 @@ from homeassistant.components import mqtt
 from homeassistant.config_entries import SOURCE_MQTT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -289,21 +289,17 @@ async def test_real_collector_to_entities(
         for event in wire["event"]:
             jsonschema.validate(event, SCHEMAS["event"])
 
-        # Off the step grid (HA checks only min/max): the collector refuses, HA raises a translated error,
-        # the register is untouched and the entity keeps the confirmed value.
-        with pytest.raises(HomeAssistantError) as refused:
+        # Off the step grid (Home Assistant checks only min/max): the integration refuses it before
+        # anything is sent, with a translated validation error; the entity keeps the confirmed value.
+        events_before = len(wire["event"])
+        with pytest.raises(ServiceValidationError) as refused:
             await hass.services.async_call(
                 "number", "set_value", {"entity_id": limit_id, "value": 40.5}, blocking=True
             )
-        assert refused.value.translation_key == "command_refused"
+        assert refused.value.translation_key == "invalid_number"
         assert float(hass.states.get(limit_id).state) == 40
-        await eventually(
-            lambda: any(
-                e["type"] == "command_result" and e.get("error") == "invalid_value" for e in wire["event"]
-            ),
-            f"the refusal event on the wire: {wire['event']}",
-        )
         assert await read_power_limit_pct(simulator_port) == 40
+        assert len(wire["event"]) == events_before  # no command reached the collector
 
         # SIGKILL: the broker publishes the Last Will and every entity of the collector goes unavailable.
         collector.kill()
