@@ -10,6 +10,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .alert_engine import AlertEngine
+from .automations import async_install_blueprints
 from .commands import CommandSender
 from .const import CONF_ARRAY_PEAK_POWER, CONF_BASE_TOPIC, CONF_COLLECTOR_ID, DOMAIN, PLATFORMS
 from .contract import Topics
@@ -50,6 +51,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: PvMonitorConfigEntry) ->
     entry.runtime_data = PvMonitorData(
         state=state, options=options, coordinator=coordinator, alerts=alerts, health=health, commands=commands
     )
+    # The alert blueprints are there from the start (the automation editor lists them).
+    await async_install_blueprints(hass)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(coordinator.async_stop)
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))

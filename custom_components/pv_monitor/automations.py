@@ -24,8 +24,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 
-from .alerts import AlertType
-from .catalogue import alert_unique_id
+from .catalogue import health_unique_id
 from .const import DOMAIN
 from .ha_internals import async_write_automations
 from .models import PvMonitorData
@@ -43,7 +42,7 @@ class AutomationRequest:
     notify_entities: list[str]
     chat_id: str
     alerts: list[str]
-    energy_today: str | None = None
+    daily_summary: bool = False
 
 
 def alerts_automation_id(collector_id: str) -> str:
@@ -95,29 +94,17 @@ def automation_configs(
             },
         }
     }
-    if request.energy_today:
-        registry = er.async_get(hass)
-        alert_sensors = [
-            entity_id
-            for device_id in [None, *data.state.devices]
-            for alert in data.alerts.alerts_for(device_id)
-            if str(alert) in request.alerts
-            and (
-                entity_id := registry.async_get_entity_id(
-                    Platform.BINARY_SENSOR, DOMAIN, alert_unique_id(cid, device_id, AlertType(alert))
-                )
-            )
-        ]
+    summary = er.async_get(hass).async_get_entity_id(
+        Platform.SENSOR, DOMAIN, health_unique_id(cid, None, "pv_energy_today")
+    )
+    if request.daily_summary and summary is not None:
+        # The collector's "Production today" carries every figure and the alerts that went on today.
         configs[summary_automation_id(cid)] = {
             "alias": f"PV Monitor daily summary ({name})",
             "description": f"Created by PV Monitor for collector {cid}; edit freely.",
             "use_blueprint": {
                 "path": SUMMARY_BLUEPRINT,
-                "input": {
-                    "energy_today": request.energy_today,
-                    "alert_sensors": alert_sensors,
-                    **_target_inputs(request),
-                },
+                "input": {"summary_sensor": summary, **_target_inputs(request)},
             },
         }
     return configs

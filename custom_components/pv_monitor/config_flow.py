@@ -32,10 +32,10 @@ from .const import (
     CONF_CHAT_ID,
     CONF_COLLECTOR_ID,
     CONF_COMMAND_QOS,
+    CONF_DAILY_SUMMARY,
     CONF_DEVICE,
     CONF_ENERGY_DASHBOARD,
     CONF_ENERGY_PENDING,
-    CONF_ENERGY_TODAY,
     CONF_GRID_FREQUENCY_MAX,
     CONF_GRID_FREQUENCY_MIN,
     CONF_GRID_VOLTAGE_MAX,
@@ -90,11 +90,7 @@ AUTOMATIONS_SCHEMA = vol.Schema(
                 translation_key=CONF_ALERTS,
             )
         ),
-        vol.Optional(CONF_ENERGY_TODAY): EntitySelector(
-            EntitySelectorConfig(
-                filter=[EntityWithDeviceFilterSelectorConfig(domain="sensor", device_class="energy")]
-            )
-        ),
+        vol.Optional(CONF_DAILY_SUMMARY, default=True): BooleanSelector(),
     }
 )
 
@@ -442,7 +438,7 @@ class PvMonitorOptionsFlow(OptionsFlow):
                     notify_entities=notify,
                     chat_id=chat_id,
                     alerts=list(user_input[CONF_ALERTS]),
-                    energy_today=user_input.get(CONF_ENERGY_TODAY),
+                    daily_summary=bool(user_input.get(CONF_DAILY_SUMMARY)),
                 )
                 try:
                     await async_create_automations(self.hass, self.config_entry.runtime_data, request)
@@ -452,6 +448,9 @@ class PvMonitorOptionsFlow(OptionsFlow):
                 else:
                     return self.async_create_entry(data={**self.config_entry.options, **user_input})
         current = {CONF_ALERTS: [str(alert) for alert in AlertType], **self.config_entry.options}
+        if user_input is None and not self.hass.config_entries.async_entries("telegram_bot"):
+            # The chat picker lists the Telegram bot's notify entities: say why it is empty.
+            errors["base"] = "no_telegram_bot"
         return self.async_show_form(
             step_id="automations",
             data_schema=self.add_suggested_values_to_schema(AUTOMATIONS_SCHEMA, user_input or current),

@@ -38,7 +38,7 @@ CONF_LOSSES: Final = "losses"
 CONF_NOTIFY_ENTITIES: Final = "notify_entities"
 CONF_CHAT_ID: Final = "chat_id"
 CONF_ALERTS: Final = "alerts"
-CONF_ENERGY_TODAY: Final = "energy_today"
+CONF_DAILY_SUMMARY: Final = "daily_summary"
 # Set-up's Energy dashboard choice; pending until the collector's entities exist, then done once.
 CONF_ENERGY_DASHBOARD: Final = "energy_dashboard"
 CONF_ENERGY_PENDING: Final = "energy_dashboard_pending"

@@ -234,6 +234,7 @@ async def test_daily_summary_at_sunset(
     hass.states.async_set("sensor.pv_peak_today", "4321.4", {"device_class": "power"})
     hass.states.async_set("sensor.grid_export_today", "9.2", {"device_class": "energy"})
     hass.states.async_set("binary_sensor.inverter_fault", "on", {"friendly_name": "Inverter fault"})
+    hass.states.async_set("binary_sensor.battery_low_charge", "off", {"friendly_name": "Battery low charge"})
     with repo_blueprints():
         assert await async_setup_component(
             hass,
@@ -249,7 +250,10 @@ async def test_daily_summary_at_sunset(
                             "expected_today": "sensor.pv_expected_today",
                             "peak_power": "sensor.pv_peak_today",
                             "export_today": "sensor.grid_export_today",
-                            "alert_sensors": ["binary_sensor.inverter_fault"],
+                            "alert_sensors": [
+                                "binary_sensor.inverter_fault",
+                                "binary_sensor.battery_low_charge",
+                            ],
                             "telegram_target": ["notify.family_chat"],
                         },
                     },
@@ -309,13 +313,15 @@ async def test_daily_summary_from_the_summary_sensor(
             "peak_power": 3999.6,
             "grid_export_today": 2.5,
             "self_consumption": 80.0,
-            "alerts_today": [
+            "alerts_today": [  # as the alert engine records them
                 {
                     "alert": "string_imbalance",
-                    "device": "Inverter",
-                    "name": "String imbalance",
+                    "device": "inverter",
+                    "name": "Inverter",
                     "time": "2026-06-01T10:00:00+02:00",
-                    "message": "PV2 is 40 % below PV1",
+                    "reason": "string_below_siblings",
+                    "placeholders": {},
+                    "message": "Inverter: string 2 produces 800 W, 40 % below the other strings (1333 W)",
                 },
             ],
         },
@@ -341,6 +347,63 @@ async def test_daily_summary_from_the_summary_sensor(
     await hass.async_block_till_done()
     assert [c.data["message"] for c in telegram] == [
         "☀️ PV today: 12.50 kWh, expected 25.00 kWh (performance ratio 50 %), peak 4000 W, "
-        "self-consumption 80 %. Alerts today: String imbalance (Inverter)."
+        "self-consumption 80 %. Alerts today: Inverter: string 2 produces 800 W, 40 % below the other strings"
+        " (1333 W)."
     ]
     assert telegram[0].data["chat_id"] == 42
+
+
+@pytest.mark.parametrize("expected_lingering_timers", [True])  # the automation waits for the next sunset
+async def test_daily_summary_after_a_restart_lists_only_the_alerts_that_went_on(
+    hass: HomeAssistant, telegram: list[ServiceCall], freezer: FrozenDateTimeFactory
+) -> None:
+    """Home Assistant restarted in the afternoon: every alert sensor changed today (it was created), none
+    is on; the summary sensor (stored across the restart) knows the one alert that went on in the
+    morning. The message lists that one, not the eleven sensors."""
+    freezer.move_to(datetime(2026, 6, 1, 15, 0, tzinfo=TZ))  # the restart
+    alert_sensors = [f"binary_sensor.pv_alert_{n}" for n in range(11)]
+    for entity_id in alert_sensors:
+        hass.states.async_set(entity_id, "off", {"device_class": "problem", "friendly_name": entity_id})
+    hass.states.async_set(
+        "sensor.home_pv_production_today",
+        "9.0",
+        {
+            "device_class": "energy",
+            "expected_energy_today": 0,
+            "alerts_today": [
+                {
+                    "alert": "grid_voltage",
+                    "device": "grid_meter",
+                    "name": "Grid meter",
+                    "time": "2026-06-01T09:12:00+02:00",
+                    "message": "Grid meter: Voltage L1 = 255.3 V is above 253 V",
+                }
+            ],
+        },
+    )
+    with repo_blueprints():
+        assert await async_setup_component(
+            hass,
+            "automation",
+            {
+                "automation": {
+                    "id": "pv_summary",
+                    "alias": "PV summary",
+                    "use_blueprint": {
+                        "path": SUMMARY,
+                        "input": {
+                            "summary_sensor": "sensor.home_pv_production_today",
+                            "alert_sensors": alert_sensors,
+                            "chat_id": "42",
+                        },
+                    },
+                }
+            },
+        )
+        await hass.async_block_till_done()
+    freezer.move_to(get_astral_event_next(hass, "sunset") + timedelta(seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert [c.data["message"] for c in telegram] == [
+        "☀️ PV today: 9.00 kWh. Alerts today: Grid meter: Voltage L1 = 255.3 V is above 253 V."
+    ]

@@ -35,3 +35,9 @@ async def simulation(socket_enabled: None) -> AsyncIterator[tuple[Simulation, in
         yield sim, port
     finally:
         await sim.stop()
+
+
+@pytest.fixture
+def hass_config_dir(hass_tmp_config_dir: str) -> str:
+    """A configuration folder of the test's own: set-up installs the alert blueprints into it."""
+    return hass_tmp_config_dir

@@ -203,3 +203,9 @@ async def running(
     collector.start()
     await hass.async_block_till_done()
     return setup_integration
+
+
+@pytest.fixture
+def hass_config_dir(hass_tmp_config_dir: str) -> str:
+    """A configuration folder of the test's own: set-up installs the alert blueprints into it."""
+    return hass_tmp_config_dir

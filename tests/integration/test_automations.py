@@ -87,11 +87,7 @@ async def test_options_step_creates_automations(
 ) -> None:
     """The step installs the blueprints, writes two automations that load, are on and send alerts."""
     telegram: list[ServiceCall] = async_mock_service(hass, "telegram_bot", "send_message")
-    user_input = {
-        "chat_id": "12345",
-        "alerts": ["inverter_fault", "battery_low"],
-        "energy_today": "sensor.inverter_lifetime_energy",
-    }
+    user_input = {"chat_id": "12345", "alerts": ["inverter_fault", "battery_low"], "daily_summary": True}
     result = await automations_step(hass, running, user_input)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert running.options["chat_id"] == "12345"  # shown again next time
@@ -107,10 +103,11 @@ async def test_options_step_creates_automations(
         "path": "pv_monitor/alert_telegram.yaml",
         "input": {"alerts": ["inverter_fault", "battery_low"], "chat_id": "12345"},
     }
-    assert written[1]["use_blueprint"]["input"]["alert_sensors"] == [
-        "binary_sensor.inverter_fault",
-        "binary_sensor.battery_low_charge",
-    ]
+    # The daily summary reads the collector's "Production today": its figures and today's alerts.
+    assert written[1]["use_blueprint"] == {
+        "path": "pv_monitor/daily_summary_telegram.yaml",
+        "input": {"summary_sensor": "sensor.home_pv_production_today", "chat_id": "12345"},
+    }
 
     registry = er.async_get(hass)
     for automation_id in (ALERTS_ID, SUMMARY_ID):
@@ -135,9 +132,11 @@ async def test_running_again_updates_and_keeps_user_files(
     write(blueprint, edited)
     write(Path(hass_config_dir, "automations.yaml"), "- alias: mine\n  triggers: []\n  actions: []\n")
 
-    await automations_step(hass, running, {"chat_id": "1", "alerts": ["battery_low"]})
+    await automations_step(hass, running, {"chat_id": "1", "alerts": ["battery_low"], "daily_summary": False})
     result = await automations_step(
-        hass, running, {"notify_entities": ["notify.telegram_chat"], "alerts": ["inverter_fault"]}
+        hass,
+        running,
+        {"notify_entities": ["notify.telegram_chat"], "alerts": ["inverter_fault"], "daily_summary": False},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     written = load_yaml(str(Path(hass_config_dir, "automations.yaml")))
@@ -185,3 +184,28 @@ async def test_invalid_blueprint_is_reported(
     assert result["errors"] == {"base": "automations_failed"}
     assert "not valid" in result["description_placeholders"]["error"]
     assert load_yaml(str(Path(hass_config_dir, "automations.yaml"))) == []
+
+
+async def test_blueprints_are_there_before_the_step(hass: HomeAssistant, running: MockConfigEntry) -> None:
+    """Set-up installs the blueprints: the automation editor offers them before any step ran."""
+    folder = Path(hass.config.config_dir, "blueprints/automation/pv_monitor")
+    names = await hass.async_add_executor_job(lambda: sorted(path.name for path in folder.glob("*.yaml")))
+    assert names == [
+        "alert_telegram.yaml",
+        "daily_summary_telegram.yaml",
+    ]
+
+
+async def test_step_says_the_telegram_bot_is_needed(hass: HomeAssistant, running: MockConfigEntry) -> None:
+    """Without the Telegram bot integration the chat picker is empty: the form says why."""
+    result = await hass.config_entries.options.async_init(running.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "automations"}
+    )
+    assert result["errors"] == {"base": "no_telegram_bot"}
+    MockConfigEntry(domain="telegram_bot").add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(running.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "automations"}
+    )
+    assert result["errors"] == {}

@@ -40,3 +40,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"tests/recorder_pg: scripts/pg start failed: {err.stderr.strip()}") from err
     config.add_cleanup(lambda: subprocess.run([str(SCRIPT), "stop", directory], check=False, timeout=120))
     config.option.dburl = started.stdout.strip()
+
+
+@pytest.fixture
+def hass_config_dir(hass_tmp_config_dir: str) -> str:
+    """A configuration folder of the test's own: set-up installs the alert blueprints into it."""
+    return hass_tmp_config_dir

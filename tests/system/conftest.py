@@ -28,3 +28,9 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     needs_ha = collection_path.stem.endswith("_ha")
     has_ha = config.pluginmanager.has_plugin("homeassistant")
     return True if needs_ha != has_ha else None
+
+
+@pytest.fixture
+def hass_config_dir(hass_tmp_config_dir: str) -> str:
+    """A configuration folder of the test's own: set-up installs the alert blueprints into it."""
+    return hass_tmp_config_dir
