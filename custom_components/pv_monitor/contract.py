@@ -143,6 +143,7 @@ class PointDef:
     options: tuple[str, ...] = ()
     bits: tuple[tuple[int, str], ...] = ()
     writable: WritableDef | None = None
+    advanced: bool = False  # most users do not need it: its entity is created disabled
 
     @property
     def is_counter(self) -> bool:
@@ -432,6 +433,7 @@ def parse_point(data: object, where: str) -> PointDef:
         options=options,
         bits=bits,
         writable=writable,
+        advanced=data.get("advanced") is True,
     )
 
 

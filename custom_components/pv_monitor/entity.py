@@ -132,6 +132,7 @@ class PointDescriptionFields(TypedDict, total=False):
     name: str
     translation_key: str
     entity_category: EntityCategory
+    entity_registry_enabled_default: bool
 
 
 def point_description_fields(
@@ -141,6 +142,8 @@ def point_description_fields(
     fields = PointDescriptionFields(key=point.key)
     if point.category is not None:
         fields["entity_category"] = EntityCategory(point.category)
+    if point.advanced:
+        fields["entity_registry_enabled_default"] = False
     named = point_name(point, device, platform)
     if named.translation_key is not None:
         fields["translation_key"] = named.translation_key

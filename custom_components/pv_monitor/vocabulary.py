@@ -15,8 +15,10 @@ An enum point is translated only when every option it announces has a translated
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Final
 
 from homeassistant.const import Platform
@@ -26,29 +28,29 @@ from .contract import DeviceDef, PointDef
 VOCABULARY: Final[Mapping[Platform, frozenset[str]]] = {
     Platform.SENSOR: frozenset(
         {
-            "ac_power", "energy_total", "energy_total_meter", "energy_today", "ac_current", "ac_current_l1",
-            "ac_current_l2", "ac_current_l3", "ac_voltage_l1", "ac_voltage_l2", "ac_voltage_l3",
-            "ac_voltage_l1_l2", "ac_voltage_l2_l3", "ac_voltage_l3_l1", "ac_frequency", "ac_apparent_power",
-            "ac_reactive_power", "power_factor", "dc_current", "dc_voltage", "dc_power",
-            "temperature_cabinet", "temperature_heatsink", "temperature_transformer", "temperature_other",
-            "status", "status_vendor", "running_state", "events", "mppt_events", "der_type", "device_type",
-            "serial", "manufacturer", "model", "firmware", "rated_power", "rated_apparent_power",
-            "rated_current", "rated_energy", "rated_charge_power", "rated_discharge_power",
-            "setting_max_power", "setting_voltage_reference", "setting_voltage_max", "setting_voltage_min",
-            "setting_max_apparent_power", "setting_ramp_rate", "pv_connection", "storage_connection",
-            "grid_connection", "available_power", "active_controls", "isolation_resistance", "power_limit",
-            "power_limit_window", "power_limit_revert_time", "power_limit_ramp_time",
-            "storage_max_charge_power", "storage_control_mode", "storage_min_reserve", "storage_state",
-            "storage_discharge_rate", "storage_charge_rate", "load_power", "grid_power", "ems_mode",
-            "forced_power", "max_soc", "min_soc", "export_power_limit", "pv_voltage", "pv_current",
-            "pv_power", "pv_energy", "pv_temperature", "pv_status", "pv_events", "power", "power_l1",
-            "power_l2", "power_l3", "voltage", "voltage_l1", "voltage_l2", "voltage_l3", "voltage_l1_l2",
-            "voltage_l2_l3", "voltage_l3_l1", "current", "current_l1", "current_l2", "current_l3",
-            "frequency", "energy_import", "energy_export", "apparent_power", "reactive_power",
-            "meter_events", "soc", "soh", "battery_power", "battery_voltage", "battery_current",
-            "battery_temperature", "temperature", "energy_charged", "energy_discharged", "capacity",
-            "battery_mode", "operating_mode", "charge_power_limit", "discharge_power_limit", "irradiance",
-            "module_temperature", "ambient_temperature", "wind_speed"
+            "ac_power", "energy_total", "energy_total_meter", "energy_today", "ac_current", "ac_power_l1",
+            "ac_power_l2", "ac_power_l3", "ac_current_l1", "ac_current_l2", "ac_current_l3",
+            "ac_voltage_l1", "ac_voltage_l2", "ac_voltage_l3", "ac_voltage_l1_l2", "ac_voltage_l2_l3",
+            "ac_voltage_l3_l1", "ac_frequency", "ac_apparent_power", "ac_reactive_power", "power_factor",
+            "dc_current", "dc_voltage", "dc_power", "temperature_cabinet", "temperature_heatsink",
+            "temperature_transformer", "temperature_other", "status", "status_vendor", "running_state",
+            "events", "mppt_events", "der_type", "device_type", "serial", "manufacturer", "model",
+            "firmware", "rated_power", "rated_apparent_power", "rated_current", "rated_energy",
+            "rated_charge_power", "rated_discharge_power", "setting_max_power", "setting_voltage_reference",
+            "setting_voltage_max", "setting_voltage_min", "setting_max_apparent_power", "setting_ramp_rate",
+            "pv_connection", "storage_connection", "grid_connection", "available_power", "active_controls",
+            "isolation_resistance", "power_limit", "power_limit_window", "power_limit_revert_time",
+            "power_limit_ramp_time", "storage_max_charge_power", "storage_control_mode",
+            "storage_min_reserve", "storage_state", "storage_discharge_rate", "storage_charge_rate",
+            "load_power", "grid_power", "ems_mode", "forced_power", "max_soc", "min_soc",
+            "export_power_limit", "pv_voltage", "pv_current", "pv_power", "pv_energy", "pv_temperature",
+            "pv_status", "pv_events", "power", "power_l1", "power_l2", "power_l3", "voltage", "voltage_l1",
+            "voltage_l2", "voltage_l3", "voltage_l1_l2", "voltage_l2_l3", "voltage_l3_l1", "current",
+            "current_l1", "current_l2", "current_l3", "frequency", "energy_import", "energy_export",
+            "apparent_power", "reactive_power", "meter_events", "soc", "soh", "battery_power",
+            "battery_voltage", "battery_current", "battery_temperature", "temperature", "energy_charged",
+            "energy_discharged", "capacity", "battery_mode", "operating_mode", "charge_power_limit",
+            "discharge_power_limit", "irradiance", "module_temperature", "ambient_temperature", "wind_speed"
         }
     ),
     Platform.NUMBER: frozenset(
@@ -119,6 +121,8 @@ KIND_KEYS: Final[Mapping[str, Mapping[str, str]]] = {
 STRING_KEYS: Final = frozenset(
     {"pv_voltage", "pv_current", "pv_power", "pv_energy", "pv_temperature", "pv_status", "pv_events"}
 )
+# A second SunSpec model's copy of a vocabulary point (docs/profiles.md, "SunSpec profiles").
+MODEL_COPY: Final = re.compile(r".+_m(?P<model>\d+)")
 STRING_KEY: Final = re.compile(r"pv(?P<string>\d+)_(?P<quantity>[a-z_]+)")
 
 
@@ -143,9 +147,22 @@ def point_name(point: PointDef, device: DeviceDef, platform: Platform) -> PointN
         key = ""  # its name needs a string number
     states = TRANSLATED_STATES.get(key)
     states_ok = point.kind != "enum" or (states is not None and set(point.options) <= states)
-    if key in known and states_ok:
+    if key in known and states_ok and not point.advanced:
         return PointName(translation_key=key, placeholders=placeholders)
-    return PointName(name=without_device_name(point.name, device.name))
+    name = without_device_name(point.name, device.name)
+    if point.advanced and (copy := MODEL_COPY.fullmatch(point.key)):
+        # A second SunSpec model's copy of a vocabulary point (`ac_power_m701`): same name, so say which.
+        name = f"{name} (SunSpec {copy['model']})"
+    if point.advanced and point.key in _repeated_names(device):
+        name = f"{name} ({point.key})"  # generated points whose definitions share a label
+    return PointName(name=name)
+
+
+@cache
+def _repeated_names(device: DeviceDef) -> frozenset[str]:
+    """Keys of the advanced points whose announced name another point of the device also has."""
+    names = Counter(point.name for point in device.points)
+    return frozenset(point.key for point in device.points if point.advanced and names[point.name] > 1)
 
 
 def without_device_name(name: str, device_name: str) -> str:

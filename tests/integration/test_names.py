@@ -5,10 +5,10 @@ translated, and only measurements and totals collect statistics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from homeassistant.const import Platform
@@ -19,12 +19,10 @@ from custom_components.pv_monitor.contract import DeviceDef, parse_announcement
 from custom_components.pv_monitor.sensor import point_sensor_description
 from custom_components.pv_monitor.vocabulary import TRANSLATED_STATES, point_name, without_device_name
 from pv_collector.poller import point_announcement
-from pv_collector.profile import list_profiles, load_profile, load_sunspec_model
+from tests.collector.device_images import decode, image_name, image_paths
 
 ROOT = Path(__file__).parents[2] / "custom_components" / "pv_monitor"
 STRINGS = json.loads((ROOT / "strings.json").read_text())
-# The user's own example profile names its points itself: it is not part of the shipped vocabulary.
-SHIPPED = [profile for profile in list_profiles() if profile != "generic_example"]
 # Device names as the demo and the documentation give them, per device kind.
 DEVICE_NAMES = {
     "inverter": ("Inverter", "Hybrid inverter"),
@@ -33,30 +31,19 @@ DEVICE_NAMES = {
     "environment": ("Weather station", "Environment sensor"),
     "other": ("Device",),
 }
+# Every register image of a shipped profile (real devices and the vendors' documents): the points the
+# collector announces for that device, as it announces them. The user's own example profile names its
+# points itself: it is not part of the shipped vocabulary.
+IMAGES = [path for path in image_paths() if path.parent.name != "generic_example"]
 
 
-def _points(profile_id: str, kind: str) -> list[dict[str, Any]]:
-    """The points of a profile; SunSpec: the common model and the models of that kind (1xx inverter,
-    2xx meter)."""
-    profile = load_profile(profile_id)
-    points = [p for p in profile.points if not p.hidden]
-    for model in profile.sunspec_models:
-        if model != 1 and (model >= 200) != (kind == "meter"):
-            continue
-        definition = load_sunspec_model(model)
-        assert definition is not None
-        points.extend(p for p in definition.points if not p.hidden)
-    unique = {point.key: point_announcement(point) for point in points}
-    return list(unique.values())
-
-
-def _devices(profile_id: str) -> list[DeviceDef]:
-    """The profile's points as one announced device per kind it can be (SunSpec: inverter and meter)."""
-    profile = load_profile(profile_id)
-    kinds = ("inverter", "meter") if profile.sunspec_models else (profile.kind,)
+def _devices(path: Path) -> list[DeviceDef]:
+    """The image's device as announced, once under each name people give its kind."""
+    decoded = asyncio.run(decode(path))
+    kind = decoded.sunspec.kind if decoded.sunspec is not None else decoded.profile.kind
+    points = list({p.key: point_announcement(p) for p in decoded.points if not p.hidden}.values())
     devices = [
-        {"id": f"{kind}_{n}", "name": name, "kind": kind, "points": _points(profile_id, kind)}
-        for kind in kinds
+        {"id": f"{kind}_{n}", "name": name, "kind": kind, "points": points}
         for n, name in enumerate(DEVICE_NAMES[kind])
     ]
     document = {
@@ -82,23 +69,24 @@ def _name(device: DeviceDef, platform: Platform, key: str) -> str:
     return text
 
 
-@pytest.mark.parametrize("profile_id", SHIPPED)
-def test_every_point_has_a_translated_name(profile_id: str) -> None:
-    """A shipped point is named by a translation key (so German users read German names)."""
+@pytest.mark.parametrize("path", IMAGES, ids=image_name)
+def test_every_point_has_a_translated_name(path: Path) -> None:
+    """A shipped point is named by a translation key (so German users read German names); the advanced
+    points (generated SunSpec keys, created disabled) keep the names the SunSpec definitions give."""
     untranslated = [
         f"{device.kind}:{point.key}"
-        for device in _devices(profile_id)
+        for device in _devices(path)
         for point in device.points
-        if point_name(point, device, point_platform(point)).translation_key is None
+        if not point.advanced and point_name(point, device, point_platform(point)).translation_key is None
     ]
     assert untranslated == []
 
 
-@pytest.mark.parametrize("profile_id", SHIPPED)
-def test_no_name_starts_with_the_device_name(profile_id: str) -> None:
+@pytest.mark.parametrize("path", IMAGES, ids=image_name)
+def test_no_name_starts_with_the_device_name(path: Path) -> None:
     problems = [
         f"{device.name!r}: {name!r}"
-        for device in _devices(profile_id)
+        for device in _devices(path)
         for point in device.points
         if (name := _name(device, point_platform(point), point.key))
         .lower()
@@ -107,30 +95,30 @@ def test_no_name_starts_with_the_device_name(profile_id: str) -> None:
     assert problems == []
 
 
-@pytest.mark.parametrize("profile_id", SHIPPED)
-def test_names_are_unique_on_a_device(profile_id: str) -> None:
-    for device in _devices(profile_id):
+@pytest.mark.parametrize("path", IMAGES, ids=image_name)
+def test_names_are_unique_on_a_device(path: Path) -> None:
+    for device in _devices(path):
         names = Counter(_name(device, point_platform(point), point.key) for point in device.points)
         assert [name for name, count in names.items() if count > 1] == [], device.kind
 
 
-@pytest.mark.parametrize("profile_id", SHIPPED)
-def test_every_enum_state_is_translated(profile_id: str) -> None:
-    for device in _devices(profile_id):
+@pytest.mark.parametrize("path", IMAGES, ids=image_name)
+def test_every_enum_state_is_translated(path: Path) -> None:
+    for device in _devices(path):
         for point in device.points:
-            if point.kind != "enum":
+            if point.kind != "enum" or point.advanced:
                 continue
             named = point_name(point, device, point_platform(point))
             assert named.translation_key in TRANSLATED_STATES, point.key
             assert set(point.options) <= TRANSLATED_STATES[named.translation_key], point.key
 
 
-@pytest.mark.parametrize("profile_id", SHIPPED)
-def test_only_measurements_collect_statistics(profile_id: str) -> None:
+@pytest.mark.parametrize("path", IMAGES, ids=image_name)
+def test_only_measurements_collect_statistics(path: Path) -> None:
     """Nameplate ratings, vendor codes and settings are neither measurements nor totals (they would
     collect statistics and show up among the Energy dashboard's candidates)."""
     constants = ("rated_", "setting_", "status_vendor", "capacity", "der_type", "device_type")
-    for device in _devices(profile_id):
+    for device in _devices(path):
         for point in device.points:
             if point_platform(point) is not Platform.SENSOR or not point.key.startswith(constants):
                 continue
