@@ -152,6 +152,16 @@ class AlertEngine:
         """The latest state of one alert, None while it cannot be told."""
         return self.alerts.get((device_id, alert))
 
+    def unknown_reason(self, device_id: str | None, alert: AlertType) -> str | None:
+        """Why an alert cannot be told: `no_array` for a production alert without an array."""
+        if (
+            alert is AlertType.PRODUCTION_BELOW_EXPECTED
+            and device_id is not None
+            and self._health.expected_power(device_id) is None
+        ):
+            return "no_array"
+        return None
+
     def message(self, alert: AlertType, state: AlertState) -> str:
         """The sentence of an alert state in Home Assistant's language."""
         key = MESSAGE_KEY.format(domain=DOMAIN, alert=alert, reason=state.reason)
@@ -227,6 +237,13 @@ class AlertEngine:
             current = self.alerts.get((device_id, alert))
             if (state := rule(RuleInput(alert, device_id, runtime, current, now))) is not None:
                 self._set(device_id, alert, state)
+            elif (
+                alert is AlertType.PRODUCTION_BELOW_EXPECTED
+                and self._health.expected_power(device_id) is None
+            ):
+                # Nothing describes the array any more (removed): its old judgement must not stay.
+                self.alerts.pop((device_id, alert), None)
+                self._below_since.pop(device_id, None)
 
     @staticmethod
     def _active(state: AlertState | None) -> bool:

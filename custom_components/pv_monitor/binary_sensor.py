@@ -146,6 +146,7 @@ class PvMonitorAlertSensor(PvMonitorEntity, BinarySensorEntity):
         """Why: a stable reason code, its sentence (translated), the value and the details of the rule."""
         state = self.data.alerts.state_of(self.contract_device_id, self.alert)
         if state is None:
-            return None
+            reason = self.data.alerts.unknown_reason(self.contract_device_id, self.alert)
+            return None if reason is None else {"reason": reason}
         message = self.data.alerts.message(self.alert, state)
         return {"reason": state.reason, "message": message, "value": state.value, **state.details}

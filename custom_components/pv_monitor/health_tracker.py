@@ -65,6 +65,16 @@ class HealthTracker:
         peak = self._options.thresholds.array_peak_power
         return peak if peak > 0 else None
 
+    def unknown_reason(self, device_id: str, key: str) -> str:
+        """Why an inverter's health figure is unknown: `no_array` when nothing describes its array (the
+        specific yield needs the array's size, the others an expectation), else `waiting` (no reading or
+        health tick yet)."""
+        if key == "specific_yield_today":
+            described = self.peak_power_kw(device_id) is not None
+        else:
+            described = self.expected_power(device_id) is not None
+        return "waiting" if described else "no_array"
+
     def sun_elevation(self, now: datetime) -> float:
         """The sun's elevation at Home Assistant's home location, degrees."""
         return solar_position(now, self.hass.config.latitude, self.hass.config.longitude).elevation

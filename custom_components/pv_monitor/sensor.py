@@ -586,7 +586,12 @@ class PvMonitorHealthSensor(PvMonitorEntity, SensorEntity):
     @property
     @override
     def extra_state_attributes(self) -> dict[str, Any] | None:
-        """The collector's energy today carries the rest of the daily summary."""
-        if self.entity_description.attributes_fn is None:
+        """The collector's energy today carries the rest of the daily summary; an inverter's figure that
+        is unknown says why (`reason`: `no_array`, `waiting`)."""
+        if self.entity_description.attributes_fn is not None:
+            return self.entity_description.attributes_fn(self.data.health)
+        if self.contract_device_id is None or self.native_value is not None:
             return None
-        return self.entity_description.attributes_fn(self.data.health)
+        return {
+            "reason": self.data.health.unknown_reason(self.contract_device_id, self.entity_description.key)
+        }

@@ -108,9 +108,9 @@ def test_number_device_class_dropped_when_unit_does_not_fit() -> None:
     }
     found = device_payload(TOPICS, device, "1.0")["components"]
     assert "device_class" not in found["p"]
-    assert found["p"]["state_class"] == "measurement"
+    assert "state_class" not in found["p"]  # announced without one: a rating or setting, no statistics
     assert "device_class" not in found["q"]
-    assert found["e"]["state_class"] == "total_increasing"  # energy allows only totals
+    assert "state_class" not in found["e"]
     assert found["m"]["device_class"] == "power"
     assert "state_class" not in found["m"]
 
@@ -140,7 +140,7 @@ def test_writable_number() -> None:
     assert (limit["min"], limit["max"], limit["step"]) == (0, 100, 1)
     assert limit["mode"] == "slider"
     assert limit["unit_of_measurement"] == "%"
-    assert limit["entity_category"] == "config"
+    assert "entity_category" not in limit  # a control users change (the timing settings are config)
 
 
 def test_enum_bitfield_text_sensors() -> None:

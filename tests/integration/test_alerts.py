@@ -172,6 +172,7 @@ async def test_production_below_expected(
     freezer.move_to("2025-06-21T19:00:00+00:00")  # local noon at the harness's home (San Diego)
     entity_id = "binary_sensor.inverter_production_below_expected"
     assert hass.states.get(entity_id).state == STATE_UNKNOWN  # no peak power configured: no estimate
+    assert hass.states.get(entity_id).attributes["reason"] == "no_array"  # and it says why
     hass.config_entries.async_update_entry(running, options={CONF_ARRAY_PEAK_POWER: 8.0})
     await hass.async_block_till_done()
     # 720 W/m² x 8 kWp x 0.8 = 4608 W expected; 2345 W is 51 %
@@ -354,3 +355,25 @@ async def test_unknown_without_values(
     expected = "on" if value < 10 else "off"
     assert hass.states.get("binary_sensor.battery_low_charge").state == expected
     assert [e.data["alert"] for e in events] == (["battery_low"] if value < 10 else [])
+
+
+async def test_removing_the_array_clears_the_production_alert(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, freezer: FrozenDateTimeFactory
+) -> None:
+    """An alert that went on stays only while an array gives an expectation: without one it is unknown
+    again (and says why), never the old result."""
+    freezer.move_to("2025-06-21T19:00:00+00:00")
+    entity_id = "binary_sensor.inverter_production_below_expected"
+    hass.config_entries.async_update_entry(running, options={CONF_ARRAY_PEAK_POWER: 8.0})
+    collector.state("inverter", {"ac_power": 500})
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(seconds=901))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id).state == "on"
+    hass.config_entries.async_update_entry(running, options={CONF_ARRAY_PEAK_POWER: 0.0})
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id)
+    assert (state.state, state.attributes["reason"]) == (STATE_UNKNOWN, "no_array")
+    assert hass.states.get("sensor.inverter_expected_power").attributes["reason"] == "no_array"
+    assert hass.states.get("sensor.inverter_performance_ratio_today").attributes["reason"] == "no_array"
