@@ -37,6 +37,8 @@ from .models import PvMonitorConfigEntry, PvMonitorData
 PARALLEL_UPDATES = 0
 
 CONNECTION_STATES = ["online", "offline", "asleep"]
+# Decimals shown for energy counters, by unit (kWh: to 10 Wh).
+ENERGY_DISPLAY_PRECISION = {"Wh": 0, "kWh": 2, "MWh": 4}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -382,12 +384,19 @@ def point_sensor_description(point: PointDef, device: DeviceDef) -> SensorEntity
             return SensorEntityDescription(**fields)
         case "number":
             device_class = sensor_device_class(point)
+            unit, precision = point.unit, point.precision
+            if device_class is SensorDeviceClass.POWER_FACTOR and unit is None:
+                # One unit for power factors: a plain factor (-1..1) is shown in % like the others.
+                unit, precision = PERCENTAGE, max((precision or 2) - 2, 0)
+            elif device_class is SensorDeviceClass.ENERGY and unit in ENERGY_DISPLAY_PRECISION:
+                # Every energy counter with the same decimals, whatever its register's resolution.
+                precision = ENERGY_DISPLAY_PRECISION[unit]
             return SensorEntityDescription(
                 **fields,
                 device_class=device_class,
                 state_class=sensor_state_class(point, device_class),
-                native_unit_of_measurement=point.unit,
-                suggested_display_precision=point.precision,
+                native_unit_of_measurement=unit,
+                suggested_display_precision=precision,
             )
         case _:  # text
             return SensorEntityDescription(**fields)
@@ -459,10 +468,18 @@ class PvMonitorPointSensor(PvMonitorPointEntity, SensorEntity):
     @property
     @override
     def native_value(self) -> str | int | float | None:
-        """The point's value (bitfields: the raw number; the set bits are the `active` attribute)."""
+        """The point's value (bitfields: the raw number; the set bits are the `active` attribute). A
+        plain power factor is shown in %; a number that rounds to zero at its precision is 0, never -0."""
         value = self.point_value
         if isinstance(value, bool):
             return str(value).lower()
+        if not isinstance(value, int | float) or self.point.kind != "number":
+            return value
+        if self.point.device_class == "power_factor" and self.point.unit is None:
+            value = value * 100
+        precision = self.entity_description.suggested_display_precision
+        if value == 0 or (precision is not None and abs(value) < 0.5 * 10**-precision):
+            return 0
         return value
 
     @property
