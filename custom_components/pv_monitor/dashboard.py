@@ -39,6 +39,12 @@ from .sensor import STAT_DESCRIPTIONS
 # Texts of the generated dashboard (translated: strings.json `selector.dashboard_text.options`).
 TEXT_KEYS: Final = (
     "today",
+    "produced",
+    "consumed",
+    "imported",
+    "exported",
+    "charged",
+    "discharged",
     "power",
     "solar",
     "grid",
@@ -69,17 +75,22 @@ ENERGY_ROLES: Final = (
     "battery_charge_energy",
     "battery_discharge_energy",
 )
-# The collector's figures of the day, in the order the first section shows them.
-TODAY_KEYS: Final = (
-    "pv_energy_today",
-    "house_consumption_today",
-    "grid_import_today",
-    "grid_export_today",
-    "battery_charge_today",
-    "battery_discharge_today",
-)
-# The "power now" tiles: the label (TEXT_KEYS) of each power role.
-POWER_LABELS: Final = {"pv_power": "solar", "grid_power": "grid", "battery_power": "storage"}
+# The collector's figures of the day, in the order the first section shows them, with their short label
+# (TEXT_KEYS; the section's heading says "today").
+TODAY_KEYS: Final = {
+    "pv_energy_today": "produced",
+    "house_consumption_today": "consumed",
+    "grid_import_today": "imported",
+    "grid_export_today": "exported",
+    "battery_charge_today": "charged",
+    "battery_discharge_today": "discharged",
+}
+# The "power now" tiles: the label (TEXT_KEYS) and icon of each power role.
+POWER_LABELS: Final = {
+    "pv_power": ("solar", "mdi:solar-power-variant"),
+    "grid_power": ("grid", "mdi:transmission-tower"),
+    "battery_power": ("storage", "mdi:home-battery"),
+}
 DEFAULT_GAUGE_MAX_W: Final = 10_000
 # Live-reading tiles per device (the device page lists everything); role points come first, in this order.
 MAX_READING_TILES: Final = 8
@@ -164,7 +175,11 @@ def build_dashboard(announcement: Announcement, given: DashboardInput) -> dict[s
             sections.append({"type": "grid", "cards": heading + cards})
 
     # Today: the counters' increase since midnight (values from the first minute, no statistics needed).
-    today = [_tile(entity_id) for key in TODAY_KEYS if (entity_id := collector_sensor(key))]
+    today = [
+        _tile(entity_id, text(label, label))
+        for key, label in TODAY_KEYS.items()
+        if (entity_id := collector_sensor(key))
+    ]
     if given.energy_configured:
         today.append({"type": "energy-distribution", "link_dashboard": True})
     section(text("today"), today)
@@ -204,7 +219,7 @@ def build_dashboard(announcement: Announcement, given: DashboardInput) -> dict[s
                 "path": "overview",
                 "icon": ICON,
                 "type": "sections",
-                "max_columns": 4,
+                "max_columns": 3,
                 "sections": sections,
             }
         ],
@@ -218,13 +233,16 @@ def _power_cards(
     what it is, not by its device), the house, the gauges; a hint while the flow cannot be drawn."""
     text = given.texts.get
     cards: list[dict[str, Any]] = [{"type": "power-sankey"}] if given.power_flow else []
-    for role, label in POWER_LABELS.items():
+    for role, (label, icon) in POWER_LABELS.items():
         found = points(role)
         for number, (_device_id, entity_id, _point) in enumerate(found, start=1):
-            cards.append(_tile(entity_id, text(label, label) + (f" {number}" if len(found) > 1 else "")))
+            name = text(label, label) + (f" {number}" if len(found) > 1 else "")
+            cards.append({**_tile(entity_id, name), "icon": icon})
     if house:
         cards.append(_tile(house))
-    cards.extend(_gauges(points("pv_power"), points("battery_soc"), given, text("state_of_charge")))
+    cards.extend(
+        _gauges(points("pv_power"), points("battery_soc"), given, text("solar"), text("state_of_charge"))
+    )
     if not given.power_flow:
         cards.append({"type": "markdown", "content": text("energy_not_configured", "")})
     return cards
@@ -249,7 +267,8 @@ def _device_tiles(cid: str, device: DeviceDef, given: DashboardInput) -> list[di
         if (features := TILE_FEATURES.get(platform)) is None or point.category is not None:
             continue
         if actuator := given.entity_id(platform, point_unique_id(cid, device.id, point.key)):
-            tiles.append({**_tile(actuator), "features": features})
+            # A control takes the section's width: its name and its buttons fit.
+            tiles.append({**_tile(actuator), "features": features, "grid_options": {"columns": "full"}})
     return tiles
 
 
@@ -262,6 +281,7 @@ def _gauges(
     pv_power: list[tuple[str, str, PointDef]],
     soc: list[tuple[str, str, PointDef]],
     given: DashboardInput,
+    pv_name: str | None,
     soc_name: str | None,
 ) -> list[dict[str, Any]]:
     """A gauge per PV power point (0 to the inverter's rated power, else the array's peak power) and per
@@ -273,6 +293,8 @@ def _gauges(
         gauge: dict[str, Any] = {"type": "gauge", "entity": entity_id, "min": 0, "needle": True}
         if maximum is not None:
             gauge["max"] = maximum
+        if pv_name:
+            gauge["name"] = pv_name + (f" {len(gauges) + 1}" if len(pv_power) > 1 else "")
         gauges.append(gauge)
     for _device_id, entity_id, _point in soc:
         gauge = {

@@ -79,11 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: failed to start: {err}\n\nLogs: {stack.log_dir}", file=sys.stderr)
         return 1
     s = settings
+    place = stack.place
     print(
         f"""
 PV Monitor demo is running (ready in {time.monotonic() - started:.0f} s).
 
   Home Assistant   {stack.url}/{stack.dashboard_url_path}/overview
+  Place            {place.name} ({place.latitude}, {place.longitude}, {place.time_zone}): the simulated
+                   sun, Home Assistant's home and time zone, the collector's site
   Login            user "{s.username}"  password "{s.password}"
   MQTT broker      127.0.0.1:{stack.mqtt_port}  (mosquitto_sub -p {stack.mqtt_port} -t 'pv_monitor/#' -v)
   Modbus devices   127.0.0.1:{stack.modbus_port} (units 1 inverter, 2 meter, 3 battery, 4 weather station)

@@ -108,7 +108,7 @@ class HassClient:
         )
         tokens = self.exchange_code(created["auth_code"], client_id)
         self.token = tokens.access_token
-        self.finish_onboarding({"user": True})
+        self.finish_onboarding(self.onboarding_status())  # steps marked done beforehand are skipped
         return tokens
 
     def finish_onboarding(self, done: dict[str, bool]) -> None:

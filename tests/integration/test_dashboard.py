@@ -145,13 +145,13 @@ async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry
         "today", "power", "Inverter", "Grid meter", "Battery", "Irradiance sensor",
         "production_consumption", "alerts", "diagnostics",
     ]  # fmt: skip
-    assert [card["entity"] for card in sections[0]["cards"][1:]] == [
-        "sensor.home_pv_production_today",
-        "sensor.home_pv_consumption_today",
-        "sensor.home_pv_grid_import_today",
-        "sensor.home_pv_grid_export_today",
-        "sensor.home_pv_battery_charged_today",
-        "sensor.home_pv_battery_discharged_today",
+    assert [(card["entity"], card["name"]) for card in sections[0]["cards"][1:]] == [
+        ("sensor.home_pv_production_today", "produced"),
+        ("sensor.home_pv_consumption_today", "consumed"),
+        ("sensor.home_pv_grid_import_today", "imported"),
+        ("sensor.home_pv_grid_export_today", "exported"),
+        ("sensor.home_pv_battery_charged_today", "charged"),
+        ("sensor.home_pv_battery_discharged_today", "discharged"),
     ]
     power = sections[1]["cards"][1:]
     assert [(c["type"], c.get("entity"), c.get("name")) for c in power if c["type"] == "tile"] == [
@@ -168,6 +168,7 @@ async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry
     assert set(gauges) == {"sensor.inverter_ac_power", "sensor.battery_state_of_charge"}
     assert gauges["sensor.inverter_ac_power"]["max"] == 10_000  # nothing tells the rated power here
     assert gauges["sensor.battery_state_of_charge"]["name"] == "state_of_charge"
+    assert gauges["sensor.inverter_ac_power"]["name"] == "solar"
     assert by_type["history-graph"][0]["entities"] == [
         "sensor.inverter_ac_power",
         "sensor.grid_meter_power",
