@@ -319,6 +319,8 @@ class PvMonitorCoordinator:
                     self.alerts.evaluate(other)
                     self._notify(other, frozenset())
         self._notify(device_id, accepted)
+        # The collector's live figures (the house's power) follow every reading; written when changed.
+        self._notify(None, frozenset())
 
     def _apply_state(
         self, device_id: str, payload: str | bytes | bytearray, source: str

@@ -25,6 +25,7 @@ class PvMonitorEntity(Entity):
     _attr_has_entity_name = True
     _attr_should_poll = False
     _platform_domain: Platform
+    _shown: tuple[object, ...] | None = None  # availability, state and attributes last written
 
     def __init__(self, data: PvMonitorData, device_id: str | None, unique_id: str) -> None:
         """Link the entity to its device; the coordinator created the device from the announcement."""
@@ -51,7 +52,13 @@ class PvMonitorEntity(Entity):
 
     @callback
     def _handle_device_update(self, changed: frozenset[str] | None) -> None:
-        """Something of the device changed (`changed`: the point keys, see `signal_device_updated`)."""
+        """Something of the device changed (`changed`: the point keys, see `signal_device_updated`): write
+        the state when what it shows changed (a device's connection and alerts stay the same through most
+        of its state messages)."""
+        shown = (self.available, self.state, self.extra_state_attributes)
+        if shown == self._shown:
+            return
+        self._shown = shown
         self.async_write_ha_state()
 
     @property

@@ -1,9 +1,17 @@
 """The entity catalogue (snapshots, one platform at a time) and how entities follow MQTT."""
 
+from typing import Any
+
 import pytest
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import (
+    EVENT_STATE_CHANGED,
+    EVENT_STATE_REPORTED,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    Platform,
+)
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
 from syrupy.assertion import SnapshotAssertion
@@ -269,3 +277,25 @@ async def test_only_changed_points_are_written(
     assert power.last_reported > before_power.last_reported
     assert hass.states.get("sensor.inverter_lifetime_energy").last_reported == before_energy.last_reported
     assert hass.states.get("sensor.grid_meter_voltage_l1").last_reported == before_voltage.last_reported
+
+
+async def test_a_reading_writes_only_what_it_changed(
+    hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector
+) -> None:
+    """A publish-on-change message with one value writes that value's entity and what it changes (the
+    house's power), not the device's connection or alerts, which stay the same."""
+    written: list[str] = []
+
+    @callback
+    def record(event: Event[Any]) -> None:
+        written.append(event.data["entity_id"])
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+    hass.bus.async_listen(EVENT_STATE_REPORTED, record, event_filter=callback(lambda _data: True))
+    collector.state("meter", {"energy_import": 17311.0})
+    await hass.async_block_till_done()
+    assert sorted(written) == ["sensor.grid_meter_imported_energy"]
+    written.clear()
+    collector.state("battery", {"battery_power": 1234})
+    await hass.async_block_till_done()
+    assert sorted(written) == ["sensor.battery_power", "sensor.home_pv_consumption"]
