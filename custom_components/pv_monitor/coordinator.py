@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from homeassistant.components import mqtt
 from homeassistant.const import Platform
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
 
@@ -26,8 +25,6 @@ from .alert_engine import AlertEngine
 from .backfill import StatisticsBackfill
 from .commands import CommandSender
 from .const import (
-    CONF_ENERGY_PENDING,
-    DOMAIN,
     HEALTH_INTERVAL,
     PLATFORMS,
     signal_device_updated,
@@ -47,7 +44,7 @@ from .contract import (
     parse_stats,
     parse_status,
 )
-from .energy import async_add_to_energy_dashboard, async_plan, entities_complete, entry_lookup
+from .energy import PendingEnergyDashboard
 from .health_tracker import HealthTracker
 from .issues import DuplicateCollectorDetector, async_report_contract, async_report_ha_discovery
 from .models import CollectorState, DeviceRuntime, PvMonitorConfigEntry
@@ -89,7 +86,7 @@ class PvMonitorCoordinator:
         self._early_availability: dict[str, Availability] = {}
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._created: set[tuple[Platform, str]] = set()
-        self._energy_started = False
+        self._energy = PendingEnergyDashboard(hass, entry)
 
     @property
     def collector_id(self) -> str:
@@ -311,7 +308,7 @@ class PvMonitorCoordinator:
             return
         self.health.observe_peak(device_id)
         self.alerts.evaluate(device_id)
-        self._add_to_energy_dashboard_when_ready()
+        self._energy.check(self.state.announcement)
         if self.state.is_irradiance_source(device_id):
             # Other devices' points are unchanged: only their derived entities (alerts, health) follow.
             for other in self.state.devices:
@@ -350,35 +347,6 @@ class PvMonitorCoordinator:
             elif value is False:
                 runtime.switched_on_by.pop(key, None)
         return accepted
-
-    @callback
-    def _add_to_energy_dashboard_when_ready(self) -> None:
-        """Set-up's choice "add to the Energy dashboard": done once, as soon as the entities exist."""
-        announcement = self.state.announcement
-        if self._energy_started or announcement is None or not self.entry.options.get(CONF_ENERGY_PENDING):
-            return
-        if not entities_complete(announcement, entry_lookup(self.hass, self.entry.entry_id)):
-            return
-        self._energy_started = True
-        self.entry.async_create_task(
-            self.hass, self._async_add_to_energy_dashboard(announcement), f"{DOMAIN} energy dashboard"
-        )
-
-    async def _async_add_to_energy_dashboard(self, announcement: Announcement) -> None:
-        plan = await async_plan(self.hass, announcement, self.entry.entry_id)
-        try:
-            await async_add_to_energy_dashboard(self.hass, plan)
-        except HomeAssistantError as err:
-            _LOGGER.warning("Collector %s was not added to the Energy dashboard: %s", self.collector_id, err)
-        else:
-            _LOGGER.info(
-                "Collector %s added to the Energy dashboard: %d sources (%d were there already)",
-                self.collector_id,
-                len(plan.add),
-                len(plan.present),
-            )
-        options = {k: v for k, v in self.entry.options.items() if k != CONF_ENERGY_PENDING}
-        self.hass.config_entries.async_update_entry(self.entry, options=options)
 
     @callback
     def _on_event(self, msg: mqtt.ReceiveMessage) -> None:

@@ -14,6 +14,7 @@ source; `battery_discharge_energy`, `battery_charge_energy` + `battery_power` (p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, cast
@@ -21,18 +22,21 @@ from typing import Any, Final, cast
 import probatio as vol
 from homeassistant.components.energy.data import ENERGY_SOURCE_SCHEMA, EnergyPreferencesUpdate
 from homeassistant.components.energy.data import async_get_manager as async_get_energy_manager
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 
 from .catalogue import point_platform, point_unique_id
-from .const import DOMAIN
+from .const import CONF_ENERGY_PENDING, DOMAIN
 from .contract import Announcement, DeviceDef, PointDef
 
 ENERGY_UNITS: Final = frozenset({"Wh", "kWh", "MWh"})
 POWER_UNITS: Final = frozenset({"W", "kW", "MW"})
 # The keys of a source that name statistics (a statistic used by any of them is taken).
+_LOGGER = logging.getLogger(__package__)
+
 STAT_KEYS: Final = ("stat_energy_from", "stat_energy_to", "stat_rate")
 
 type EntityLookup = Callable[[Platform, str], str | None]
@@ -233,3 +237,42 @@ def describe(sources: Iterable[dict[str, Any]]) -> str:
         f"- {source.get('name', '')}: " + ", ".join(f"`{stat}`" for stat in _statistics_in_order(source))
         for source in sources
     )
+
+
+class PendingEnergyDashboard:
+    """The set-up flow's choice "add to the Energy dashboard" (option `energy_dashboard_pending`): done
+    once, as soon as the collector's entities exist, then the option is cleared."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+        """Nothing started yet."""
+        self._hass = hass
+        self._entry = entry
+        self._started = False
+
+    @callback
+    def check(self, announcement: Announcement | None) -> None:
+        """Called on readings: start when chosen and every source's entities exist."""
+        entry = self._entry
+        if self._started or announcement is None or not entry.options.get(CONF_ENERGY_PENDING):
+            return
+        if not entities_complete(announcement, entry_lookup(self._hass, entry.entry_id)):
+            return
+        self._started = True
+        entry.async_create_task(self._hass, self._async_add(announcement), f"{DOMAIN} energy dashboard")
+
+    async def _async_add(self, announcement: Announcement) -> None:
+        entry = self._entry
+        plan = await async_plan(self._hass, announcement, entry.entry_id)
+        try:
+            await async_add_to_energy_dashboard(self._hass, plan)
+        except HomeAssistantError as err:
+            _LOGGER.warning("%s was not added to the Energy dashboard: %s", entry.title, err)
+        else:
+            _LOGGER.info(
+                "%s added to the Energy dashboard: %d sources (%d were there already)",
+                entry.title,
+                len(plan.add),
+                len(plan.present),
+            )
+        options = {key: value for key, value in entry.options.items() if key != CONF_ENERGY_PENDING}
+        self._hass.config_entries.async_update_entry(entry, options=options)
