@@ -73,13 +73,14 @@ def test_device_payload_shape() -> None:
 
 
 def test_number_sensor() -> None:
-    """Unit, device class, state class and precision as announced; template into the compact JSON."""
+    """Unit, device class and state class as announced, precision as the integration shows it (every kWh
+    counter with two decimals); template into the compact JSON."""
     energy = components("inverter")["energy_total"]
     assert energy["platform"] == "sensor"
     assert energy["unit_of_measurement"] == "kWh"
     assert energy["device_class"] == "energy"
     assert energy["state_class"] == "total_increasing"
-    assert energy["suggested_display_precision"] == 3
+    assert energy["suggested_display_precision"] == 2  # announced 3
     assert energy["value_template"] == numeric_value_template("energy_total")
     assert "value_json.v['energy_total']" in energy["value_template"]
     assert "command_topic" not in energy

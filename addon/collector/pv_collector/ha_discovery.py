@@ -106,10 +106,16 @@ class DiscoveryTopics:
 # ------------------------------------------------------------------------------------------ templates
 
 
-def numeric_value_template(key: str) -> str:
-    """The point's value; empty when a message does not carry it (numbers, selects, switches and binary
-    sensors of Home Assistant ignore an empty result, so the entity keeps its last value)."""
-    return f"{{{{ value_json.v['{key}'] if '{key}' in value_json.v else '' }}}}"
+# As the integration: decimals shown for energy counters, by unit.
+ENERGY_DISPLAY_PRECISION = {"Wh": 0, "kWh": 2, "MWh": 4}
+
+
+def numeric_value_template(key: str, factor: float | None = None) -> str:
+    """The point's value (times `factor`); empty when a message does not carry it (numbers, selects,
+    switches and binary sensors of Home Assistant ignore an empty result, so the entity keeps its last
+    value)."""
+    value = f"value_json.v['{key}']" if factor is None else f"(value_json.v['{key}'] * {factor:g})"
+    return f"{{{{ {value} if '{key}' in value_json.v else '' }}}}"
 
 
 def text_value_template(key: str) -> str:
@@ -224,13 +230,19 @@ def _sensor_fields(point: Mapping[str, Any]) -> dict[str, Any]:
     match point["kind"]:
         case "number":
             device_class = device_class_for(point)
-            fields: dict[str, Any] = {"value_template": numeric_value_template(key)}
+            unit, precision, factor = point.get("unit"), point.get("precision"), None
+            if device_class == "power_factor" and unit is None:
+                # As the integration: one unit for power factors, a plain factor (-1..1) in %.
+                unit, precision, factor = "%", max((precision or 2) - 2, 0), 100.0
+            elif device_class == "energy" and unit in ENERGY_DISPLAY_PRECISION:
+                precision = ENERGY_DISPLAY_PRECISION[unit]  # every counter with the same decimals
+            fields: dict[str, Any] = {"value_template": numeric_value_template(key, factor)}
             state_class = state_class_for(point, device_class)
             for name, value in (
                 ("device_class", device_class),
                 ("state_class", state_class),
-                ("unit_of_measurement", point.get("unit")),
-                ("suggested_display_precision", point.get("precision")),
+                ("unit_of_measurement", unit),
+                ("suggested_display_precision", precision),
             ):
                 if value is not None:
                     fields[name] = value
