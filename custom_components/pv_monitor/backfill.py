@@ -160,6 +160,9 @@ class StatisticsBackfill:
             ):
                 continue
             pending = self._pending.setdefault((device.id, key), _PendingCounter(unit=point.unit))
+            earlier = [ts for ts in pending.readings if ts < state.ts]
+            if key not in state.reset and earlier and float(value) < pending.readings[max(earlier)]:
+                continue  # lower and not marked as a reset: a glitch, as for live readings (models.py)
             pending.readings[state.ts] = float(value)
         self._schedule(QUIET_SECONDS)
 

@@ -50,6 +50,8 @@ async def async_get_config_entry_diagnostics(
                 "last_ts": runtime.last_ts,
                 "values": dict(sorted(runtime.values.items())),
                 "inferred": sorted(runtime.inferred),
+                # lower counter readings not marked as a reset, kept out (total_increasing guard)
+                "counter_decreases_kept_out": dict(sorted(runtime.guarded.items())),
             }
             for device_id, runtime in sorted(state.devices.items())
         },

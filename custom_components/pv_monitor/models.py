@@ -16,7 +16,7 @@ from homeassistant.config_entries import ConfigEntry
 
 from .alerts import irradiance_source
 from .catalogue import has_health
-from .contract import Announcement, Availability, DeviceDef, StateMessage, Stats, Topics, Value
+from .contract import Announcement, Availability, DeviceDef, PointDef, StateMessage, Stats, Topics, Value
 from .options import EntryOptions
 
 if TYPE_CHECKING:
@@ -44,6 +44,10 @@ class DeviceRuntime:
     inferred: frozenset[str] = frozenset()  # keys whose latest value the collector inferred (asleep)
     last_seq: int = 0
     last_ts: float | None = None
+    # total_increasing points: the value shown before any reading (restored after a restart), and how
+    # many lower values not marked as a reset were not taken (diagnostics)
+    baselines: dict[str, float] = field(default_factory=dict)
+    guarded: dict[str, int] = field(default_factory=dict)
     # bool point -> the point whose command switched it on (a power limit enables its switch)
     switched_on_by: dict[str, str] = field(default_factory=dict)
 
@@ -55,6 +59,15 @@ class DeviceRuntime:
                 assert isinstance(value, int | float)
                 return float(value), point.unit
         return None
+
+    def _counter_fell(self, point: PointDef, value: Value, *, reset: bool) -> bool:
+        """The last-resort guard of a `total_increasing` counter: a value lower than the last one (or
+        than the one restored after a restart) that the collector did not mark as a reset (contract:
+        state `reset`) is a glitch, never a new meter cycle."""
+        if point.state_class != "total_increasing" or reset or not _is_number(value):
+            return False
+        last = self.values.get(point.key, self.baselines.get(point.key))
+        return _is_number(last) and float(value) < float(last)  # type: ignore[arg-type]
 
     def take(self, state: StateMessage, source: str) -> frozenset[str] | None:
         """Take a state message's values: the keys accepted, None when the message is ignored.
@@ -80,10 +93,20 @@ class DeviceRuntime:
             point = self.definition.point(key)
             if point is None:
                 continue
-            if point.accepts(value):
-                accepted[key] = value
-            else:
+            if not point.accepts(value):
                 wrong.append(f"{key}={value!r}")
+            elif self._counter_fell(point, value, reset=key in state.reset):
+                self.guarded[key] = self.guarded.get(key, 0) + 1
+                if self.guarded[key] == 1:
+                    _LOGGER.warning(
+                        "Keeping %s at %s on %s: %s is lower and not marked as a reset (logged once)",
+                        key,
+                        self.values.get(key, self.baselines.get(key)),
+                        source,
+                        value,
+                    )
+            else:
+                accepted[key] = value
         if wrong:
             _LOGGER.warning(
                 "Ignoring values on %s that do not fit their points: %s", source, ", ".join(wrong)

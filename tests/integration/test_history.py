@@ -139,13 +139,15 @@ async def test_statistics_of_an_energy_counter_with_a_meter_reset(
     collector: FakeCollector,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """10 -> 11 -> 2 -> 3 within five minutes: the sum counts 1 + 3 = 4 kWh."""
+    """10 -> 11 -> 2 (marked as a reset by the collector) -> 3 within five minutes: the sum counts
+    1 + 3 = 4 kWh."""
     period = hour_floor(dt_util.utcnow()) + timedelta(hours=1)
     freezer.move_to(period + timedelta(seconds=10))
     start_collector(collector, 10.0)
     for energy in (11.0, 2.0, 3.0):
         freezer.tick(timedelta(seconds=30))
-        collector.state("inverter", {"energy_total": energy})
+        reset = {"reset": ["energy_total"]} if energy == 2.0 else {}
+        collector.state("inverter", {"energy_total": energy}, **reset)
         await hass.async_block_till_done()
     freezer.move_to(period + timedelta(minutes=5, seconds=10))
     await compile_statistics(hass, period)
@@ -185,7 +187,8 @@ async def test_backfill_after_an_outage(
     queued = {15: 102.0, 45: 104.0, 75: 110.0, 105: 2.0, 135: 5.0, 165: 7.0, 195: 9.0}
     for minute, energy in queued.items():
         ts = (h0 + timedelta(minutes=minute)).timestamp()
-        collector.state("inverter", {"energy_total": energy}, ts=ts, buffered=True)
+        reset = {"reset": ["energy_total"]} if energy == 2.0 else {}  # the collector marks the reset
+        collector.state("inverter", {"energy_total": energy}, ts=ts, buffered=True, **reset)
         await hass.async_block_till_done()
         freezer.tick(timedelta(milliseconds=1))  # they arrive one after the other, as on a real broker
     collector.state("inverter", {"energy_total": 10.0})  # live again
