@@ -12,7 +12,12 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, mock_restore_cache_with_extra_data
 
-from custom_components.pv_monitor.const import DOMAIN
+from custom_components.pv_monitor.const import (
+    CONF_ARRAY_PEAK_POWER,
+    CONF_BASE_TOPIC,
+    CONF_COLLECTOR_ID,
+    DOMAIN,
+)
 
 from .conftest import FakeCollector
 
@@ -333,3 +338,23 @@ async def test_two_collectors_with_one_id_raise_a_repair_issue(
     assert await hass.config_entries.async_reload(running.entry_id)
     await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, "duplicate_collector_home") is None
+
+
+async def test_array_peak_power_moves_from_watts_to_kilowatt_peak(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    """An entry of version 1.1 stored the array peak power option in W: loaded, it is kWp (one unit for
+    array sizes everywhere)."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="home",
+        version=1,
+        minor_version=1,
+        data={CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"},
+        options={CONF_ARRAY_PEAK_POWER: 8000, "battery_low_soc": 15},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.minor_version == 2
+    assert entry.options == {CONF_ARRAY_PEAK_POWER: 8.0, "battery_low_soc": 15}
