@@ -49,7 +49,7 @@ from .health_tracker import HealthTracker
 from .issues import DuplicateCollectorDetector, async_report_contract, async_report_ha_discovery
 from .models import CollectorState, DeviceRuntime, PvMonitorConfigEntry
 from .options import EntryOptions
-from .registry import async_sync_registries, restored_counters
+from .registry import async_sync_registries
 
 _LOGGER = logging.getLogger(__package__)
 
@@ -232,10 +232,7 @@ class PvMonitorCoordinator:
             self.alerts.forget_device(device_id)
         for device_id, definition in announced.items():
             if (known := state.devices.get(device_id)) is None:
-                state.devices[device_id] = DeviceRuntime(
-                    definition=definition,
-                    baselines=restored_counters(self.hass, self.collector_id, definition),
-                )
+                state.devices[device_id] = DeviceRuntime(definition=definition)
             else:
                 known.definition = definition
                 keys = {point.key for point in definition.points}

@@ -44,9 +44,10 @@ class DeviceRuntime:
     inferred: frozenset[str] = frozenset()  # keys whose latest value the collector inferred (asleep)
     last_seq: int = 0
     last_ts: float | None = None
-    # total_increasing points: the value shown before any reading (restored after a restart), and how
-    # many lower values not marked as a reset were not taken (diagnostics)
+    # total_increasing points: the value shown before any reading (restored after a restart), the keys
+    # the collector marked as reset since, and how many lower values not marked were not taken
     baselines: dict[str, float] = field(default_factory=dict)
+    reset_seen: set[str] = field(default_factory=set)
     guarded: dict[str, int] = field(default_factory=dict)
     # bool point -> the point whose command switched it on (a power limit enables its switch)
     switched_on_by: dict[str, str] = field(default_factory=dict)
@@ -68,6 +69,16 @@ class DeviceRuntime:
             return False
         last = self.values.get(point.key, self.baselines.get(point.key))
         return _is_number(last) and float(value) < float(last)  # type: ignore[arg-type]
+
+    def restore_counter(self, key: str, restored: float) -> None:
+        """A counter's sensor came back with the value it showed before Home Assistant restarted: a reading
+        must continue from it. One taken meanwhile that is lower and was not marked as a reset (the retained
+        state found at start may be a glitch) gives way to it."""
+        if (value := self.values.get(key)) is None:
+            self.baselines.setdefault(key, restored)
+        elif _is_number(value) and float(value) < restored and key not in self.reset_seen:
+            self.values[key] = restored
+            self.guarded[key] = self.guarded.get(key, 0) + 1
 
     def take(self, state: StateMessage, source: str) -> frozenset[str] | None:
         """Take a state message's values: the keys accepted, None when the message is ignored.
@@ -107,6 +118,8 @@ class DeviceRuntime:
                     )
             else:
                 accepted[key] = value
+                if key in state.reset:
+                    self.reset_seen.add(key)
         if wrong:
             _LOGGER.warning(
                 "Ignoring values on %s that do not fit their points: %s", source, ", ".join(wrong)

@@ -4,14 +4,12 @@ device, and no entity or device the collector no longer announces (stale devices
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Collection
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers import restore_state
 
 from .alerts import AlertType, device_alerts
 from .catalogue import (
@@ -25,7 +23,7 @@ from .catalogue import (
     stat_unique_id,
 )
 from .const import DOMAIN
-from .contract import Announcement, DeviceDef
+from .contract import Announcement
 from .sensor import HEALTH_DESCRIPTIONS, STAT_DESCRIPTIONS, SUMMARY_DESCRIPTIONS
 
 _LOGGER = logging.getLogger(__package__)
@@ -137,24 +135,3 @@ def announces(announcement: Announcement | None, device_entry: dr.DeviceEntry) -
         (DOMAIN, device_identifier(cid, device.id)) for device in announcement.devices
     }
     return bool(device_entry.identifiers & current)
-
-
-@callback
-def restored_counters(hass: HomeAssistant, collector_id: str, device: DeviceDef) -> dict[str, float]:
-    """The values a device's `total_increasing` sensors showed before Home Assistant restarted (from
-    the restore-state store, loaded before any integration): a first reading must continue from them."""
-    registry = er.async_get(hass)
-    stored = restore_state.async_get(hass).last_states
-    found: dict[str, float] = {}
-    for point in device.points:
-        if point.state_class != "total_increasing" or point.kind != "number":
-            continue
-        entity_id = registry.async_get_entity_id(
-            Platform.SENSOR, DOMAIN, point_unique_id(collector_id, device.id, point.key)
-        )
-        if entity_id is None or (last := stored.get(entity_id)) is None:
-            continue
-        native = (last.extra_data.as_dict() if last.extra_data else {}).get("native_value")
-        if isinstance(native, int | float) and not isinstance(native, bool) and math.isfinite(native):
-            found[point.key] = float(native)
-    return found

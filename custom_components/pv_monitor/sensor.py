@@ -505,6 +505,9 @@ class PvMonitorCounterSensor(PvMonitorPointSensor, RestoreSensor):
             last.native_value, int | float
         ):
             self._restored = last.native_value
+            runtime = self.data.state.devices.get(self.contract_device_id)
+            if runtime is not None and self.point.state_class == "total_increasing":
+                runtime.restore_counter(self.point.key, float(last.native_value))
 
     @property
     @override
