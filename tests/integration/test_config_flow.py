@@ -452,3 +452,59 @@ async def test_options(hass: HomeAssistant) -> None:
     assert entry.options[CONF_GRID_VOLTAGE_MAX] == 250
     assert entry.options["command_qos"] == "1"
     assert entry.options["chat_id"] == "42"  # the other steps' choices are kept
+
+
+async def test_discovery_of_a_collector_without_inverters_goes_to_the_energy_step(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, freezer: FrozenDateTimeFactory
+) -> None:
+    """A collector with a meter only has no array to describe: confirming goes straight to the Energy step."""
+    data = json.loads(announcement_for("home", "Home PV"))
+    data["devices"] = [device for device in data["devices"] if device["id"] == "meter"]
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(json.dumps(data))
+    )
+    result = await configure_reading_states(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=result["flow_id"],
+        user_input={},
+        states={},
+        wait=True,
+    )
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "energy")
+
+
+async def test_discovery_asks_for_each_inverters_array_in_turn(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, freezer: FrozenDateTimeFactory
+) -> None:
+    """Two inverters: the array step is asked once for each, the first's rated power suggested for it."""
+    data = json.loads(announcement_for("home", "Home PV"))
+    inverter = next(device for device in data["devices"] if device["id"] == "inverter")
+    data["devices"].append({**inverter, "id": "garage_inverter", "name": "Garage inverter"})
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(json.dumps(data))
+    )
+    result = await configure_reading_states(
+        hass,
+        mqtt_mock=mqtt_mock,
+        freezer=freezer,
+        flow_id=result["flow_id"],
+        user_input={},
+        states={"inverter": {"rated_power": 5000}, "garage_inverter": {"rated_power": 3000}},
+    )
+    assert [result["step_id"], result["description_placeholders"]["device"]] == ["array", "Inverter"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"peak_power": 5.0, "tilt": 30, "azimuth": 180, "losses": 14}
+    )
+    assert [result["step_id"], result["description_placeholders"]["device"]] == ["array", "Garage inverter"]
+    suggested = {str(key): key.description["suggested_value"] for key in result["data_schema"].schema}
+    assert suggested["peak_power"] == 3.0
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"peak_power": 0, "tilt": 30, "azimuth": 180, "losses": 14}
+    )
+    assert result["step_id"] == "energy"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"energy_dashboard": False})
+    assert result["options"] == {
+        "arrays": {"inverter": {"peak_power": 5.0, "tilt": 30.0, "azimuth": 180.0, "losses": 14.0}}
+    }

@@ -167,3 +167,11 @@ async def test_set_up_choice_is_carried_out_once_the_entities_exist(
     collector.state("inverter", {"ac_power": 1100})
     await hass.async_block_till_done()
     assert len(manager.data["energy_sources"]) == 3
+
+
+async def test_options_step_before_the_collector_announced_itself(
+    hass: HomeAssistant, energy: None, setup_integration: MockConfigEntry
+) -> None:
+    """Set up while the collector has not announced its devices yet: nothing to offer, said so."""
+    result = await _options_energy_step(hass, setup_integration)
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "not_announced")
