@@ -30,8 +30,10 @@ ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 TOPIC_LEVEL_PATTERN = re.compile(r"^[^#+\x00]+$")
 SECRET_KEYS = frozenset({"password", "token"})
 WEB_TOKEN_MIN_LENGTH = 16
+SOLARMAN_PORT = 8899  # the TCP port of Solarman V5 data loggers
+LOGGER_SERIAL_MAX = 0xFFFF_FFFF  # a logger's serial number is 4 bytes of every Solarman V5 frame
 
-type BusType = Literal["serial", "tcp", "rtu_over_tcp"]
+type BusType = Literal["serial", "tcp", "rtu_over_tcp", "solarman"]
 type LogLevel = Literal["debug", "info", "warning", "error"]
 
 
@@ -177,7 +179,8 @@ class BusConfig:
     """One serial line or TCP connection and the devices reached through it.
 
     `serial_port` is the adapter of a `serial` bus (`/dev/ttyUSB0`, `/dev/serial/by-id/...` or a pyserial URL
-    such as `socket://host:port`); `host` and `port` are where a `tcp`/`rtu_over_tcp` bus connects to.
+    such as `socket://host:port`); `host` and `port` are where a `tcp`/`rtu_over_tcp`/`solarman` bus connects
+    to. `logger_serial` is the serial number of a `solarman` bus's Solarman V5 data logger (in every frame).
     `timeout` is in seconds per request, `quarantine_retry` in seconds.
     """
 
@@ -192,6 +195,7 @@ class BusConfig:
     bytesize: int = 8
     timeout: float = 1.0
     retries: int = 2
+    logger_serial: int | None = None
     max_gap: int | None = None
     quarantine_retry: float = 3600.0  # seconds before a register the device refused is tried again
     gateway: GatewayConfig | None = None
@@ -199,8 +203,9 @@ class BusConfig:
 
     @property
     def rtu_framing(self) -> bool:
-        """True when requests carry RTU frames (no transaction id to match replies)."""
-        return self.type != "tcp"
+        """True when requests carry RTU frames with no transaction id to match replies (a Solarman V5 frame
+        carries a sequence number that does, as Modbus TCP's header does)."""
+        return self.type in ("serial", "rtu_over_tcp")
 
     @property
     def endpoint(self) -> str:
@@ -288,6 +293,18 @@ def _optional_text(value: Any) -> str | None:
 def _identifier(value: Any) -> str:
     if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise vol.Invalid("expected lower case letters, digits, '_' or '-', starting with a letter or digit")
+    return value
+
+
+def _logger_serial(value: Any) -> int:
+    """A Solarman V5 logger's serial number: 4 bytes of every V5 frame; digits in quotes are taken too."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LOGGER_SERIAL_MAX:
+        raise vol.Invalid(
+            f"expected the serial number of the logger stick, 1..{LOGGER_SERIAL_MAX} (on its label and its "
+            "web page; not the inverter's)"
+        )
     return value
 
 
@@ -517,6 +534,14 @@ BUS_SCHEMAS: dict[str, vol.Schema] = {
     ),
 }
 BUS_SCHEMAS["rtu_over_tcp"] = BUS_SCHEMAS["tcp"]
+BUS_SCHEMAS["solarman"] = vol.Schema(
+    {
+        **_COMMON_BUS,
+        vol.Required("host"): _text,
+        vol.Optional("port", default=SOLARMAN_PORT): _integer(1, 65535),
+        vol.Required("logger_serial"): _logger_serial,
+    }
+)
 
 
 def _device_schema(bus_type: str) -> vol.Schema:
@@ -686,7 +711,7 @@ def _validate_bus(problems: _Problems, raw: Any, path: list[Any], base: Path) ->
             problems.add([*path, "type"], "required option is missing")
         else:
             shown = _show(bus_type, "type")
-            expected = "expected serial | tcp | rtu_over_tcp"
+            expected = f"expected {' | '.join(BUS_SCHEMAS)}"
             problems.add([*path, "type"], f"{shown} is not a valid value ({expected})")
         return None
     valid = problems.validate(schema, raw, path)
@@ -731,6 +756,7 @@ def _validate_bus(problems: _Problems, raw: Any, path: list[Any], base: Path) ->
         bytesize=valid.get("bytesize", 8),
         timeout=valid["timeout"],
         retries=valid["retries"],
+        logger_serial=valid.get("logger_serial"),
         max_gap=valid["max_gap"],
         quarantine_retry=valid["quarantine_retry"],
         gateway=gateway,

@@ -79,6 +79,17 @@ class ModbusConnectionError(ModbusError):
     """The bus or gateway could not be reached."""
 
 
+class LoggerSerialMismatch(ModbusConnectionError):
+    """A Solarman V5 data logger answered with another serial number than the bus's `logger_serial`: a
+    configuration error, not worth a retry. `configured` is the bus's `logger_serial`, `answered` the serial
+    number in the logger's reply (pv_collector.solarman)."""
+
+    def __init__(self, message: str, *, configured: int, answered: int) -> None:
+        super().__init__(message)
+        self.configured = configured
+        self.answered = answered
+
+
 class ModbusInvalidReply(ModbusError):
     """A reply that does not answer the request (function code, byte count, register count, length), or a
     frame nobody asked for; `reason` says which, e.g. "wrong byte count: 32 for 18 registers"."""

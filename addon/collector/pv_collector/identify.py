@@ -2,6 +2,7 @@
 
     pv-collector identify --serial /dev/ttyUSB0            # RS-485: usual speeds, then units 1..247
     pv-collector identify --host 192.168.1.50              # TCP: ports 502, 1502, 6607, 8899
+    pv-collector identify --host 192.168.1.50 --logger-serial 2712345678  # and a Solarman V5 logger on 8899
     pv-collector identify --config site.yaml [--bus NAME]  # the configured buses
 
 Scanning (`scan_serial`, `scan_tcp`) finds the units that answer: a unit is there when it answers a read of
@@ -9,7 +10,8 @@ holding register 0 with registers or with a Modbus exception (a gateway's "targe
 silence mean nobody is there). On a serial line the usual settings are tried on the units most devices use
 (`QUICK_UNITS` and the unit ids the profiles document) until one answers; units 1..247 are then scanned at
 that setting only (`--all-settings` scans every setting that answered). Over TCP every usual port that
-accepts a connection is asked for the usual unit ids, with Modbus TCP framing, else RTU framing.
+accepts a connection is asked for the usual unit ids, with Modbus TCP framing, else RTU framing; port 8899,
+given the logger's serial number, as a Solarman V5 data logger (a `solarman` bus, pv_collector.solarman).
 
 Each answering unit is identified (`identify_unit`): first SunSpec (the marker "SunS" at 40000, 50000 or
 0, then its model chain, through `sunspec.scan`), then every profile's `identify` probes (docs/profiles.md),
@@ -39,9 +41,10 @@ from typing import Literal
 import yaml
 
 from pv_collector import sunspec
-from pv_collector.config import BusConfig, DeviceConfig
+from pv_collector.config import SOLARMAN_PORT, BusConfig, BusType, DeviceConfig
 from pv_collector.decode import decode_reads, raw_value
 from pv_collector.errors import (
+    LoggerSerialMismatch,
     ModbusConnectionError,
     ModbusError,
     ModbusExceptionResponse,
@@ -56,7 +59,6 @@ from pv_collector.transport import Bus
 _LOGGER = logging.getLogger(__name__)
 
 TCP_PORTS = (502, 1502, 6607, 8899)
-SOLARMAN_PORT = 8899  # Solarman V5 data loggers: Modbus inside frames that carry the logger's serial
 TCP_UNITS = (0, 1, 2, 3, 71, 100, 126, 247)
 RTU_UNITS = tuple(range(1, 248))
 QUICK_UNITS = (1, 2, 3)  # asked first at every serial setting, with the unit ids the profiles document
@@ -65,6 +67,7 @@ PARITIES: tuple[Literal["N", "E", "O"], ...] = ("N", "E", "O")
 PRESENCE = (Function.HOLDING, 0, 1)  # the read that tells whether a unit is there
 TURNAROUND = 0.05  # seconds a device may take to start its answer in a scan
 CONNECT_TIMEOUT = 2.0  # seconds to open a TCP port
+SOLARMAN_TIMEOUT = 2.0  # seconds a scan waits for a Solarman V5 logger, which relays each request on RS-485
 SUNSPEC_PROFILE = "sunspec"
 _NAME_RE = re.compile(r"[^a-z0-9_-]+")
 
@@ -204,9 +207,10 @@ class UnitFinding:
 class BusFinding:
     """A scanned bus: how it was reached, the settings it answered at, and its units."""
 
-    type: Literal["serial", "tcp", "rtu_over_tcp"]
+    type: BusType
     port: str | int
     host: str | None = None
+    logger_serial: int | None = None  # a solarman bus: the logger's serial number
     baudrate: int | None = None
     parity: Literal["N", "E", "O"] | None = None
     stopbits: int = 1
@@ -218,7 +222,9 @@ class BusFinding:
     @property
     def name(self) -> str:
         """A bus name for the configuration (`^[a-z0-9][a-z0-9_-]{0,63}$`)."""
-        if self.host:
+        if self.type == "solarman":
+            raw = f"solarman-{self.host}"
+        elif self.host:
             raw = f"tcp-{self.host}-{self.port}"
         else:
             raw = Path(str(self.port)).name
@@ -226,11 +232,13 @@ class BusFinding:
         return (_NAME_RE.sub("-", raw.lower()).strip("-_") or "bus")[:64]
 
     def endpoint(self) -> str:
-        """`/dev/ttyUSB0 at 9600 8N1` or `tcp 192.168.1.50:502`."""
+        """`/dev/ttyUSB0 at 9600 8N1`, `tcp 192.168.1.50:502` or `solarman 192.168.1.50:8899 (logger N)`."""
         if self.type == "serial":
             if self.baudrate is None:
                 return f"{self.port}"
             return f"{self.port} at {self.baudrate} 8{self.parity}{self.stopbits}"
+        if self.type == "solarman":
+            return f"solarman {self.host}:{self.port} (logger {self.logger_serial})"
         return f"{self.type} {self.host}:{self.port}"
 
     def bus_entry(self) -> dict[str, object]:
@@ -242,6 +250,8 @@ class BusFinding:
             )
         else:
             entry.update(host=self.host, port=self.port)
+        if self.type == "solarman":
+            entry["logger_serial"] = self.logger_serial
         counts: dict[str, int] = {}
         entry["devices"] = [unit.device_entry(counts) for unit in self.units if unit.profile_id]
         return entry
@@ -272,6 +282,8 @@ class BusFinding:
         else:
             lines.append(f"    host: {_yaml_text(str(self.host))}")
             lines.append(f"    port: {self.port}")
+        if self.type == "solarman":
+            lines.append(f"    logger_serial: {self.logger_serial}")
         lines.append("    devices:")
         counts: dict[str, int] = {}
         for unit in identified:
@@ -325,6 +337,7 @@ def _as_bus_config(bus: BusFinding) -> BusConfig:
         baudrate=bus.baudrate or 9600,
         parity=bus.parity or "N",
         stopbits=bus.stopbits,
+        logger_serial=bus.logger_serial,
     )
 
 
@@ -348,7 +361,7 @@ def connection_hints(profile: Profile, bus: BusConfig, device: DeviceConfig | No
         ):
             if documented is not None and documented != actual:
                 hints.append(f"the vendor documents {name} {documented} (this bus: {actual})")
-    elif connection.tcp_port is not None and connection.tcp_port != bus.port:
+    elif bus.type != "solarman" and connection.tcp_port is not None and connection.tcp_port != bus.port:
         hints.append(f"the vendor documents TCP port {connection.tcp_port} (this bus: {bus.port})")
     if device is not None and connection.unit_id is not None and connection.unit_id != device.unit_id:
         hints.append(f"the vendor's default unit id is {connection.unit_id} (this device: {device.unit_id})")
@@ -730,12 +743,22 @@ async def scan_serial(
     return found
 
 
-def solarman_bus(host: str, logger_serial: int | None, timeout: float) -> BusConfig | None:
-    """The bus of a Solarman V5 data logger on `host` (port 8899), or None while this collector has no
-    `solarman` bus type. The hook for issue 19 section 3: return a BusConfig of type `solarman` with the
-    logger's serial, and `scan_tcp` scans it like any other bus."""
-    del host, logger_serial, timeout
-    return None
+def solarman_bus(
+    host: str, logger_serial: int | None, timeout: float, port: int = SOLARMAN_PORT
+) -> BusConfig | None:
+    """The `solarman` bus of a Solarman V5 data logger on `host`, or None without the logger's serial number
+    (every V5 frame carries it; a logger answers no request with another)."""
+    if logger_serial is None:
+        return None
+    return BusConfig(
+        name="identify",
+        type="solarman",
+        host=host,
+        port=port,
+        logger_serial=logger_serial,
+        timeout=timeout,
+        retries=0,
+    )
 
 
 async def _port_open(host: str, port: int) -> bool:
@@ -756,6 +779,7 @@ async def scan_tcp(
     units: Sequence[int] | None = None,
     reply_timeout: float | None = None,
     logger_serial: int | None = None,
+    solarman_port: int | None = None,
     extra_dirs: Sequence[Path] = (),
     progress: Progress = lambda _line: None,
     findings: list[BusFinding] | None = None,
@@ -763,8 +787,11 @@ async def scan_tcp(
 ) -> list[BusFinding]:
     """Scan the Modbus ports of `host` (default: `TCP_PORTS` and the ports the profiles document): every
     port that accepts a connection is asked for `units` (default: `TCP_UNITS` and the unit ids the
-    profiles document) with Modbus TCP framing, else RTU framing (a transparent RS-485 gateway). Port 8899
-    goes through `solarman_bus`. Findings are appended to `findings` (given, or a new list) as made."""
+    profiles document) with Modbus TCP framing, else RTU framing (a transparent RS-485 gateway). Port
+    `solarman_port` (default `SOLARMAN_PORT`, 8899) is a Solarman V5 data logger, scanned through
+    `solarman_bus` when `logger_serial` is given (units 1..247: the logger relays to an RS-485 line).
+    Findings are appended to `findings` (given, or a new list) as made. Raises `ModbusConnectionError` when
+    an open port cannot be used."""
     profiles = shipped_and_own_profiles(extra_dirs)
     if ports is None:
         documented_ports = {p.connection.tcp_port for p in profiles if p.connection.tcp_port is not None}
@@ -774,38 +801,47 @@ async def scan_tcp(
     delay = max((p.connection.delay_after_connect for p in profiles), default=0.0)
     found = findings if findings is not None else []
     wait = reply_timeout or scan_timeout(None)
+    logger_port = SOLARMAN_PORT if solarman_port is None else solarman_port
     for port in ports:
         if not await _port_open(host, port):
             progress(f"{host}:{port}: closed")
             continue
-        if port == SOLARMAN_PORT:
-            config = solarman_bus(host, logger_serial, wait)
+        asked = units
+        if port == logger_port:
+            config = solarman_bus(host, logger_serial, reply_timeout or SOLARMAN_TIMEOUT, port)
             if config is None:
                 note = (
-                    f"port {port} is open: probably a Solarman V5 data logger (Deye, Sofar, Solis); this "
-                    "collector has no solarman bus type yet"
-                    if logger_serial is None
-                    else f"port {port}: the solarman bus type is not in this version of the collector"
+                    f"port {port} is open: probably a Solarman V5 data logger (Deye, Sofar, Solis); give its "
+                    "serial number (on its label) with --logger-serial N to scan it"
                 )
-                empty = BusFinding(type="tcp", port=port, host=host, notes=[note], complete=True)
+                empty = BusFinding(type="solarman", port=port, host=host, notes=[note], complete=True)
                 found.append(empty)
                 progress(f"{host}:{port}: {note}")
                 continue
             configs = [config]
+            asked = [unit for unit in units if 1 <= unit <= 247]  # unit 0 is a broadcast on RS-485
         else:
             configs = [
                 BusConfig(name="identify", type=kind, host=host, port=port, timeout=wait, retries=0)
                 for kind in ("tcp", "rtu_over_tcp")
             ]
         for config in configs:
-            finding = BusFinding(type=config.type, port=port, host=host)
+            finding = BusFinding(type=config.type, port=port, host=host, logger_serial=config.logger_serial)
             found.append(finding)
             bus = _make_bus(config, bus_factory)
-            for unit_id in units:  # devices that answer nothing right after a connection is opened (Huawei)
+            for unit_id in asked:  # devices that answer nothing right after a connection is opened (Huawei)
                 bus.configure_unit(unit_id, Connection(delay_after_connect=delay))
             try:
-                progress(f"{host}:{port} ({config.type}): asking units {_units_text(units)}")
-                await _identify_units(bus, units, profiles, finding, extra_dirs=extra_dirs, progress=progress)
+                progress(f"{host}:{port} ({config.type}): asking units {_units_text(asked)}")
+                await _identify_units(bus, asked, profiles, finding, extra_dirs=extra_dirs, progress=progress)
+            except LoggerSerialMismatch as err:
+                finding.notes.append(
+                    f"the logger answers with serial number {err.answered}, not {err.configured}: its serial "
+                    "number is on the logger stick's label and its web page (not the inverter's)"
+                )
+                progress(f"{host}:{port}: {err}")
+                finding.complete = True
+                break
             finally:
                 await bus.close()
             finding.complete = True
@@ -815,10 +851,11 @@ async def scan_tcp(
         else:
             found.append(
                 BusFinding(
-                    type="tcp",
+                    type=configs[0].type if port == logger_port else "tcp",
                     port=port,
                     host=host,
-                    notes=[f"port {port} accepts connections, but no unit {_units_text(units)} answered"],
+                    logger_serial=configs[0].logger_serial,
+                    notes=[f"port {port} accepts connections, but no unit {_units_text(asked)} answered"],
                     complete=True,
                 )
             )

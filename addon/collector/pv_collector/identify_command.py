@@ -2,6 +2,7 @@
 
     pv-collector identify --serial /dev/ttyUSB0 [--baudrate 9600] [--parity N] [--units 1-247]
     pv-collector identify --host 192.168.1.50 [--port 502] [--units 0,1,2,3,71,100,126,247]
+    pv-collector identify --host 192.168.1.50 --logger-serial 2712345678   # a Solarman V5 logger on 8899
     pv-collector identify --config site.yaml [--bus NAME]
 
 Progress goes to stderr, the proposed `buses:` YAML (docs/configuration.md) to stdout. Ctrl-C (or SIGTERM)
@@ -16,7 +17,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from pv_collector.config import BusConfig, load_config
+from pv_collector.config import LOGGER_SERIAL_MAX, BusConfig, load_config
 from pv_collector.errors import ConfigError, ExitCode, ModbusConnectionError
 from pv_collector.identify import (
     RTU_UNITS,
@@ -39,6 +40,14 @@ def _units(text: str) -> list[int]:
         return parse_units(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _logger_serial(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= LOGGER_SERIAL_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected the logger stick's serial number, 1..{LOGGER_SERIAL_MAX} (on its label)"
+        )
+    return int(text)
 
 
 def _progress(line: str) -> None:
@@ -106,6 +115,8 @@ async def _scan(args: argparse.Namespace, findings: list[BusFinding], buses: lis
                 ports=[int(bus.port)],
                 units=args.units or sorted({*tcp_units(shipped_and_own_profiles(dirs)), *configured}),
                 reply_timeout=args.timeout,
+                logger_serial=bus.logger_serial,
+                solarman_port=int(bus.port) if bus.type == "solarman" else None,
                 extra_dirs=dirs,
                 progress=_progress,
                 findings=findings,
@@ -190,7 +201,10 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="serial: scan every setting that answers, not only the first",
     )
     options.add_argument(
-        "--logger-serial", type=int, metavar="N", help="serial number of a Solarman V5 logger (port 8899)"
+        "--logger-serial",
+        type=_logger_serial,
+        metavar="N",
+        help="serial number of a Solarman V5 data logger (port 8899): scans it as a solarman bus",
     )
     options.add_argument(
         "--profile-dir", action="append", type=Path, default=[], metavar="DIR", help="folder of own profiles"

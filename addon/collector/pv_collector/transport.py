@@ -1,4 +1,5 @@
-"""Modbus buses: one pymodbus async client per configured bus, one lock per bus.
+"""Modbus buses: one pymodbus async client per configured bus (a `SolarmanClient` for a Solarman V5 data
+logger, pv_collector.solarman), one lock per bus.
 
 A `Bus` serialises every request on its line (an RS-485 line or a gateway connection has one master and
 one outstanding request), applies the per-request timeout, retries with backoff, reconnects with backoff,
@@ -54,6 +55,7 @@ from pymodbus.framer import FramerType
 
 from pv_collector.config import BusConfig
 from pv_collector.errors import (
+    LoggerSerialMismatch,
     ModbusConnectionError,
     ModbusError,
     ModbusExceptionResponse,
@@ -64,6 +66,7 @@ from pv_collector.errors import (
 from pv_collector.metrics import Metrics
 from pv_collector.model import Connection, Function
 from pv_collector.replies import Asked, incomplete_problem, rtu_problem, tcp_problem
+from pv_collector.solarman import SolarmanClient
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,7 +113,7 @@ class ResponseTimer:
         return min(maximum, max(ADAPTIVE_MIN, 3 * self.mean + 4 * self.deviation))
 
 
-type ModbusClient = AsyncModbusSerialClient | AsyncModbusTcpClient
+type ModbusClient = AsyncModbusSerialClient | AsyncModbusTcpClient | SolarmanClient
 _PLAIN = Connection()  # a device without quirks
 
 
@@ -135,7 +138,7 @@ class UnitReader:
 
 
 class Bus:
-    """One serial line, TCP connection or RTU-over-TCP gateway."""
+    """One serial line, TCP connection, RTU-over-TCP gateway or Solarman V5 data logger."""
 
     def __init__(
         self,
@@ -284,6 +287,8 @@ class Bus:
                 last = err
             except (ModbusTimeout, ModbusInvalidReply) as err:
                 last = err
+            except LoggerSerialMismatch:
+                raise  # the configuration is wrong: asking again cannot help
             except ModbusConnectionError as err:
                 last = err
                 if self._next_connect > time.monotonic():
@@ -304,7 +309,7 @@ class Bus:
         await self._keep_quirks(unit_id)
         timer = self._timers.setdefault(unit_id, ResponseTimer())
         timeout = timer.timeout(self.config.timeout) if adaptive else self.config.timeout
-        client.ctx.comm_params.timeout_connect = timeout  # pymodbus reads it for every request
+        _set_timeout(client, timeout)
         started = time.monotonic()
         self.requests += 1
         outcome = "ok"
@@ -320,7 +325,7 @@ class Bus:
                 self._invalid(asked, err.reason)
                 raise
             except (TimeoutError, ModbusIOException) as err:
-                leftover = bytes(getattr(client.ctx, "recv_buffer", b""))
+                leftover = bytes(getattr(getattr(client, "ctx", None), "recv_buffer", b""))
                 if leftover:  # something came, but no answer: say what was wrong with it
                     outcome = "invalid_reply"
                     reason = incomplete_problem(leftover, asked, rtu=self.config.rtu_framing)
@@ -334,6 +339,16 @@ class Bus:
                 outcome = "connection"
                 self._drop_client()
                 raise ModbusConnectionError(f"bus {self.name}: {err}") from err
+            except LoggerSerialMismatch:  # the solarman client's own errors (pv_collector.solarman)
+                outcome = "connection"
+                raise
+            except ModbusConnectionError:
+                outcome = "connection"
+                self._drop_client()
+                raise
+            except ModbusTimeout:  # a logger reports that the device behind it did not answer
+                outcome = "timeout"
+                raise
             except ModbusException as err:
                 outcome = "exception"
                 raise ModbusError(f"bus {self.name}: {err}") from err
@@ -512,10 +527,22 @@ class Bus:
             self._next_connect = 0.0
 
 
+def _set_timeout(client: ModbusClient, timeout: float) -> None:
+    """The time the client waits for the next reply (seconds)."""
+    if isinstance(client, SolarmanClient):
+        client.timeout = timeout
+    else:
+        client.ctx.comm_params.timeout_connect = timeout  # pymodbus reads it for every request
+
+
 def make_client(config: BusConfig) -> ModbusClient:
-    """The pymodbus client for a bus; pymodbus' own retries and reconnects are off (the bus does them)."""
+    """The client for a bus: pymodbus' (its own retries and reconnects off: the bus does them), or the
+    Solarman V5 adapter for a `solarman` bus."""
+    if config.type == "solarman":
+        return SolarmanClient(config)
+    client: AsyncModbusSerialClient | AsyncModbusTcpClient
     if config.type == "serial":
-        client: ModbusClient = AsyncModbusSerialClient(
+        client = AsyncModbusSerialClient(
             str(config.serial_port),
             framer=FramerType.RTU,
             baudrate=config.baudrate,
