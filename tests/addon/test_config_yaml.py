@@ -102,7 +102,8 @@ def test_version_matches_the_collector_and_the_changelog() -> None:
 def test_schema_uses_documented_types_at_most_two_levels_deep() -> None:
     assert facts.schema_problems(SCHEMA) == []
     types = facts.leaves(SCHEMA)
-    assert types["buses.type"] == "list(serial|tcp|rtu_over_tcp)"
+    assert types["buses.type"] == "list(serial|tcp|rtu_over_tcp|solarman)"
+    assert types["buses.logger_serial"] == "int(1,4294967295)?"
     assert types["buses.serial_port"] == "device(subsystem=tty)?"
     assert types["buses.port"] == "port?"
     assert types["buses.devices.unit_id"] == "int(0,255)"

@@ -82,8 +82,9 @@ def _crc_ok(frame: bytes) -> bool:
 
 
 def without_double_crc(frame: bytes) -> bytes:
-    """The RTU frame without the second CRC (0x0000) some loggers append (pysolarmanv5 issue #62)."""
-    if frame.endswith(_DOUBLE_CRC) and not _crc_ok(frame) and _crc_ok(frame[:-2]):
+    """The RTU frame without the second CRC some loggers append (pysolarmanv5 issue #62): the CRC of a frame
+    that ends in its own CRC is always 0x0000."""
+    if frame.endswith(_DOUBLE_CRC) and _crc_ok(frame[:-2]):
         return frame[:-2]
     return frame
 
@@ -200,11 +201,11 @@ class SolarmanClient:
         v5.last_reply = b""
         exchange = asyncio.ensure_future(v5.send_raw_modbus_frame(self._framer.buildFrame(request)))
         try:
-            await asyncio.wait({exchange, v5.reader_task}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({exchange, v5.reader_task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not exchange.done():
                 exchange.cancel()
-        if exchange.cancelled():
+        if exchange not in done:
             raise ModbusConnectionError(f"bus {self.bus}: the logger at {self.endpoint} hung up")
         try:
             reply = bytes(exchange.result())
