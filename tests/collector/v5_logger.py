@@ -53,6 +53,7 @@ class V5Logger:
 
     `requests` holds every V5 request frame received, `relayed` every RTU frame relayed to the line.
     Faults: `silent` (receives, never answers), `double_crc`, `mangle` (rewrites an RTU reply),
+    `corrupt_checksum` (a wrong V5 checksum),
     `hang_up_on_request` (closes the connection when a request arrives), `hang_up()` (closes every
     connection now). `connections` counts the connections accepted.
     """
@@ -66,6 +67,7 @@ class V5Logger:
         self.connections = 0
         self.silent = False
         self.double_crc = False
+        self.corrupt_checksum = False
         self.hang_up_on_request = False
         self.mangle: Callable[[bytes], bytes] | None = None
         self.port = 0
@@ -112,6 +114,8 @@ class V5Logger:
                 if self.hang_up_on_request:
                     return
                 reply = await self._answer(frame)
+                if reply is not None and self.corrupt_checksum:
+                    reply = reply[:-2] + bytes([(reply[-2] + 1) & 0xFF]) + reply[-1:]
                 if reply is not None and not self.silent:
                     writer.write(reply)
                     await writer.drain()
@@ -126,7 +130,7 @@ class V5Logger:
     async def _answer(self, frame: bytes) -> bytes | None:
         """The reply to one V5 request frame (None: a frame a logger ignores)."""
         checksum_ok = frame[-2] == PySolarmanV5._calculate_v5_frame_checksum(frame)
-        control, = struct.unpack("<H", frame[3:5])
+        (control,) = struct.unpack("<H", frame[3:5])
         if frame[0] != START or frame[-1] != END or not checksum_ok or control != REQUEST:
             return None
         self._counter = (self._counter + 1) & 0xFF
