@@ -43,6 +43,7 @@ from pv_collector.simulator.modbus_server import UnitServer
 from pv_collector.simulator.replay import ImageArgument, replayed_units
 from pv_collector.transport import Bus
 from tests.collector.device_images import FIXTURES
+from tests.collector.v5_logger import V5Logger
 from tests.mosquitto import free_port
 
 # Devices on the test bus: unit id -> (image, the profile identify must name).
@@ -261,9 +262,7 @@ async def test_a_closed_port_and_a_silent_port_are_notes() -> None:
     assert yaml.safe_load(to_yaml(findings)) == {"buses": None}  # nothing to paste
 
 
-async def test_an_open_solarman_port_is_a_note_until_the_solarman_bus_exists(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_an_open_logger_port_without_a_logger_serial_is_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     monkeypatch.setattr(identify_module, "SOLARMAN_PORT", port)
@@ -272,12 +271,101 @@ async def test_an_open_solarman_port_is_a_note_until_the_solarman_bus_exists(
     finally:
         server.close()
         await server.wait_closed()
-    assert [f.notes for f in findings] == [
-        [
-            f"port {port} is open: probably a Solarman V5 data logger (Deye, Sofar, Solis); this collector "
-            "has no solarman bus type yet"
-        ]
+    note = (
+        f"port {port} is open: probably a Solarman V5 data logger (Deye, Sofar, Solis); give its serial "
+        "number (on its label) with --logger-serial N to scan it"
+    )
+    assert [(f.type, f.notes) for f in findings] == [("solarman", [note])]
+
+
+# ---------------------------------------------------------------------------------------------- Solarman V5
+
+LOGGER_SERIAL = 2712345678
+BEHIND_THE_LOGGER = {1: RTU_BUS[5]}  # a hybrid inverter at unit 1 of the logger's RS-485 port
+
+
+@contextlib.asynccontextmanager
+async def logger_stick(bus: dict[int, tuple[str, str]]) -> AsyncIterator[tuple[V5Logger, UnitServer]]:
+    """A Solarman V5 logger relaying to the images (tests/collector/v5_logger.py)."""
+    async with serving(bus) as (server, modbus_port):
+        logger = V5Logger(LOGGER_SERIAL, modbus_port, relay_timeout=0.1)
+        await logger.start()
+        try:
+            yield logger, server
+        finally:
+            await logger.stop()
+
+
+async def test_identify_scans_port_8899_as_a_solarman_logger(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`pv-collector identify --host H --logger-serial N`: the logger's port goes through the solarman bus."""
+    lines: list[str] = []
+    async with logger_stick(BEHIND_THE_LOGGER) as (logger, server):
+        monkeypatch.setattr(identify_module, "SOLARMAN_PORT", logger.port)
+        findings = await scan_tcp(
+            "127.0.0.1",
+            ports=[logger.port],
+            units=[0, 1, 2],
+            logger_serial=LOGGER_SERIAL,
+            progress=lines.append,
+        )
+    assert sum(server.writes.values()) == 0
+    assert [(f.type, f.port, f.logger_serial) for f in findings] == [("solarman", logger.port, LOGGER_SERIAL)]
+    assert [(u.unit_id, u.profile_id, u.sure) for u in findings[0].units] == [(1, "sungrow_sh_rt", True)]
+    assert f"127.0.0.1:{logger.port} (solarman): asking units 1, 2" in lines  # no broadcast unit 0 on RS-485
+    text = to_yaml(findings)
+    bus = yaml.safe_load(text)["buses"][0]
+    assert (bus["name"], bus["type"], bus["port"], bus["logger_serial"]) == (
+        "solarman-127-0-0-1",
+        "solarman",
+        logger.port,
+        LOGGER_SERIAL,
+    )
+    assert f"# solarman 127.0.0.1:{logger.port} (logger {LOGGER_SERIAL}): 1 unit(s) answered" in text
+    accepted_by_the_collector(text, tmp_path)
+
+
+async def test_identify_names_the_serial_a_logger_answers_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with logger_stick(BEHIND_THE_LOGGER) as (logger, _server):
+        monkeypatch.setattr(identify_module, "SOLARMAN_PORT", logger.port)
+        findings = await scan_tcp("127.0.0.1", ports=[logger.port], units=[1], logger_serial=1234567890)
+    assert [(f.type, f.units, f.complete) for f in findings] == [("solarman", [], True)]
+    assert findings[0].notes == [
+        f"the logger answers with serial number {LOGGER_SERIAL}, not 1234567890: its serial number is on the "
+        "logger stick's label and its web page (not the inverter's)"
     ]
+    assert len(logger.requests) == 1
+
+
+async def test_identify_scans_a_configured_solarman_bus(tmp_path: Path) -> None:
+    async with logger_stick(BEHIND_THE_LOGGER) as (logger, _server):
+        site = tmp_path / "site.yaml"
+        bus = {"name": "logger", "type": "solarman", "host": "127.0.0.1", "port": logger.port}
+        device = {"id": "inverter", "unit_id": 1, "profile": "generic_example"}
+        site.write_text(
+            yaml.safe_dump(
+                {
+                    "collector": {"id": "test"},
+                    "mqtt": {"host": "127.0.0.1"},
+                    "buses": [{**bus, "logger_serial": LOGGER_SERIAL, "devices": [device]}],
+                }
+            )
+        )
+        code, stdout, stderr = await identify("--config", str(site), "--units", "1,2")
+    assert code == 0, stderr
+    assert proposed(stdout) == {1: "sungrow_sh_rt"}
+    assert yaml.safe_load(stdout)["buses"][0]["logger_serial"] == LOGGER_SERIAL
+    accepted_by_the_collector(stdout, tmp_path)
+
+
+def test_a_bad_logger_serial_on_the_command_line_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from pv_collector.cli import main
+
+    with pytest.raises(SystemExit) as exit_code:
+        main(["identify", "--host", "127.0.0.1", "--logger-serial", "12ab"])
+    assert exit_code.value.code == 2
+    assert "--logger-serial: '12ab': expected the logger stick's serial number" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------- the page

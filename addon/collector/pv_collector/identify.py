@@ -237,7 +237,7 @@ class BusFinding:
             if self.baudrate is None:
                 return f"{self.port}"
             return f"{self.port} at {self.baudrate} 8{self.parity}{self.stopbits}"
-        if self.type == "solarman":
+        if self.type == "solarman" and self.logger_serial is not None:
             return f"solarman {self.host}:{self.port} (logger {self.logger_serial})"
         return f"{self.type} {self.host}:{self.port}"
 
