@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from pv_collector.errors import (
     ConfigError,
     LoggerSerialMismatch,
     ModbusConnectionError,
+    ModbusError,
     ModbusExceptionResponse,
     ModbusInvalidReply,
     ModbusTimeout,
@@ -34,7 +35,7 @@ from pv_collector.solarman import without_double_crc
 from pv_collector.transport import Bus
 from tests.collector.conftest import Recorder, collector_config, complete, running, schema, wait_for
 from tests.collector.device_images import FIXTURES, decode
-from tests.collector.v5_logger import REQUEST, V5Logger, crc
+from tests.collector.v5_logger import REQUEST, V5Logger, crc, v5_frame
 from tests.mosquitto import Mosquitto
 
 LOGGER_SERIAL = 2712345678
@@ -227,6 +228,67 @@ async def test_a_v5_frame_with_a_wrong_checksum_is_refused(line: Line) -> None:
         await bus.read(UNIT, Function.HOLDING, 13049, 3)
     line.logger.corrupt_checksum = False
     assert await bus.read(UNIT, Function.HOLDING, 13049, 3) == [0, 204, 0]
+
+
+def echo(request: bytes, body: bytes) -> bytes:
+    """`body` after the start byte, the length and control code of a reply, and the request's sequence byte
+    (pysolarmanv5 drops frames with another one before it looks at them)."""
+    return bytes([0xA5, 0x10, 0x00, 0x10, 0x15, request[5]]) + body
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        lambda _request: b"\xa5\x10",  # pysolarmanv5's reader fails on it: the connection is lost
+        lambda request: echo(request, b""),  # too short to hold a serial number
+        lambda request: echo(request, b"\x00" * 5),  # a frame type, no more
+        lambda request: echo(request, bytes(range(40))),  # no end byte, no checksum
+        lambda request: v5_frame(
+            0x1710, request[5:7], LOGGER_SERIAL, b"\x02\x01" + bytes(12) + b"\x01\x03\x00"
+        ),
+        lambda request: v5_frame(0x1510, request[5:7], LOGGER_SERIAL, b"\x07\x01" + bytes(20)),  # frame type
+        lambda request: v5_frame(0x1510, request[5:7], LOGGER_SERIAL, b"\x02\x01" + bytes(12) + b"\xff" * 9),
+    ],
+    ids=[
+        "two-bytes",
+        "sequence-only",
+        "frame-type-only",
+        "no-end",
+        "control-code",
+        "frame-type",
+        "garbage-modbus",
+    ],
+)
+async def test_malformed_v5_replies_are_modbus_errors(line: Line, reply: Callable[[bytes], bytes]) -> None:
+    """Whatever the logger sends, a read ends in one of the collector's errors, never another exception."""
+    bus = line.bus()
+    line.logger.reply_with = reply
+    with pytest.raises(ModbusError):
+        await bus.read(UNIT, Function.HOLDING, 13049, 3)
+    line.logger.reply_with = None
+    async with asyncio.timeout(20):
+        while True:  # the bus's reconnect backoff after a broken connection
+            try:
+                assert await bus.read(UNIT, Function.HOLDING, 13049, 3) == [0, 204, 0]
+                break
+            except ModbusConnectionError:
+                await asyncio.sleep(0.05)
+
+
+async def test_a_frame_cut_short_after_the_serial_number_is_a_modbus_error(line: Line) -> None:
+    """An 11-byte frame with a right start, checksum and end whose last bytes are the configured serial
+    number's: pysolarmanv5 reads past its end (IndexError); the bus still reports a collector error."""
+    serial = 0x1540_0000  # its last two bytes double as the checksum (0x40) and the end byte (0x15)
+    bus = line.bus(logger_serial=serial)
+
+    def cut_short(request: bytes) -> bytes:
+        sequence = request[5]
+        filler = (0x40 - 0x10 - 0x15 - sequence) & 0xFF  # makes the checksum of bytes 1..8 0x40
+        return bytes([0xA5, 0x00, 0x00, 0x10, 0x15, sequence, filler]) + struct.pack("<I", serial)
+
+    line.logger.reply_with = cut_short
+    with pytest.raises(ModbusInvalidReply, match="V5 frame"):
+        await bus.read(UNIT, Function.HOLDING, 13049, 3)
 
 
 async def test_writes_and_device_quirks_go_through_the_logger(line: Line) -> None:

@@ -53,7 +53,8 @@ class V5Logger:
 
     `requests` holds every V5 request frame received, `relayed` every RTU frame relayed to the line.
     Faults: `silent` (receives, never answers), `double_crc`, `mangle` (rewrites an RTU reply),
-    `corrupt_checksum` (a wrong V5 checksum),
+    `corrupt_checksum` (a wrong V5 checksum), `reply_with` (sends what it returns for a request frame
+    instead),
     `hang_up_on_request` (closes the connection when a request arrives), `hang_up()` (closes every
     connection now). `connections` counts the connections accepted.
     """
@@ -70,6 +71,7 @@ class V5Logger:
         self.corrupt_checksum = False
         self.hang_up_on_request = False
         self.mangle: Callable[[bytes], bytes] | None = None
+        self.reply_with: Callable[[bytes], bytes] | None = None
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -113,7 +115,7 @@ class V5Logger:
                 self.requests.append(frame)
                 if self.hang_up_on_request:
                     return
-                reply = await self._answer(frame)
+                reply = await self._answer(frame) if self.reply_with is None else self.reply_with(frame)
                 if reply is not None and self.corrupt_checksum:
                     reply = reply[:-2] + bytes([(reply[-2] + 1) & 0xFF]) + reply[-1:]
                 if reply is not None and not self.silent:

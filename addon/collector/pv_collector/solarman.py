@@ -26,7 +26,8 @@ lock, timeouts, retries, device quirks, plausibility and commands are those of e
   - a V5 reply with no Modbus frame in it (a payload too short for one): the logger got no answer from the
     inverter (pysolarmanv5 issues #6, #18 and #48): `ModbusTimeout`, as for a Modbus TCP gateway's
     "target device failed to respond".
-  - any other malformed V5 frame or RTU reply: `ModbusInvalidReply` with the reason.
+  - any other malformed V5 frame or RTU reply: `ModbusInvalidReply` with the reason (also where pysolarmanv5
+    reads past the end of a frame cut short: an IndexError).
 - Some loggers apply the Modbus CRC twice, so the RTU reply ends in two more bytes, 0x0000 (the CRC of a
   frame ending in its own CRC); those two bytes are dropped (pysolarmanv5 issue #62, pull request #66).
 """
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from typing import Any
 
 from pymodbus.exceptions import ModbusException
@@ -126,6 +128,7 @@ class SolarmanClient:
         self.timeout = config.timeout
         self._framer = FramerRTU(DecodePDU(is_server=False))
         self._v5: _V5Connection | None = None
+        self._writer: asyncio.StreamWriter | None = None  # pysolarmanv5 forgets it when the logger hangs up
 
     @property
     def endpoint(self) -> str:
@@ -154,18 +157,17 @@ class SolarmanClient:
             _LOGGER.debug("logger unreachable", extra={"bus": self.bus, "error": reason})
             return False
         v5.reader_task.add_done_callback(_retrieve)
-        self._v5 = v5
+        self._v5, self._writer = v5, v5.writer
         return True
 
     def close(self) -> None:
         """Close the connection (if any); the client can connect again."""
         v5, self._v5 = self._v5, None
-        if v5 is None:
-            return
-        if v5.reader_task is not None:
+        writer, self._writer = self._writer, None
+        if v5 is not None and v5.reader_task is not None:
             v5.reader_task.cancel()
-        if v5.writer is not None:
-            v5.writer.close()
+        if writer is not None:
+            writer.close()
 
     # ------------------------------------------------------------------ the register functions
 
@@ -211,6 +213,8 @@ class SolarmanClient:
             reply = bytes(exchange.result())
         except V5FrameError as err:
             raise self._refusal(v5.last_reply, err, asked) from err
+        except (IndexError, struct.error) as err:  # pysolarmanv5 reads past the end of a frame cut short
+            raise ModbusInvalidReply(f"V5 frame: {len(v5.last_reply)} bytes, too short") from err
         except NoSocketAvailableError as err:
             raise ModbusConnectionError(f"bus {self.bus}: the logger at {self.endpoint}: {err}") from err
         except TimeoutError:
