@@ -122,7 +122,8 @@ def test_options_are_the_collector_configuration() -> None:
         if path in ADDON_OPTIONS:
             continue
         serial = path.rpartition(".")[2] in serial_only
-        bus: dict[str, Any] = {"name": "a", "type": "serial" if serial else "tcp"}
+        kind = "solarman" if path == "buses.logger_serial" else "tcp"
+        bus: dict[str, Any] = {"name": "a", "type": "serial" if serial else kind}
         bus.update({"serial_port": "/dev/ttyUSB0"} if serial else {"host": "h"})
         bus["devices"] = [{"id": "d", "unit_id": 1, "profile": "sdm630"}]
         config: dict[str, Any] = {"collector": {"id": "home"}, "buses": [bus]}

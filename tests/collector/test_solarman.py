@@ -33,9 +33,10 @@ from pv_collector.simulator.modbus_server import UnitServer
 from pv_collector.simulator.replay import ImageArgument, replayed_units
 from pv_collector.solarman import without_double_crc
 from pv_collector.transport import Bus
-from tests.collector.conftest import Recorder, collector_config, complete, running, schema, wait_for
+from tests.collector.conftest import Recorder, collector_config, complete, running, schema
 from tests.collector.device_images import FIXTURES, decode
 from tests.collector.v5_logger import REQUEST, V5Logger, crc, v5_frame
+from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
 
 LOGGER_SERIAL = 2712345678
@@ -362,7 +363,7 @@ async def test_a_wrong_logger_serial_is_one_clear_line_and_the_device_offline(
     config["buses"][0]["devices"][0]["offline_after"] = 1
     async with running(config):
         await recorder.wait(f"{BASE}/hybrid/availability", lambda m: m.text == "offline")
-        await wait_for(lambda: len(line.logger.requests) >= 4, what="more poll cycles")
+        await eventually(lambda: len(line.logger.requests) >= 4, what="more poll cycles")
     lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(lines) == 1, [r.getMessage() for r in lines]
     assert lines[0].getMessage() == "device lost"
