@@ -169,7 +169,7 @@ BAD_FILES = [
     pytest.param("- just\n- a list\n", "expected a map of options at the top level", id="not-a-map"),
     pytest.param(
         GOOD + "collector: {id: again}\n",
-        "collector.yaml:14:1: YAML syntax error: option 'collector' is given twice",
+        "collector.yaml:14:1: YAML syntax error: key 'collector' is given twice",
         id="duplicate-key",
     ),
     pytest.param(

@@ -161,7 +161,16 @@ def test_unknown_profile_names_the_known_ones() -> None:
 
 def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
     path = write(tmp_path, "broken.yaml", "id: broken\nname: [unclosed\n")
-    with pytest.raises(ProfileError, match=r"broken.yaml: not valid YAML \(line \d+, column \d+\)"):
+    with pytest.raises(ProfileError, match=r"broken.yaml:\d+:\d+: YAML syntax error"):
+        load_profile(str(path))
+
+
+def test_a_key_given_twice_is_refused_like_in_the_configuration(tmp_path: Path) -> None:
+    """PyYAML keeps the second of two equal keys silently: a profile whose point says `scale` twice would
+    be read with one of them. Profiles are read like configuration files: the second one is an error."""
+    text = profile_text(GOOD_POINT, pid="twice").replace("id: twice\n", "id: twice\nid: twice\n", 1)
+    path = write(tmp_path, "twice.yaml", text)
+    with pytest.raises(ProfileError, match=r"twice.yaml:2:1: YAML syntax error: key 'id' is given twice"):
         load_profile(str(path))
 
 

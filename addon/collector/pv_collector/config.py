@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import voluptuous as vol
-import yaml
 
 from pv_collector.datadir import data_dir_problem
 from pv_collector.errors import ConfigError, ProfileError
+from pv_collector.yaml_file import YamlFileError, read_yaml
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -919,42 +919,13 @@ def _check_profiles(problems: _Problems, data: Any, profile_dirs: tuple[Path, ..
                     problems.add([*where, "deadband", key], f"unknown point of profile {profile.id!r}")
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _value in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(None, None, f"option {key!r} is given twice", mark)
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load_config(path: Path | str, *, check_profiles: bool = True) -> Config:
     """Read and validate a YAML configuration file; relative paths in it are relative to its folder."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{file}: cannot read the configuration ({exc.strerror or exc})"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{file}: is not UTF-8 text ({exc.reason})"]) from exc
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError([f"{where}: YAML syntax error: {problem}"]) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{file}: YAML syntax error: {exc}"]) from exc
+        data = read_yaml(file, "the configuration")
+    except YamlFileError as exc:
+        raise ConfigError([str(exc)]) from exc
     if not isinstance(data, dict):
         found = type(data).__name__
         raise ConfigError([f"{file}: expected a map of options at the top level, found {found}"])

@@ -23,21 +23,6 @@ from .model import DataType, Order, Point, ReadBlock, Value
 
 _SIGNED = frozenset({DataType.S16, DataType.S32, DataType.S64, DataType.SUNSSF})
 _FLOATS = frozenset({DataType.F32, DataType.F64})
-_BITFIELDS = frozenset({DataType.BITFIELD16, DataType.BITFIELD32})
-INTEGER_TYPES = frozenset(
-    {
-        DataType.U16,
-        DataType.S16,
-        DataType.U32,
-        DataType.S32,
-        DataType.U64,
-        DataType.S64,
-        DataType.ACC32,
-        DataType.SUNSSF,
-        DataType.BITFIELD16,
-        DataType.BITFIELD32,
-    }
-)
 SUNSSF_LIMIT = 10  # SunSpec scale factors are -10..10; anything else is garbage
 _DEFAULT_DECIMALS = 6
 

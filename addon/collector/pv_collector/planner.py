@@ -231,11 +231,6 @@ def requests_per_cycle(plan: Sequence[ReadBlock]) -> int:
     return len(plan)
 
 
-def registers_per_cycle(plan: Sequence[ReadBlock]) -> int:
-    """Registers transferred by one poll of this plan (including bridged gaps)."""
-    return sum(block.count for block in plan)
-
-
 def rtu_request_seconds(
     count: int, baudrate: int = 9600, bits_per_char: int = 11, turnaround: float = 0.0
 ) -> float:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import voluptuous as vol
-import yaml
 
 from .errors import ProfileError
 from .model import (
@@ -32,6 +31,7 @@ from .model import (
     Writable,
 )
 from .plausibility import ENERGY_UNITS_PER_WH, counters_without_rate_bound
+from .yaml_file import YamlFileError, read_yaml
 
 SHIPPED_DIR = Path(__file__).parent / "profiles"
 PROFILE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -780,16 +780,9 @@ def _read_yaml(
     path: Path, what: str = "a profile is a YAML mapping (id, name, points, ...)"
 ) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ProfileError(f"{path}: cannot read the profile: {err.strerror or err}") from err
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ProfileError(f"{path}: not valid YAML{where}: {problem}") from err
+        doc = read_yaml(path, "the profile")
+    except YamlFileError as err:
+        raise ProfileError(str(err)) from err
     if not isinstance(doc, dict):
         raise ProfileError(f"{path}: {what}, not {type(doc).__name__}")
     return doc
