@@ -22,15 +22,11 @@ import yaml
 from . import mqtt_peek
 from .entities import point_entities
 from .hass_client import HassClient
+from .paths import HASS_VENV, ROOT
 from .places import Place, sunniest_place
 from .processes import ManagedProcess, StackError, free_port, port_open, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
-# The virtualenv whose `hass` runs: PV_HASS_VENV (relative to the repository), `.venv` by default, or
-# `.venv-ha-next` for the newest Home Assistant release (scripts/setup, scripts/test). The collector and
-# the simulator always run from .venv.
-HASS_VENV = ROOT / os.environ.get("PV_HASS_VENV", ".venv")
 EXAMPLE_CONFIG = ROOT / "examples" / "simulated.yaml"
 INTEGRATION_SOURCE = ROOT / "custom_components" / "pv_monitor"
 HOST = "127.0.0.1"

@@ -29,8 +29,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp import hdrs, web
 
+from scripts.e2e.paths import HASS_VENV, ROOT
 from scripts.e2e.processes import ManagedProcess, free_port
-from scripts.e2e.stack import HASS_VENV, ROOT
 
 HOST = "127.0.0.1"
 SIMPLE_RESPONSE_LIMIT = 4_194_000  # bytes: the Supervisor returns smaller answers whole
