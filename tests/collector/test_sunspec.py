@@ -23,7 +23,8 @@ from pv_collector.decode import decode_reads
 from pv_collector.errors import ModbusExceptionResponse, ModbusTimeout, ProfileError
 from pv_collector.model import DataType, Function, Point, Profile
 from pv_collector.planner import plan_reads
-from pv_collector.profile import load_profile
+from pv_collector.plausibility import counter_rate_bound
+from pv_collector.profile import counter_rate_problems, load_profile
 from pv_collector.sunspec import discover, scan
 from pv_collector.sunspec_models import list_sunspec_models, load_sunspec_model, overlay_entries
 
@@ -767,18 +768,21 @@ def test_an_overlay_condition_that_does_not_fit_the_definition_is_one_clear_erro
 
 
 def test_every_counter_of_the_der_and_storage_models_has_a_rate_bound() -> None:
-    """Until a rule derives it from the device's rating (702 WMaxRtg, published as rated_power), the
-    700- and 800-series counters carry their own max_rate."""
+    """The 700- and 800-series counters have no max_rate of their own: the one rule bounds them by the
+    sunspec profile's max_power (the device's rated power, 702 WMaxRtg published as rated_power, tightens
+    it once read)."""
+    profile = load_profile("sunspec")
     counters = [
-        (model, point.key)
+        (model, point)
         for model in overlay_entries()
         if model >= 700
         for point in load_sunspec_model(model).example_points()  # type: ignore[union-attr]
         if point.state_class == "total_increasing"
     ]
-    assert {key for _, key in counters} == {"energy_total", "pv1_energy"}
-    for model, key in counters:
-        point = next(p for p in load_sunspec_model(model).example_points() if p.key == key)  # type: ignore[union-attr]
-        assert point.max_rate is not None, f"model {model} {key}"
+    assert {point.key for _, point in counters} == {"energy_total", "pv1_energy"}
+    for model, point in counters:
+        assert point.max_rate is None, f"model {model} {point.key}"
+        assert counter_rate_bound(profile, point) == profile.max_power / 1000, f"model {model} {point.key}"
+    assert counter_rate_problems(profile) == []
     rated = next(p for p in load_sunspec_model(702).points() if p.key == "rated_power")  # type: ignore[union-attr]
     assert (rated.unit, rated.state_class, rated.category) == ("W", None, "diagnostic")
