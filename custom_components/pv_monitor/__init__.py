@@ -13,7 +13,6 @@ from .alert_engine import AlertEngine
 from .automations import async_install_blueprints
 from .commands import CommandSender
 from .const import CONF_ARRAY_PEAK_POWER, CONF_BASE_TOPIC, CONF_COLLECTOR_ID, DOMAIN, PLATFORMS
-from .contract import Topics
 from .coordinator import PvMonitorCoordinator
 from .health_tracker import HealthTracker
 from .issues import async_clear_collector_issues, async_report_mqtt_missing
@@ -21,6 +20,7 @@ from .models import CollectorState, PvMonitorConfigEntry, PvMonitorData
 from .options import EntryOptions
 from .registry import announces
 from .services import async_setup_services
+from .topics import Topics
 
 __all__ = ["PvMonitorConfigEntry"]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
-from .contract import Announcement, DeviceDef, PointDef, Value
 from .expected import MIN_IRRADIANCE
+from .messages import Announcement, DeviceDef, PointDef, Value
 from .options import Thresholds
 
 # How far back inside the limits a value must come before a range alert clears (stops flapping).

@@ -41,7 +41,7 @@ from homeassistant.util import dt as dt_util
 
 from .catalogue import point_platform, point_unique_id
 from .const import DOMAIN
-from .contract import DeviceDef, StateMessage
+from .messages import DeviceDef, StateMessage
 
 _LOGGER = logging.getLogger(__package__)
 

@@ -15,8 +15,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .alerts import AlertType
 from .catalogue import alert_unique_id, point_platform, point_unique_id
 from .const import signal_new_entities
-from .contract import DeviceDef, PointDef
 from .entity import PvMonitorEntity, PvMonitorPointEntity, point_description_fields
+from .messages import DeviceDef, PointDef
 from .models import PvMonitorConfigEntry, PvMonitorData
 
 PARALLEL_UPDATES = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from homeassistant.const import Platform
 
 from .alerts import AlertType
-from .contract import DeviceDef, PointDef
+from .messages import DeviceDef, PointDef
 
 
 def has_health(device: DeviceDef) -> bool:

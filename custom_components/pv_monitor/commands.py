@@ -19,7 +19,8 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
 from .const import COMMAND_TIMEOUT, DOMAIN
-from .contract import EventMessage, Value, command_payload
+from .contract import command_payload
+from .messages import EventMessage, Value
 from .models import CollectorState
 from .options import EntryOptions
 

@@ -47,20 +47,14 @@ from .const import (
     DOMAIN,
     RATED_POWER_KEY,
 )
-from .contract import (
-    ID_PATTERN,
-    Announcement,
-    DeviceDef,
-    InvalidPayload,
-    Topics,
-    collector_id_from_config_topic,
-    parse_announcement,
-)
+from .contract import InvalidPayload, parse_announcement
 from .dashboard import async_create_dashboard
 from .discovery import async_read_collector, async_scan_collectors
 from .energy import async_add_to_energy_dashboard, async_plan, describe, describe_roles, energy_roles
+from .messages import ID_PATTERN, Announcement, DeviceDef
 from .models import PvMonitorConfigEntry
 from .options import ARRAY_DEFAULTS, ARRAY_SCHEMA, OPTIONS_SCHEMA
+from .topics import Topics, collector_id_from_config_topic
 
 
 def _valid_base_topic(base_topic: str) -> bool:

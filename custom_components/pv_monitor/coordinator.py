@@ -31,11 +31,6 @@ from .const import (
     signal_new_entities,
 )
 from .contract import (
-    CONTRACT_VERSION,
-    MAX_PAYLOAD_BYTES,
-    Announcement,
-    Availability,
-    DeviceDef,
     InvalidPayload,
     parse_announcement,
     parse_availability,
@@ -47,6 +42,7 @@ from .contract import (
 from .energy import PendingEnergyDashboard
 from .health_tracker import HealthTracker
 from .issues import DuplicateCollectorDetector, async_report_contract, async_report_ha_discovery
+from .messages import CONTRACT_VERSION, MAX_PAYLOAD_BYTES, Announcement, Availability, DeviceDef
 from .models import CollectorState, DeviceRuntime, PvMonitorConfigEntry
 from .options import EntryOptions
 from .registry import async_sync_registries

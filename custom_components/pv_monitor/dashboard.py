@@ -30,9 +30,9 @@ from .catalogue import (
     stat_unique_id,
 )
 from .const import DOMAIN, RATED_POWER_KEY
-from .contract import Announcement, DeviceDef, PointDef
 from .energy import async_energy_sources, energy_sources, entry_lookup
 from .ha_internals import async_save_dashboard_config, lovelace_dashboards
+from .messages import Announcement, DeviceDef, PointDef
 from .models import CollectorState, PvMonitorConfigEntry
 from .sensor import STAT_DESCRIPTIONS
 

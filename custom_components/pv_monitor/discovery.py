@@ -11,15 +11,9 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 
 from .const import SCAN_SECONDS
-from .contract import (
-    Announcement,
-    InvalidPayload,
-    Topics,
-    Value,
-    collector_id_from_config_topic,
-    parse_announcement,
-    parse_state,
-)
+from .contract import InvalidPayload, parse_announcement, parse_state
+from .messages import Announcement, Value
+from .topics import Topics, collector_id_from_config_topic
 
 _LOGGER = logging.getLogger(__package__)
 

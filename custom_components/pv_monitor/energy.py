@@ -30,7 +30,7 @@ from homeassistant.helpers import entity_registry as er
 
 from .catalogue import point_platform, point_unique_id
 from .const import CONF_ENERGY_PENDING, DOMAIN
-from .contract import Announcement, DeviceDef, PointDef
+from .messages import Announcement, DeviceDef, PointDef
 
 ENERGY_UNITS: Final = frozenset({"Wh", "kWh", "MWh"})
 POWER_UNITS: Final = frozenset({"W", "kW", "MW"})

@@ -14,7 +14,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .catalogue import collector_identifier, device_identifier, point_platform, point_unique_id
 from .const import DOMAIN, signal_device_updated, signal_new_entities
-from .contract import DeviceDef, PointDef, Value
+from .messages import DeviceDef, PointDef, Value
 from .models import PvMonitorConfigEntry, PvMonitorData
 from .vocabulary import point_name
 

@@ -21,7 +21,7 @@ from .const import (
     ISSUE_MQTT_NOT_SETUP,
     ISSUE_UNSUPPORTED_CONTRACT,
 )
-from .contract import CONTRACT_VERSION, Announcement
+from .messages import CONTRACT_VERSION, Announcement
 
 _LOGGER = logging.getLogger(__package__)
 

@@ -16,8 +16,9 @@ from homeassistant.config_entries import ConfigEntry
 
 from .alerts import irradiance_source
 from .catalogue import has_health
-from .contract import Announcement, Availability, DeviceDef, PointDef, StateMessage, Stats, Topics, Value
+from .messages import Announcement, Availability, DeviceDef, PointDef, StateMessage, Stats, Value
 from .options import EntryOptions
+from .topics import Topics
 
 if TYPE_CHECKING:
     from .alert_engine import AlertEngine

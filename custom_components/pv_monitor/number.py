@@ -20,8 +20,8 @@ from homeassistant.helpers.event import async_call_later
 
 from .commands import command_error_handler
 from .const import DOMAIN
-from .contract import DeviceDef, PointDef
 from .entity import PvMonitorPointEntity, async_setup_point_platform, point_description_fields
+from .messages import DeviceDef, PointDef
 from .models import PvMonitorConfigEntry
 
 # Calls run side by side: a burst of settings is debounced into one write (the collector serialises

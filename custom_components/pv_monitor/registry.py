@@ -23,7 +23,7 @@ from .catalogue import (
     stat_unique_id,
 )
 from .const import DOMAIN
-from .contract import Announcement
+from .messages import Announcement
 from .sensor import HEALTH_DESCRIPTIONS, STAT_DESCRIPTIONS, SUMMARY_DESCRIPTIONS
 
 _LOGGER = logging.getLogger(__package__)

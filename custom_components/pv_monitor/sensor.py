@@ -29,9 +29,9 @@ from .catalogue import (
     stat_unique_id,
 )
 from .const import signal_new_entities
-from .contract import Announcement, DeviceDef, PointDef, Stats
 from .entity import PvMonitorEntity, PvMonitorPointEntity, point_description_fields
 from .health_tracker import HealthTracker
+from .messages import Announcement, DeviceDef, PointDef, Stats
 from .models import PvMonitorConfigEntry, PvMonitorData
 
 PARALLEL_UPDATES = 0

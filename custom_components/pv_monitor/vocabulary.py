@@ -23,7 +23,7 @@ from typing import Final
 
 from homeassistant.const import Platform
 
-from .contract import DeviceDef, PointDef
+from .messages import DeviceDef, PointDef
 
 VOCABULARY: Final[Mapping[Platform, frozenset[str]]] = {
     Platform.SENSOR: frozenset(

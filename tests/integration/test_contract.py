@@ -8,15 +8,15 @@ from typing import Any
 import jsonschema
 import pytest
 
-from custom_components.pv_monitor import contract
+from custom_components.pv_monitor import contract, messages, topics
 from custom_components.pv_monitor.contract import (
-    CONTRACT_VERSION,
     InvalidPayload,
     parse_announcement,
     parse_event,
     parse_state,
     parse_stats,
 )
+from custom_components.pv_monitor.messages import CONTRACT_VERSION
 
 from .conftest import SCHEMAS, load_fixture
 
@@ -85,7 +85,7 @@ def test_fixture_announcement_fully_understood() -> None:
     assert inverter is not None
     limit = inverter.point("power_limit")
     assert limit is not None
-    assert limit.writable == contract.WritableDef(min=0, max=100, step=1)
+    assert limit.writable == messages.WritableDef(min=0, max=100, step=1)
     events = inverter.point("events")
     assert events is not None
     assert events.active_bits(0b1010) == ["dc_over_voltage", "over_temperature"]
@@ -157,13 +157,13 @@ def test_invalid_announcements(payload: str) -> None:
 def test_parse_helpers() -> None:
     assert contract.parse_status("online") is True
     assert contract.parse_availability(b"asleep") == "asleep"
-    assert contract.collector_id_from_config_topic("a/b/home/config") == ("a/b", "home")
-    assert contract.collector_id_from_config_topic("home/config") is None
-    assert contract.collector_id_from_config_topic("a/home/status") is None
-    topics = contract.Topics("pv_monitor", "home")
-    assert topics.device_of("pv_monitor/home/meter/state") == "meter"
-    assert topics.device_of("pv_monitor/home/meter/set/x") is None
-    assert topics.device_of("other/home/meter/state") is None
+    assert topics.collector_id_from_config_topic("a/b/home/config") == ("a/b", "home")
+    assert topics.collector_id_from_config_topic("home/config") is None
+    assert topics.collector_id_from_config_topic("a/home/status") is None
+    home = topics.Topics("pv_monitor", "home")
+    assert home.device_of("pv_monitor/home/meter/state") == "meter"
+    assert home.device_of("pv_monitor/home/meter/set/x") is None
+    assert home.device_of("other/home/meter/state") is None
     assert json.loads(contract.command_payload(75, "c0ffee")) == {"value": 75, "id": "c0ffee"}
     with pytest.raises(InvalidPayload, match="not UTF-8"):
         contract.parse_status(b"\xff")

@@ -7,7 +7,7 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.pv_monitor.contract import DeviceDef, PointDef
+from custom_components.pv_monitor.messages import DeviceDef, PointDef
 from custom_components.pv_monitor.sensor import point_sensor_description
 
 from .conftest import FakeCollector

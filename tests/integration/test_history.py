@@ -20,7 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 
 from custom_components.pv_monitor.backfill import Baseline, hour_floor, hourly_statistics
-from custom_components.pv_monitor.contract import PointDef
+from custom_components.pv_monitor.messages import PointDef
 from custom_components.pv_monitor.sensor import sensor_device_class, sensor_state_class
 
 from .conftest import FakeCollector

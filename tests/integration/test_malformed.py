@@ -7,7 +7,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.pv_monitor.contract import MAX_PAYLOAD_BYTES
+from custom_components.pv_monitor.messages import MAX_PAYLOAD_BYTES
 
 from .conftest import FakeCollector
 

@@ -15,7 +15,8 @@ from homeassistant.const import Platform
 
 from custom_components.pv_monitor.alerts import AlertType
 from custom_components.pv_monitor.catalogue import point_platform
-from custom_components.pv_monitor.contract import DeviceDef, parse_announcement
+from custom_components.pv_monitor.contract import parse_announcement
+from custom_components.pv_monitor.messages import DeviceDef
 from custom_components.pv_monitor.sensor import point_sensor_description
 from custom_components.pv_monitor.vocabulary import TRANSLATED_STATES, point_name, without_device_name
 from pv_collector.poller import point_announcement
