@@ -77,18 +77,18 @@ async def test_sma_stp_se_pv_power_as_evcc_printed_it() -> None:
     """evcc #16972 printed 'pv power: 71W' from the same frames: DC input A 0 W + DC input B 71 W."""
     decoded = await decode("sma_native/evcc_16972_stp_se.json")
     values = decoded.values
-    assert differing(decoded, {"pv_power": 71, "pv1_power": 0, "pv2_power": 71}) == {}
+    assert differing(decoded, {"dc_power": 71, "pv1_power": 0, "pv2_power": 71}) == {}
     assert values["energy_total"] == pytest.approx(12515.833)  # U64 0x0000_0000_00be_f9f9 Wh
 
 
 async def test_sma_stp_se_battery_as_evcc_printed_it() -> None:
     """evcc #17115 printed 'battery soc: 9%' and 'battery power: 0W'; 30773 was not in the excerpt, so no
-    pv_power (a computed point needs all its inputs)."""
+    dc_power (a computed point needs all its inputs)."""
     decoded = await decode("sma_native/evcc_17115_stp_se_byd.json")
     values = decoded.values
     assert differing(decoded, {"soc": 9, "battery_power": 0}) == {}
     assert values["energy_discharged"] == pytest.approx(1344.367)  # 0x0014836f Wh
-    assert "pv_power" not in values
+    assert "dc_power" not in values
 
 
 async def test_victron_soc_limit_register_is_tenths_of_a_percent() -> None:
@@ -125,7 +125,7 @@ async def test_computed_totals_are_the_sums_of_their_phases() -> None:
     """The GX has no total grid or PV power register: the profiles sum the phases and the PV sources."""
     system = (await decode("victron_gx_system/register_list_layout.json")).values
     assert system["grid_power"] == -310 - 335 - 305
-    assert system["pv_power"] == 810 + 795 + 805 + 1105  # AC PV on the output, solar chargers
+    assert system["pv_power_total"] == 810 + 795 + 805 + 1105  # AC PV on the output, solar chargers
     grid = (await decode("victron_gx_grid/register_list_layout.json")).values
     assert grid["power"] == 612 + 455 + 378
 
