@@ -282,44 +282,30 @@ def _as_number(point: Point, value: object) -> float:
     return float(value)
 
 
-def encode(point: Point, value: object, scale_factor: int | None = None) -> list[int]:
-    """Registers to write for `value` (inverse of `decode`); the caller checks min/max/options first.
+def _encode_enum(point: Point, value: object) -> list[int]:
+    options = point.options or {}
+    for raw, name in options.items():
+        if value == name or (isinstance(value, int) and not isinstance(value, bool) and value == raw):
+            return _encode_integer(point, raw)
+    raise CommandError("invalid_value", f"{point.key}: {value!r} is not one of {', '.join(options.values())}")
 
-    Enum points take an option name (or a raw value among the options), bool points a bool, action
-    points anything (their `press_value` is written), strings a str, numbers a number in decoded units.
-    Raises `CommandError` (`invalid_value`, `out_of_range`) when the value cannot be represented.
-    """
-    if point.kind == "action":
-        return _encode_integer(point, point.press_value)
-    if point.kind == "bool":
-        if not isinstance(value, bool):
-            raise CommandError("invalid_value", f"{point.key}: {value!r} is not true or false")
-        return _encode_integer(point, point.on_value if value else point.off_value)
-    if point.kind == "enum":
-        options = point.options or {}
-        for raw, name in options.items():
-            if value == name or (isinstance(value, int) and not isinstance(value, bool) and value == raw):
-                return _encode_integer(point, raw)
-        raise CommandError(
-            "invalid_value", f"{point.key}: {value!r} is not one of {', '.join(options.values())}"
-        )
-    if point.type is DataType.STRING:
-        if not isinstance(value, str):
-            raise CommandError("invalid_value", f"{point.key}: {value!r} is not a string")
-        data = value.encode("utf-8")
-        size = point.chars_per_register * point.count
-        if len(data) > size:
-            raise CommandError("out_of_range", f"{point.key}: text longer than {size} bytes")
-        data = data.ljust(size, b"\x00")
-        if point.chars_per_register == 1:
-            regs = list(data)
-        else:
-            regs = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
-        return [_swap_bytes(w) for w in regs] if point.byte_order == "little" else regs
-    if point.kind == "bitfield" or point.type is DataType.SUNSSF:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise CommandError("invalid_value", f"{point.key}: {value!r} is not an integer")
-        return _encode_integer(point, value)
+
+def _encode_text(point: Point, value: object) -> list[int]:
+    if not isinstance(value, str):
+        raise CommandError("invalid_value", f"{point.key}: {value!r} is not a string")
+    data = value.encode("utf-8")
+    size = point.chars_per_register * point.count
+    if len(data) > size:
+        raise CommandError("out_of_range", f"{point.key}: text longer than {size} bytes")
+    data = data.ljust(size, b"\x00")
+    if point.chars_per_register == 1:
+        regs = list(data)
+    else:
+        regs = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+    return [_swap_bytes(w) for w in regs] if point.byte_order == "little" else regs
+
+
+def _encode_number(point: Point, value: object, scale_factor: int | None) -> list[int]:
     number = _as_number(point, value)
     exact = isinstance(value, int) and point.scale == 1 and point.offset == 0 and point.sf is None
     if exact and point.type not in _FLOATS:
@@ -340,3 +326,27 @@ def encode(point: Point, value: object, scale_factor: int | None = None) -> list
         as_int = int.from_bytes(packed, "big")
         return int_to_registers(as_int, point.words, point.word_order, point.byte_order)
     return _encode_integer(point, math.floor(raw + 0.5))
+
+
+def encode(point: Point, value: object, scale_factor: int | None = None) -> list[int]:
+    """Registers to write for `value` (inverse of `decode`); the caller checks min/max/options first.
+
+    Enum points take an option name (or a raw value among the options), bool points a bool, action
+    points anything (their `press_value` is written), strings a str, numbers a number in decoded units.
+    Raises `CommandError` (`invalid_value`, `out_of_range`) when the value cannot be represented.
+    """
+    if point.kind == "action":
+        return _encode_integer(point, point.press_value)
+    if point.kind == "bool":
+        if not isinstance(value, bool):
+            raise CommandError("invalid_value", f"{point.key}: {value!r} is not true or false")
+        return _encode_integer(point, point.on_value if value else point.off_value)
+    if point.kind == "enum":
+        return _encode_enum(point, value)
+    if point.type is DataType.STRING:
+        return _encode_text(point, value)
+    if point.kind == "bitfield" or point.type is DataType.SUNSSF:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CommandError("invalid_value", f"{point.key}: {value!r} is not an integer")
+        return _encode_integer(point, value)
+    return _encode_number(point, value, scale_factor)

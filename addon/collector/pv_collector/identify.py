@@ -772,6 +772,33 @@ async def _port_open(host: str, port: int) -> bool:
     return True
 
 
+async def _scan_port_with(
+    bus: Bus,
+    asked: Sequence[int],
+    profiles: Sequence[Profile],
+    finding: BusFinding,
+    *,
+    extra_dirs: Sequence[Path],
+    progress: Progress,
+) -> bool:
+    """Ask `asked` through `bus` (one framing of one TCP port) into `finding`, and close the bus; True when
+    the port's scan is over: units answered, or the Solarman logger refused its serial number (noted)."""
+    try:
+        await _identify_units(bus, asked, profiles, finding, extra_dirs=extra_dirs, progress=progress)
+    except LoggerSerialMismatch as err:
+        finding.notes.append(
+            f"the logger answers with serial number {err.answered}, not {err.configured}: its serial "
+            "number is on the logger stick's label and its web page (not the inverter's)"
+        )
+        progress(f"{finding.host}:{finding.port}: {err}")
+        finding.complete = True
+        return True
+    finally:
+        await bus.close()
+    finding.complete = True
+    return bool(finding.units)
+
+
 async def scan_tcp(
     host: str,
     *,
@@ -831,21 +858,8 @@ async def scan_tcp(
             bus = _make_bus(config, bus_factory)
             for unit_id in asked:  # devices that answer nothing right after a connection is opened (Huawei)
                 bus.configure_unit(unit_id, Connection(delay_after_connect=delay))
-            try:
-                progress(f"{host}:{port} ({config.type}): asking units {_units_text(asked)}")
-                await _identify_units(bus, asked, profiles, finding, extra_dirs=extra_dirs, progress=progress)
-            except LoggerSerialMismatch as err:
-                finding.notes.append(
-                    f"the logger answers with serial number {err.answered}, not {err.configured}: its serial "
-                    "number is on the logger stick's label and its web page (not the inverter's)"
-                )
-                progress(f"{host}:{port}: {err}")
-                finding.complete = True
-                break
-            finally:
-                await bus.close()
-            finding.complete = True
-            if finding.units:
+            progress(f"{host}:{port} ({config.type}): asking units {_units_text(asked)}")
+            if await _scan_port_with(bus, asked, profiles, finding, extra_dirs=extra_dirs, progress=progress):
                 break
             found.remove(finding)
         else:

@@ -553,8 +553,71 @@ def _derive_kind(data: Mapping[str, Any], dtype: DataType) -> str:
     return "number"
 
 
-def _point_problems(data: Mapping[str, Any], dtype: DataType, kind: str, function: Function) -> list[str]:
-    """Rules across fields of one point, each problem as "field: message"."""
+# Fields that only some points take: (fields, whether this point may take them, the problem when not).
+type _Scope = Callable[[str, DataType, Mapping[str, Any]], bool]
+_SCOPED_FIELDS: tuple[tuple[tuple[str, ...], _Scope, Callable[[str, DataType], str]], ...] = (
+    (
+        ("options",),
+        lambda kind, _t, _d: kind == "enum",
+        lambda kind, _t: f"options: not allowed on {kind} points",
+    ),
+    (
+        ("bits",),
+        lambda _k, dtype, _d: dtype in _BITFIELD_BITS,
+        lambda _k, dtype: f"bits: only bitfield16/bitfield32 points have bits, not {dtype.value}",
+    ),
+    (
+        ("count",),
+        lambda _k, dtype, _d: dtype is DataType.STRING,
+        lambda _k, dtype: f"count: only string points take count (type is {dtype.value})",
+    ),
+    (
+        ("sf",),
+        lambda _k, dtype, _d: dtype in _INTEGER_TYPES,
+        lambda _k, dtype: f"sf: scale factors apply to integer points, not {dtype.value}",
+    ),
+    (
+        ("on_value", "off_value"),
+        lambda kind, _t, _d: kind == "bool",
+        lambda _k, _t: "on_value: only bool points take on_value/off_value",
+    ),
+    (
+        ("press_value",),
+        lambda kind, _t, _d: kind == "action",
+        lambda _k, _t: "press_value: only action points take press_value",
+    ),
+    (
+        ("max_rate",),
+        lambda kind, _t, _d: kind == "number",
+        lambda _k, _t: "max_rate: only number points take max_rate",
+    ),
+    (
+        ("range",),
+        lambda kind, _t, _d: kind == "number",
+        lambda _k, _t: "range: only number points take range",
+    ),
+    (
+        ("resets",),
+        lambda _k, _t, data: data.get("state_class") == "total_increasing",
+        lambda _k, _t: "resets: only total_increasing points take resets",
+    ),
+    (
+        ("revert_point", "enable_point"),
+        lambda _k, _t, data: data.get("writable") is not None,
+        lambda _k, _t: "revert_point: only writable points take revert_point/enable_point",
+    ),
+    (
+        ("chars_per_register",),
+        lambda _k, dtype, _d: dtype is DataType.STRING,
+        lambda _k, dtype: (
+            f"chars_per_register: only string points take chars_per_register (type is {dtype.value})"
+        ),
+    ),
+)
+
+
+def _kind_problems(data: Mapping[str, Any], dtype: DataType, kind: str, function: Function) -> list[str]:
+    """Whether the point's kind, type and table fit it and its `writable`."""
     problems: list[str] = []
     writable = data.get("writable")
     if writable is not None and function is not Function.HOLDING:
@@ -572,50 +635,39 @@ def _point_problems(data: Mapping[str, Any], dtype: DataType, kind: str, functio
         problems.append("kind: action points must be holding registers")
     if kind in ("enum", "bool", "action") and dtype not in _INTEGER_TYPES:
         problems.append(f"type: {kind} points need an integer type, not {dtype.value}")
-    if "options" in data and kind != "enum":
-        problems.append(f"options: not allowed on {kind} points")
-    if "bits" in data and dtype not in _BITFIELD_BITS:
-        problems.append(f"bits: only bitfield16/bitfield32 points have bits, not {dtype.value}")
     if dtype in _BITFIELD_BITS:
         if "bits" not in data:
             problems.append(f"bits: {dtype.value} points need bits (bit number: condition name)")
-        else:
-            too_high = [b for b in data["bits"] if b >= _BITFIELD_BITS[dtype]]
-            if too_high:
-                problems.append(f"bits: bit {too_high[0]} does not exist in {dtype.value}")
-    if "count" in data and dtype is not DataType.STRING:
-        problems.append(f"count: only string points take count (type is {dtype.value})")
-    if "sf" in data and dtype not in _INTEGER_TYPES:
-        problems.append(f"sf: scale factors apply to integer points, not {dtype.value}")
-    if ("on_value" in data or "off_value" in data) and kind != "bool":
-        problems.append("on_value: only bool points take on_value/off_value")
-    if "press_value" in data and kind != "action":
-        problems.append("press_value: only action points take press_value")
-    if "max_rate" in data and kind != "number":
-        problems.append("max_rate: only number points take max_rate")
-    if "range" in data and kind != "number":
-        problems.append("range: only number points take range")
-    if "resets" in data and data.get("state_class") != "total_increasing":
-        problems.append("resets: only total_increasing points take resets")
-    if ("revert_point" in data or "enable_point" in data) and writable is None:
-        problems.append("revert_point: only writable points take revert_point/enable_point")
-    if "chars_per_register" in data and dtype is not DataType.STRING:
-        problems.append(
-            f"chars_per_register: only string points take chars_per_register (type is {dtype.value})"
-        )
+        elif too_high := [b for b in data["bits"] if b >= _BITFIELD_BITS[dtype]]:
+            problems.append(f"bits: bit {too_high[0]} does not exist in {dtype.value}")
+    return problems
+
+
+def _address_problems(data: Mapping[str, Any], dtype: DataType) -> list[str]:
+    """Whether the point's registers (and those it is written at) exist."""
     if "address" not in data:
-        problems.append("address: missing (required)")
-        return problems
+        return ["address: missing (required)"]
+    problems: list[str] = []
     address = int(data["address"])
     words = int(data.get("count", 1)) if dtype is DataType.STRING else dtype.words
     if address + words > 0x10000:
         problems.append(f"address: {words} registers from {address} run past 65535")
     if "write_address" in data:
-        if writable is None:
+        if data.get("writable") is None:
             problems.append("write_address: only writable points take write_address")
         elif int(data["write_address"]) + words > 0x10000:
             problems.append(f"write_address: {words} registers from {data['write_address']} run past 65535")
     return problems
+
+
+def _point_problems(data: Mapping[str, Any], dtype: DataType, kind: str, function: Function) -> list[str]:
+    """Rules across fields of one point, each problem as "field: message"."""
+    scoped = [
+        problem(kind, dtype)
+        for fields, allowed, problem in _SCOPED_FIELDS
+        if any(field in data for field in fields) and not allowed(kind, dtype, data)
+    ]
+    return [*_kind_problems(data, dtype, kind, function), *scoped, *_address_problems(data, dtype)]
 
 
 def _build_point(
@@ -717,6 +769,30 @@ def _build_computed_point(data: Mapping[str, Any], sunspec: bool) -> tuple[Point
     return point, []
 
 
+def _reference_problems(point: Point, by_key: Mapping[str, Point], failed: set[str]) -> list[str]:
+    """What is wrong with the points `point` names (revert_point, enable_point, compute, sf), each as
+    "field: message"; a named point in `failed` (it did not build: its own error is reported) is none."""
+    problems: list[str] = []
+    for field_name, wanted in (("revert_point", "number"), ("enable_point", "bool")):
+        ref = getattr(point, field_name)
+        target = by_key.get(ref) if ref is not None else None
+        if ref is None or (target is None and ref in failed):
+            continue
+        if target is None:
+            problems.append(f"{field_name}: no point has the key '{ref}'")
+        elif target.kind != wanted or target.writable is None:
+            problems.append(f"{field_name}: point '{ref}' is not a writable {wanted} point")
+    if point.compute is not None:
+        problems.extend(_compute_reference_problems(point, by_key, failed))
+    if point.sf is not None:
+        target = by_key.get(point.sf)
+        if target is None and point.sf not in failed:
+            problems.append(f"sf: no point has the key '{point.sf}'")
+        elif target is not None and target.type is not DataType.SUNSSF:
+            problems.append(f"sf: point '{point.sf}' is not a sunssf point")
+    return problems
+
+
 def _build_points(
     raw_points: Sequence[Any],
     defaults: Mapping[str, Any],
@@ -745,31 +821,12 @@ def _build_points(
         if point is not None:
             points.append(point)
     by_key = {**(known or {}), **{p.key: p for p in points}}
+    failed = set(first_index) - {p.key for p in points}
     for point in points:
         where = _where(["points", first_index[point.key]], doc)
         if point.key in (known or {}):
             errors.append(f"{where}.key: duplicate key (also a point outside this list)")
-        for field_name, wanted in (("revert_point", "number"), ("enable_point", "bool")):
-            ref = getattr(point, field_name)
-            target = by_key.get(ref) if ref is not None else None
-            if ref is None or (target is None and ref in first_index):
-                continue  # none, or a point that failed to build (its own error is reported)
-            if target is None:
-                errors.append(f"{where}.{field_name}: no point has the key '{ref}'")
-            elif target.kind != wanted or target.writable is None:
-                errors.append(f"{where}.{field_name}: point '{ref}' is not a writable {wanted} point")
-        if point.compute is not None:
-            failed = set(first_index) - {p.key for p in points}
-            errors.extend(
-                f"{where}.{problem}" for problem in _compute_reference_problems(point, by_key, failed)
-            )
-        if point.sf is None:
-            continue
-        target = by_key.get(point.sf)
-        if target is None and point.sf not in first_index:
-            errors.append(f"{where}.sf: no point has the key '{point.sf}'")
-        elif target is not None and target.type is not DataType.SUNSSF:
-            errors.append(f"{where}.sf: point '{point.sf}' is not a sunssf point")
+        errors.extend(f"{where}.{problem}" for problem in _reference_problems(point, by_key, failed))
     return points, errors
 
 

@@ -507,11 +507,10 @@ def _symbols(slot: _Slot) -> dict[int, str] | None:
     } or None
 
 
-def _raw_point(model: int, slot: _Slot, entry: Any) -> dict[str, Any]:
-    """Our point for one SunSpec point instance (without its scale-factor reference)."""
-    point = slot.point
-    dtype, invalid = _TYPES[point.type]
-    symbols = _symbols(slot)
+def _named_point(model: int, slot: _Slot, entry: Any) -> dict[str, Any]:
+    """The overlay's `entry` for a point instance (a mapping, a key, or None: a generated key and name, an
+    advanced diagnostic), with `{n}` replaced by the instance number."""
+    dtype, _invalid = _TYPES[slot.point.type]
     number = _module_number(slot)
     raw: dict[str, Any] = {"address": slot.offset}
     if isinstance(entry, dict):
@@ -520,7 +519,7 @@ def _raw_point(model: int, slot: _Slot, entry: Any) -> dict[str, Any]:
     elif isinstance(entry, str):
         raw["key"] = entry
     if entry is None:
-        raw["key"] = generated_key(model, slot.trail, point.name)
+        raw["key"] = generated_key(model, slot.trail, slot.point.name)
         raw["name"] = _generated_name(slot)
         if dtype is not DataType.SUNSSF:
             raw["category"] = "diagnostic"
@@ -529,6 +528,15 @@ def _raw_point(model: int, slot: _Slot, entry: Any) -> dict[str, Any]:
         if isinstance(raw.get(field), str) and number is not None:
             raw[field] = raw[field].replace("{n}", str(number))
     raw.setdefault("name", _generated_name(slot))
+    return raw
+
+
+def _raw_point(model: int, slot: _Slot, entry: Any) -> dict[str, Any]:
+    """Our point for one SunSpec point instance (without its scale-factor reference)."""
+    point = slot.point
+    dtype, invalid = _TYPES[point.type]
+    symbols = _symbols(slot)
+    raw = _named_point(model, slot, entry)
     if point.type in _BITFIELDS and symbols is None and "bits" not in raw:
         dtype = DataType.U16 if dtype is DataType.BITFIELD16 else DataType.U32
     raw["type"] = dtype.value

@@ -320,38 +320,11 @@ class Bus:
                 response = await asyncio.wait_for(call(client), timeout=timeout * 2 + 1)
                 self._asked = None
                 await self._believe(response, asked)
-            except ModbusInvalidReply as err:
-                outcome = "invalid_reply"
-                self._invalid(asked, err.reason)
-                raise
-            except (TimeoutError, ModbusIOException) as err:
-                leftover = bytes(getattr(getattr(client, "ctx", None), "recv_buffer", b""))
-                if leftover:  # something came, but no answer: say what was wrong with it
-                    outcome = "invalid_reply"
-                    reason = incomplete_problem(leftover, asked, rtu=self.config.rtu_framing)
-                    self._invalid(asked, reason)
-                    raise ModbusInvalidReply(reason) from err
-                outcome = "timeout"
-                timer.timed_out = True
-                self._after_timeout()
-                raise ModbusTimeout(f"bus {self.name}: no answer within {timeout:g} s") from err
-            except ConnectionException as err:
-                outcome = "connection"
-                self._drop_client()
-                raise ModbusConnectionError(f"bus {self.name}: {err}") from err
-            except LoggerSerialMismatch:  # the solarman client's own errors (pv_collector.solarman)
-                outcome = "connection"
-                raise
-            except ModbusConnectionError:
-                outcome = "connection"
-                self._drop_client()
-                raise
-            except ModbusTimeout:  # a logger reports that the device behind it did not answer
-                outcome = "timeout"
-                raise
-            except ModbusException as err:
-                outcome = "exception"
-                raise ModbusError(f"bus {self.name}: {err}") from err
+            except (TimeoutError, ModbusError, ModbusException) as err:
+                outcome, raised = self._failure(err, client, asked, timer, timeout)
+                if raised is err:
+                    raise
+                raise raised from err
             timer.answered(time.monotonic() - started)
             if response.isError():
                 code = int(getattr(response, "exception_code", 0) or 0)
@@ -368,6 +341,37 @@ class Bus:
                     self.metrics.error("modbus_exception" if outcome == "exception" else outcome)
             self._asked = None
             self._last_exchange[unit_id] = self._clock()
+
+    def _failure(
+        self, err: Exception, client: ModbusClient, asked: Asked, timer: ResponseTimer, timeout: float
+    ) -> tuple[str, Exception]:
+        """What a failed exchange was (the metrics' outcome) and the error to raise (`err` itself: raised
+        again as it is); drops the connection where it cannot be trusted any more."""
+        if isinstance(err, ModbusInvalidReply):
+            self._invalid(asked, err.reason)
+            return "invalid_reply", err
+        if isinstance(err, TimeoutError | ModbusIOException):
+            leftover = bytes(getattr(getattr(client, "ctx", None), "recv_buffer", b""))
+            if leftover:  # something came, but no answer: say what was wrong with it
+                reason = incomplete_problem(leftover, asked, rtu=self.config.rtu_framing)
+                self._invalid(asked, reason)
+                return "invalid_reply", ModbusInvalidReply(reason)
+            timer.timed_out = True
+            self._after_timeout()
+            return "timeout", ModbusTimeout(f"bus {self.name}: no answer within {timeout:g} s")
+        if isinstance(err, ConnectionException):
+            self._drop_client()
+            return "connection", ModbusConnectionError(f"bus {self.name}: {err}")
+        if isinstance(err, LoggerSerialMismatch):  # the solarman client's own errors (pv_collector.solarman)
+            return "connection", err
+        if isinstance(err, ModbusConnectionError):
+            self._drop_client()
+            return "connection", err
+        if isinstance(err, ModbusTimeout):  # a logger reports that the device behind it did not answer
+            return "timeout", err
+        if isinstance(err, ModbusError):
+            return "exception", err
+        return "exception", ModbusError(f"bus {self.name}: {err}")
 
     async def _keep_quirks(self, unit_id: int) -> None:
         """The silences devices ask for, before a request (the lock is held): after a new connection, and

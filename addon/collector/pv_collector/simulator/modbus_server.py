@@ -148,21 +148,35 @@ class UnitServer:
             (unit.unit_id, table, register) in self._refused for register in range(address, address + count)
         ):
             return ExcCodes.ILLEGAL_ADDRESS
+        answer = self._serve(unit, table, address, count, set_values)
+        if isinstance(answer, ExcCodes):
+            return answer
+        offset = address - start_address
+        registers[offset : offset + count] = answer
+        if set_values is None and self.on_read is not None:
+            self.on_read(unit.unit_id, table, address, count)
+        return None
+
+    def _serve(
+        self,
+        unit: ServedUnit,
+        table: Function,
+        address: int,
+        count: int,
+        set_values: list[int] | list[bool] | None,
+    ) -> list[int] | ExcCodes:
+        """The registers `unit` answers with (after a write, read back), or the exception it answers."""
         try:
-            words = unit.read(table, address, count)
-            if set_values is not None:
-                if result := unit.write(address, [int(value) for value in set_values], self.clock()):
-                    return result
-                words = unit.read(table, address, count)
+            words = unit.read(table, address, count)  # a range the unit refuses is refused for writes too
+            if set_values is None:
+                return words
+            if result := unit.write(address, [int(value) for value in set_values], self.clock()):
+                return result
+            return unit.read(table, address, count)
         except ModbusExceptionResponse as err:
             return _exception(err.code)
         except ModbusTimeout:
             raise NoSuchIdException(f"unit {unit.unit_id} does not answer this range") from None
-        offset = address - start_address
-        registers[offset : offset + count] = words
-        if set_values is None and self.on_read is not None:
-            self.on_read(unit.unit_id, table, address, count)
-        return None
 
     def _sim_devices(self, unknown_answer: ExcCodes | None) -> list[SimDevice]:
         devices: list[SimDevice] = []
