@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import voluptuous as vol
 
@@ -670,6 +670,25 @@ def _point_problems(data: Mapping[str, Any], dtype: DataType, kind: str, functio
     return [*_kind_problems(data, dtype, kind, function), *scoped, *_address_problems(data, dtype)]
 
 
+# Point fields a profile entry gives as they are: `Point` owns their defaults (a field not given is not
+# passed).
+_REGISTER_POINT_FIELDS: Final = (
+    "count", "word_order", "byte_order", "scale", "offset", "sf", "unit", "device_class", "state_class",
+    "precision", "category", "role", "options", "bits", "on_value", "off_value", "press_value", "range",
+    "max_rate", "resets", "advanced", "info", "revert_point", "enable_point", "write_address",
+    "chars_per_register",
+)  # fmt: skip
+_COMPUTED_POINT_FIELDS: Final = (
+    "scale", "offset", "unit", "device_class", "state_class", "precision", "category", "role", "range",
+    "max_rate", "hidden", "resets",
+)  # fmt: skip
+
+
+def _given(data: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """The entries of `data` among `names`."""
+    return {name: data[name] for name in names if name in data}
+
+
 def _build_point(
     data: Mapping[str, Any], defaults: Mapping[str, Any], sunspec: bool
 ) -> tuple[Point | None, list[str]]:
@@ -705,36 +724,11 @@ def _build_point(
         address=merged["address"],
         function=function,
         type=dtype,
-        count=merged.get("count", 1),
-        word_order=merged.get("word_order", "big"),
-        byte_order=merged.get("byte_order", "big"),
-        scale=merged.get("scale", 1.0),
-        offset=merged.get("offset", 0.0),
-        sf=merged.get("sf"),
-        unit=merged.get("unit"),
-        device_class=merged.get("device_class"),
-        state_class=merged.get("state_class"),
-        precision=merged.get("precision"),
-        category=merged.get("category"),
-        role=merged.get("role"),
-        options=merged.get("options"),
-        bits=merged.get("bits"),
         kind=cast("Any", kind),
         writable=writable,
-        on_value=merged.get("on_value", 1),
-        off_value=merged.get("off_value", 0),
-        press_value=merged.get("press_value", 1),
-        range=merged.get("range"),
-        max_rate=merged.get("max_rate"),
-        resets=merged.get("resets"),
         invalid=invalid,
         hidden=merged.get("hidden", hidden_default),
-        advanced=merged.get("advanced", False),
-        info=merged.get("info"),
-        revert_point=merged.get("revert_point"),
-        enable_point=merged.get("enable_point"),
-        write_address=merged.get("write_address"),
-        chars_per_register=merged.get("chars_per_register", 2),
+        **_given(merged, _REGISTER_POINT_FIELDS),
     )
     return point, []
 
@@ -752,19 +746,8 @@ def _build_computed_point(data: Mapping[str, Any], sunspec: bool) -> tuple[Point
         key=data["key"],
         name=data["name"],
         address=0,
-        scale=data.get("scale", 1.0),
-        offset=data.get("offset", 0.0),
-        unit=data.get("unit"),
-        device_class=data.get("device_class"),
-        state_class=data.get("state_class"),
-        precision=data.get("precision"),
-        category=data.get("category"),
-        role=data.get("role"),
-        range=data.get("range"),
-        max_rate=data.get("max_rate"),
-        hidden=data.get("hidden", False),
-        resets=data.get("resets"),
         compute=data["compute"],
+        **_given(data, _COMPUTED_POINT_FIELDS),
     )
     return point, []
 
