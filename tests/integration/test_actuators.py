@@ -488,3 +488,59 @@ async def test_setting_the_power_limit_says_it_switched_the_limit_on(
     collector.state("inverter", {"power_limit_enabled": False})
     await hass.async_block_till_done()
     assert "switched_on_by" not in hass.states.get(switch).attributes
+
+
+async def test_a_debounced_burst_the_device_refuses_fails_every_click(
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    collector: FakeCollector,
+    mqtt_mock: MqttMockHAClient,
+    published: asyncio.Queue[tuple[Any, ...]],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Two clicks, one write, refused by the device: both calls get the refusal, the state stays."""
+    mqtt_mock.async_publish.reset_mock()
+    entity_id = "number.battery_charge_power_limit"
+    before = hass.states.get(entity_id).state
+    tasks = [
+        call(hass, "number", "set_value", {"entity_id": entity_id, "value": value}) for value in (1100, 1150)
+    ]
+    await settle()
+    freezer.tick(timedelta(seconds=1))
+    async_fire_time_changed(hass)
+    _topic, payload, _qos, _retain = await sent_command(published, tasks[-1])
+    collector.event(
+        "battery",
+        {
+            "type": "command_result",
+            "point": "charge_power_limit",
+            "ok": False,
+            "error": "invalid_value",
+            "message": "charge_power_limit: 1150 is not accepted",
+            "id": payload["id"],
+        },
+    )
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [type(result) for result in results] == [ServiceValidationError, ServiceValidationError]
+    assert hass.states.get(entity_id).state == before
+
+
+async def test_a_debounced_burst_is_dropped_when_the_entity_goes(
+    hass: HomeAssistant,
+    running: MockConfigEntry,
+    mqtt_mock: MqttMockHAClient,
+    published: asyncio.Queue[tuple[Any, ...]],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Unloading the entry while a click waits for the debounce: nothing is written later."""
+    mqtt_mock.async_publish.reset_mock()
+    entity_id = "number.battery_charge_power_limit"
+    task = call(hass, "number", "set_value", {"entity_id": entity_id, "value": 1200})
+    await settle()
+    assert await hass.config_entries.async_unload(running.entry_id)
+    freezer.tick(timedelta(seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert published.empty()

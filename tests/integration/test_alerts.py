@@ -27,6 +27,7 @@ from custom_components.pv_monitor.const import (
     DOMAIN,
     EVENT_ALERT,
 )
+from custom_components.pv_monitor.device_trigger import async_get_triggers
 
 from .conftest import FakeCollector
 
@@ -377,3 +378,23 @@ async def test_removing_the_array_clears_the_production_alert(
     assert (state.state, state.attributes["reason"]) == (STATE_UNKNOWN, "no_array")
     assert hass.states.get("sensor.inverter_expected_power").attributes["reason"] == "no_array"
     assert hass.states.get("sensor.inverter_performance_ratio_today").attributes["reason"] == "no_array"
+
+
+async def test_no_device_triggers_for_devices_that_are_not_a_running_collectors(
+    hass: HomeAssistant, running: MockConfigEntry
+) -> None:
+    """Unknown devices, another integration's devices, devices whose identifiers name another collector,
+    and the devices of an unloaded entry offer no PV Monitor triggers (and do not fail)."""
+    devices = dr.async_get(hass)
+    other_entry = MockConfigEntry(domain="other")
+    other_entry.add_to_hass(hass)
+    foreign = devices.async_get_or_create(config_entry_id=other_entry.entry_id, identifiers={("other", "x")})
+    stray = devices.async_get_or_create(
+        config_entry_id=running.entry_id, identifiers={("other", "y"), (DOMAIN, "elsewhere/meter")}
+    )
+    for device in ("no-such-device", foreign.id, stray.id):
+        assert await async_get_triggers(hass, device) == []
+    meter = device_id(hass, running, "home/meter")
+    assert await async_get_triggers(hass, meter) != []
+    assert await hass.config_entries.async_unload(running.entry_id)
+    assert await async_get_triggers(hass, meter) == []
