@@ -12,21 +12,14 @@ import logging
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pv_collector.addon.options import profile_dirs
 from pv_collector.addon.supervisor import one_line
 from pv_collector.errors import ModbusError
-from pv_collector.identify import (
-    BusFinding,
-    SerialSetting,
-    scan_serial,
-    scan_tcp,
-    shipped_and_own_profiles,
-    tcp_units,
-    to_yaml,
-    usual_settings,
-)
+
+if TYPE_CHECKING:
+    from pv_collector.identify import BusFinding
 
 _LOGGER = logging.getLogger("pv_collector.addon")
 
@@ -50,6 +43,17 @@ def identify_due(options: Mapping[str, Any], data_dir: Path) -> bool:
 async def _identify_buses(
     buses: Sequence[Mapping[str, Any]], profile_folders: Sequence[Path]
 ) -> list[BusFinding]:
+    # Imported when a scan is due: pymodbus and aiohttp are a second of start-up on a small machine, and
+    # most starts (and every start that ends on a bad option) scan nothing.
+    from pv_collector.identify import (  # noqa: PLC0415
+        SerialSetting,
+        scan_serial,
+        scan_tcp,
+        shipped_and_own_profiles,
+        tcp_units,
+        usual_settings,
+    )
+
     def progress(line: str) -> None:
         _LOGGER.info("identify: %s", line)
 
@@ -116,6 +120,8 @@ def identify_at_start(options: Mapping[str, Any], *, data_dir: Path, config_dir:
     except ModbusError as exc:
         _LOGGER.warning("identify: stopped: %s", one_line(str(exc)))
         return None
+    from pv_collector.identify import to_yaml  # noqa: PLC0415 - see _identify_buses
+
     text = to_yaml(findings)
     result = data_dir / IDENTIFY_RESULT
     _LOGGER.info("identify: the buses option for what was found (also in %s):", result)

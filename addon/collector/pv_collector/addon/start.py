@@ -31,7 +31,6 @@ from pv_collector.addon.supervisor import (
 from pv_collector.config import Config, validate_config
 from pv_collector.errors import AddonStartError, ConfigError, ExitCode, InvalidOptions
 from pv_collector.logs import configure_logging
-from pv_collector.runner import run_collector
 
 _LOGGER = logging.getLogger("pv_collector.addon")
 
@@ -151,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> ExitCode:
         len(validated.buses),
         len(validated.devices),
     )
+    # The collector's modules (pymodbus, aiohttp, paho) load only now: a start that ends on a bad option or
+    # with --print-config answers without them.
+    from pv_collector.runner import run_collector  # noqa: PLC0415
+
     return run_collector(validated)
 
 
