@@ -12,7 +12,7 @@ entity, time from set-up to every entity live from retained messages, and where 
 did not become states (dropped by Mosquitto, superseded by a newer value, lost in Home Assistant).
 
     .venv/bin/python bench/ha_throughput.py [--devices 50] [--points 40] [--rounds 100]
-        [--changed-per-message 40 3] [--qos0] [--one-process] [--json FILE]
+        [--changed-per-message 40 3] [--qos0] [--one-process] [--idle-end 5] [--settle 2.5] [--json FILE]
 """
 
 from __future__ import annotations
@@ -79,6 +79,8 @@ def measure(args: argparse.Namespace, loads: list[int]) -> dict[tuple[str, int, 
         "BENCH_DEVICES": str(args.devices),
         "BENCH_POINTS": str(args.points),
         "BENCH_ROUNDS": str(args.rounds),
+        "BENCH_IDLE_END": str(args.idle_end),
+        "BENCH_SETTLE": str(args.settle),
     }
     groups = [runs] if args.one_process else [[run] for run in runs]
     results = {}
@@ -114,6 +116,15 @@ def main() -> None:
     )
     parser.add_argument("--qos0", action="store_true", help="also the first load at QoS 0 (overload only)")
     parser.add_argument("--one-process", action="store_true", help="every run in one pytest process (smoke)")
+    parser.add_argument(
+        "--idle-end", type=float, default=5.0, help="seconds without a new state change that end a load"
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=2.5,
+        help="seconds to wait for the broker's dropped-messages counter (it publishes every second)",
+    )
     parser.add_argument("--json", help="write figures and tables to this file")
     args = parser.parse_args()
     loads = [max(1, min(k, args.points)) for k in args.changed_per_message or [args.points]]

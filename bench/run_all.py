@@ -73,7 +73,7 @@ SCRIPTS: list[tuple[str, str, str, list[str], list[str]]] = [
         ],
         [
             *("--devices", "5", "--points", "10", "--rounds", "10"),
-            *("--changed-per-message", "10", "2", "--one-process"),
+            *("--changed-per-message", "10", "2", "--one-process", "--idle-end", "1", "--settle", "0.2"),
         ],
     ),
     (
@@ -93,7 +93,7 @@ SCRIPTS: list[tuple[str, str, str, list[str], list[str]]] = [
         "per point and one JSON object per device as Zigbee2MQTT and Tasmota publish; recorder rows per "
         "hour with and without publish-on-change.",
         ["--devices", "10", "100", "300", "1000", "--seconds", "15", "--profile"],
-        ["--devices", "1", "2", "--seconds", "1.5", "--warm-up", "1", "--footprint-devices", "2"],
+        ["--devices", "1", "2", "--seconds", "1", "--warm-up", "0.5", "--footprint-devices", "2"],
     ),
     (
         "identify_scan",

@@ -15,7 +15,7 @@ availability and a first state message (seq 1) carrying every point. It prints `
   (the broker needs `sys_interval 1`; the value is the broker's total since it started).
 
     python bench/harness/load_publisher.py --port MQTT_PORT --devices 50 --points 40 --rounds 100
-        [--changed K] [--discovery] [--qos 1]
+        [--changed K] [--discovery] [--qos 1] [--settle 2.5]
 """
 
 from __future__ import annotations
@@ -106,6 +106,9 @@ def main() -> None:
     parser.add_argument("--changed", type=int, help="values per message (default: every point)")
     parser.add_argument("--discovery", action="store_true", help="also Home Assistant's standard discovery")
     parser.add_argument("--qos", type=int, default=1, choices=(0, 1, 2), help="QoS of the state messages")
+    parser.add_argument(
+        "--settle", type=float, default=2.5, help="seconds `stats` waits for the broker's dropped counter"
+    )
     args = parser.parse_args()
     devices, points = args.devices, args.points
     changed = points if args.changed is None else max(1, min(args.changed, points))
@@ -158,7 +161,7 @@ def main() -> None:
                     last.wait_for_publish(120)
                 print(f"published {args.rounds * devices} in {time.monotonic() - started:.3f}", flush=True)
             case "stats":
-                print(f"dropped {dropped.settled()}", flush=True)
+                print(f"dropped {dropped.settled(args.settle)}", flush=True)
             case _:
                 break
     client.loop_stop()

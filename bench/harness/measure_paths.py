@@ -24,7 +24,9 @@ BENCH_TRACEMALLOC=1 (with `-s`) prints where the set-up's memory was allocated; 
 modules it imported (both only to investigate: they change the figures).
 
 Environment: BENCH_OUT_DIR (a folder: one `<path>-<K>-qos<Q>.json` per run), BENCH_RUNS (`path:K[:QoS]`,
-comma-separated), BENCH_DEVICES (50), BENCH_POINTS (40), BENCH_ROUNDS (100), BENCH_FLOOR (1).
+comma-separated), BENCH_DEVICES (50), BENCH_POINTS (40), BENCH_ROUNDS (100), BENCH_FLOOR (1); shorter waits
+for a smoke run: BENCH_IDLE_END (5.0 s without a new state change ends the load), BENCH_SETTLE (2.5 s for
+the broker's dropped counter).
 """
 
 import asyncio
@@ -56,7 +58,7 @@ PUBLISHER = Path(__file__).with_name("load_publisher.py")
 COLLECTOR = "load"
 ROOT = f"pv_monitor/{COLLECTOR}"
 LAG_PERIOD = 0.01
-IDLE_END = 5.0  # no new state change for this long: the load is over
+IDLE_END = float(os.environ.get("BENCH_IDLE_END", "5.0"))  # no new state change this long: the load is over
 FIRST_SEQ = 1
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # Imported before the RSS baseline, for both paths: code is not per-entity memory.
@@ -201,6 +203,7 @@ async def test_path(  # noqa: PLR0917 - pytest passes fixtures and parameters by
             str(PUBLISHER),
             *("--port", str(broker.port), "--devices", str(devices), "--points", str(points)),
             *("--rounds", str(rounds), "--changed", str(changed), "--qos", str(qos)),
+            *("--settle", os.environ.get("BENCH_SETTLE", "2.5")),
             *(["--discovery"] if path == "mqtt" else []),
         ],
         stdin=subprocess.PIPE,

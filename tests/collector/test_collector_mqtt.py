@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pv_collector import __version__
+from pv_collector import __version__, app
 from pv_collector.decode import decode
 from pv_collector.model import Function, Point, Value
 from pv_collector.profile import load_profile
@@ -331,10 +331,15 @@ def test_example_configuration_points_at_the_simulator() -> None:
 
 
 async def test_first_statistics_soon_after_start(
-    broker: Mosquitto, recorder: Recorder, simulation: tuple[Simulation, int], tmp_path: Path
+    broker: Mosquitto,
+    recorder: Recorder,
+    simulation: tuple[Simulation, int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With a long stats interval the first statistics still come within seconds, so Home Assistant's
     diagnostic sensors are not empty for the first interval after every start."""
+    monkeypatch.setattr(app, "FIRST_STATS_DELAY", 1.0)  # the test's own wait: 1 s instead of 5
     _, port = simulation
     config = collector_config(tmp_path / "data", broker.port, port, publish={"stats_interval": 600})
     async with running(config):
