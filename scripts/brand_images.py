@@ -26,6 +26,7 @@ Outputs and the rules they follow:
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 from collections.abc import Callable, Iterable
@@ -208,7 +209,13 @@ def icon(size: int, palette: Palette) -> Image.Image:
 
 
 def logo_artwork(height_px: int, palette: Palette) -> Image.Image:
-    """Mark and production curve side by side, trimmed, `height_px` high."""
+    """Mark and production curve side by side, trimmed, `height_px` high (a copy of the one drawing)."""
+    return _logo_artwork(height_px, palette).copy()
+
+
+@functools.cache
+def _logo_artwork(height_px: int, palette: Palette) -> Image.Image:
+    # Drawn once per size and palette: the logo and its @2x come from the same artwork (seconds each).
     total_w = MARK_SIZE[0] + CURVE_GAP + (CURVE_RIGHT - CURVE_LEFT)
     scale = height_px * 2 / MARK_SIZE[1]
     canvas = Canvas((math.ceil(total_w * scale) + 4, math.ceil(MARK_SIZE[1] * scale) + 4), scale, (2, 2))

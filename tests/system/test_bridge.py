@@ -98,7 +98,12 @@ async def edge(tmp_path: Path, simulator: int, request: pytest.FixtureRequest) -
 
 async def test_readings_reach_the_central_broker_under_the_site_prefix(edge: Edge) -> None:
     await edge.central_tap.wait(f"{CENTRAL}/status", lambda m: m.payload == b"online")
-    announcement = (await edge.central_tap.wait(f"{CENTRAL}/config")).json()
+    # The complete announcement (the first one may show the SunSpec inverter still pending discovery).
+    announcement = (
+        await edge.central_tap.wait(
+            f"{CENTRAL}/config", lambda m: not any(d.get("pending") for d in m.json()["devices"])
+        )
+    ).json()
     assert announcement["collector"]["id"] == CID
     assert {device["id"] for device in announcement["devices"]} == {"inverter", "meter"}
     for device in ("inverter", "meter"):
