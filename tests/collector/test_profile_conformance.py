@@ -6,6 +6,7 @@ imports Home Assistant, never the collector)."""
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,11 +142,17 @@ async def test_every_identify_probe_matches_its_images(profile_id: str) -> None:
     assert complete, f"{profile_id}: no image holds the registers of every identify probe"
 
 
+@functools.cache
+def shipped_profiles() -> tuple[Profile, ...]:
+    """Every shipped profile, loaded once for the identify tests (frozen; identify only reads them)."""
+    return tuple(load_profile(profile_id) for profile_id in PROFILES)
+
+
 @pytest.mark.parametrize("profile_id", [*IDENTIFIED, "sunspec"])
 async def test_identify_names_the_profile_of_its_images(profile_id: str) -> None:
     """`identify` on an image that holds every probe proposes the image's profile, sure of it (SunSpec
     images: by their marker), among every shipped profile."""
-    profiles = [load_profile(other) for other in PROFILES]
+    profiles = list(shipped_profiles())
     profile = load_profile(profile_id)
     named = []
     for path in image_paths(profile_id):
