@@ -230,7 +230,7 @@ def check_scale_factors_read_with_their_points(plan: Sequence[ReadBlock], points
     return reread
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scaled_layouts())
 def test_a_value_and_its_scale_factor_come_from_one_read(layout: tuple[list[Point], int, int]) -> None:
     points, max_block, max_gap = layout
