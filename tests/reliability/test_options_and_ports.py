@@ -1,7 +1,9 @@
 """Options, ports and unusable data folders (issue 15, section 6): one line naming the option or the
 folder, from `pv-collector check` and `run` alike; never a traceback.
 
-The commands run as real processes (`python -m pv_collector`), so what is tested is what a user sees.
+The commands run as real processes (`python -m pv_collector`), so what is tested is what a user sees; the
+matrix of every numeric option and value calls the same entry point (`pv_collector.cli.main`) in this
+process, without a process start of its own per case, and one case of it runs as a real process.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pv_collector.cli import main
 from tests.mosquitto import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,10 +87,30 @@ NUMERIC_OPTIONS = [
 ]
 
 
+def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Exit code and standard error of `pv_collector.cli.main(args)`, the entry point of the process, run in
+    a daemon thread of this one that must end within 30 s (a `run` that accepted the option would poll on,
+    and is left behind)."""
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(main(list(args))), daemon=True)
+    thread.start()
+    thread.join(30)
+    assert codes, f"pv-collector {' '.join(args)} did not end"
+    return codes[0], capsys.readouterr().err
+
+
+def check_one_line(option: str, command: str, code: int, stderr: str) -> None:
+    assert code == 2, (command, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(option), lines
+    assert "Traceback" not in stderr
+
+
 @pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
 @pytest.mark.parametrize(("old", "new", "option"), NUMERIC_OPTIONS, ids=[o[2] for o in NUMERIC_OPTIONS])
 def test_every_numeric_option_must_be_finite(
-    tmp_path: Path, value: str, old: str, new: str, option: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, old: str, new: str, option: str
 ) -> None:
     """`poll_interval: .nan` busy-looped at 78 % CPU, `stats_interval: .nan` crashed; every numeric option
     is finite and in range: exit code 2, one line naming the option, from `check` as from `run`."""
@@ -94,12 +118,16 @@ def test_every_numeric_option_must_be_finite(
     assert text != CONFIG
     path = write_config(tmp_path, text)
     for command in ("check", "run"):
-        result = pv_collector(command, "--config", str(path))
-        assert result.returncode == 2, (command, result.stdout, result.stderr)
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1, lines
-        assert lines[0].startswith(option), lines
-        assert "Traceback" not in result.stderr
+        check_one_line(option, command, *in_process(capsys, command, "--config", str(path)))
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_non_finite_option_is_one_line_from_the_real_process(tmp_path: Path, command: str) -> None:
+    """The matrix above, as a user sees it: `python -m pv_collector` with `poll_interval: .nan`."""
+    old, new, option = next(o for o in NUMERIC_OPTIONS if o[2].endswith("poll_interval"))
+    path = write_config(tmp_path, CONFIG.replace(old, new.replace("VALUE", ".nan")))
+    result = pv_collector(command, "--config", str(path))
+    check_one_line(option, command, result.returncode, result.stderr)
 
 
 # ------------------------------------------------------------------ metrics port in use
