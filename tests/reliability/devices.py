@@ -17,14 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import os
 import select
 import struct
+import subprocess
+import sys
 import threading
 import time
 import tty
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
@@ -251,15 +255,20 @@ class RawRtuDevice:
     may come late, twice, or when nobody asked. `send_unsolicited` puts a frame on the line at once.
     """
 
-    def __init__(self, image: RegisterImage, *, unit: int = 1, reply: RtuReply | None = None) -> None:
+    def __init__(
+        self, image: RegisterImage, *, unit: int = 1, reply: RtuReply | None = None, master: int | None = None
+    ) -> None:
         self.image = image
         self.unit = unit
         self.reply = reply or self.correct
         self.requests: list[Request] = []
-        self._master, self._slave = os.openpty()
-        for fd in (self._master, self._slave):
-            tty.setraw(fd)
-        self.port = os.ttyname(self._slave)
+        if master is None:
+            self._master, self._slave = os.openpty()
+            for fd in (self._master, self._slave):
+                tty.setraw(fd)
+            self.port = os.ttyname(self._slave)
+        else:  # the device side of a pty opened by another process (RtuDeviceProcess)
+            self._master, self._slave, self.port = master, -1, ""
         self._stop = threading.Event()
         self._pending: list[tuple[float, bytes]] = []
         self._lock = threading.Lock()
@@ -277,6 +286,10 @@ class RawRtuDevice:
         for fd in (self._master, self._slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+    def serve_forever(self) -> None:
+        """Run the device in this thread (RtuDeviceProcess's child)."""
+        self._run()
 
     def send_unsolicited(self, frame: bytes) -> None:
         with self._lock:
@@ -311,6 +324,63 @@ class RawRtuDevice:
                 now = time.monotonic()
                 with self._lock:
                     self._pending.extend((now + delay, answer) for delay, answer in self.reply(request))
+
+
+class RtuDeviceProcess:
+    """A RawRtuDevice in a Python process of its own, on a pty opened here: the collector opens `port`.
+
+    In the test's process the device's thread shares the interpreter lock with the collector, so under load
+    it wrote a frame meant 15 ms after another only after the collector had believed the first one and moved
+    on: a timing no device on a wire has. Its own process keeps the frames' spacing whatever the collector
+    does. `reply` names a function ("module:function") that takes `argument` (a string) and returns the
+    device's `RtuReply`; the child imports it.
+    """
+
+    def __init__(self, reply: str, argument: str) -> None:
+        self._master, self._slave = os.openpty()
+        for fd in (self._master, self._slave):
+            tty.setraw(fd)
+        self.port = os.ttyname(self._slave)
+        self._command = [
+            sys.executable,
+            "-m",
+            "tests.reliability.devices",
+            reply,
+            argument,
+            str(self._master),
+        ]
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        """Start the child and wait until it serves (it says so on its standard output)."""
+        root = Path(__file__).resolve().parents[2]
+        process = subprocess.Popen(
+            self._command, pass_fds=(self._master,), cwd=root, stdout=subprocess.PIPE, text=True
+        )
+        self._process = process
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "serving":
+            raise RuntimeError(f"the RTU device process ended ({process.wait(5)})")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(5)
+            assert self._process.stdout is not None
+            self._process.stdout.close()
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _serve_rtu_device(reply: str, argument: str, master: int) -> None:
+    """RtuDeviceProcess's child: `python -m tests.reliability.devices module:function argument fd`."""
+    module, function = reply.split(":")
+    device = RawRtuDevice(
+        RegisterImage(), reply=getattr(importlib.import_module(module), function)(argument), master=master
+    )
+    print("serving", flush=True)
+    device.serve_forever()
 
 
 # ---------------------------------------------------------------------------------------------- SunSpec
@@ -380,3 +450,7 @@ def profile_image(
     for key, value in (values or {}).items():
         image.put(points[key], value)
     return image, points
+
+
+if __name__ == "__main__":
+    _serve_rtu_device(sys.argv[1], sys.argv[2], int(sys.argv[3]))
