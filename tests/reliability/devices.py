@@ -309,7 +309,8 @@ class RawRtuDevice:
                 continue
             try:
                 buffer += os.read(self._master, 4096)
-            except OSError:
+            except OSError:  # nobody has the line open (a pty without its other side): wait for them
+                time.sleep(0.002)
                 continue
             while len(buffer) >= 8:
                 frame, buffer = buffer[:8], buffer[8:]
@@ -329,11 +330,15 @@ class RawRtuDevice:
 class RtuDeviceProcess:
     """A RawRtuDevice in a Python process of its own, on a pty opened here: the collector opens `port`.
 
-    In the test's process the device's thread shares the interpreter lock with the collector, so under load
-    it wrote a frame meant 15 ms after another only after the collector had believed the first one and moved
-    on: a timing no device on a wire has. Its own process keeps the frames' spacing whatever the collector
-    does. `reply` names a function ("module:function") that takes `argument` (a string) and returns the
-    device's `RtuReply`; the child imports it.
+    In the test's process the device's thread shares the interpreter lock with the collector, and in any
+    process of normal priority it waits for a CPU on a loaded machine: it then wrote a frame meant 15 ms
+    after another only after the collector had believed the first one and moved on (a stray frame taken for
+    the answer to the next request), a timing no device on a wire has. Its own process at real-time
+    priority keeps the frames' spacing whatever the collector and the machine do; the collector may still be
+    late, which only makes frames arrive together.
+
+    `reply` names a function ("module:function") that takes `argument` (a string) and returns the device's
+    `RtuReply`; the child imports it.
     """
 
     def __init__(self, reply: str, argument: str) -> None:
@@ -375,6 +380,10 @@ class RtuDeviceProcess:
 
 def _serve_rtu_device(reply: str, argument: str, master: int) -> None:
     """RtuDeviceProcess's child: `python -m tests.reliability.devices module:function argument fd`."""
+    with contextlib.suppress(OSError):  # needs root (CI runs as root): else the scheduler's fair share
+        # Real-time priority: the frames leave at their delays whatever else the machine runs, as they do
+        # from a device on a wire. The device sleeps in select() between them: it takes no CPU from others.
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
     module, function = reply.split(":")
     device = RawRtuDevice(
         RegisterImage(), reply=getattr(importlib.import_module(module), function)(argument), master=master

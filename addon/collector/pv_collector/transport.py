@@ -426,6 +426,11 @@ class Bus:
                     self._last_reply = bytes(data[:used])
                 return used
         if not future.done():
+            if self.config.rtu_framing and problem.startswith("stray frame") and not _two_copies(data):
+                # A frame nobody asked for came glued to this reply: an earlier reply of the cycle may have
+                # been a stray taken for its answer (the one displaced arrives now). The pollers read their
+                # cycle again, as for a stray frame that comes alone (`_stray`).
+                self.out_of_step += 1
             future.set_exception(ModbusInvalidReply(problem))
         return len(data)
 
@@ -537,6 +542,12 @@ def _set_timeout(client: ModbusClient, timeout: float) -> None:
         client.timeout = timeout
     else:
         client.ctx.comm_params.timeout_connect = timeout  # pymodbus reads it for every request
+
+
+def _two_copies(data: bytes) -> bool:
+    """Whether `data` is one frame twice (a device or converter that repeats its answer at once)."""
+    half, odd = divmod(len(data), 2)
+    return not odd and data[:half] == data[half:]
 
 
 def make_client(config: BusConfig) -> ModbusClient:
