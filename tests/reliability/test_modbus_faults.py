@@ -33,7 +33,7 @@ from tests.reliability.faults import DroppingGateway, RtuLineRelay
 BASE = "pv_monitor/test"
 POLL = 0.5
 TIMEOUT = 0.2
-READINGS = 10  # readings of the control device during the fault
+READINGS = 6  # readings of the control device during the fault (3 s; the probes come 0.5, 1, 2 s apart)
 BEHIND = 2  # readings the others may lag behind it: the phase of two poll grids, a late cycle under load
 OFFLINE_AFTER = 1  # offline at the first cycle that reads nothing (default 3: test_partial_cycles.py)
 CONTROL = "control"
