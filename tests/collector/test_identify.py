@@ -17,14 +17,13 @@ import pytest
 import yaml
 from pymodbus.client import AsyncModbusTcpClient
 
-from pv_collector import identify as identify_module
 from pv_collector.config import BusConfig, validate_config
 from pv_collector.errors import ModbusError, ProfileError
 from pv_collector.identify import (
+    PRESENCE,
     BusFinding,
     SerialSetting,
     UnitFinding,
-    _yaml_text,
     connection_hints,
     identify_on_bus,
     parse_units,
@@ -35,7 +34,9 @@ from pv_collector.identify import (
     shipped_and_own_profiles,
     to_yaml,
     usual_settings,
+    yaml_text,
 )
+from pv_collector.identify import scan as identify_scan
 from pv_collector.model import Function
 from pv_collector.profile import load_profile
 from pv_collector.register_image import Identity, RegisterImage, Source, SourceKind
@@ -188,7 +189,7 @@ async def test_each_unit_is_asked_once_per_line_setting(pty_pair: tuple[str, str
     # Deye profiles' device type at holding 0; asked once however many profiles probe it). Asked again by
     # the full scan, a unit would show twice as many.
     probed = any(
-        (probe.function, probe.address, probe.words) == identify_module.PRESENCE
+        (probe.function, probe.address, probe.words) == PRESENCE
         for profile in shipped_and_own_profiles()
         for probe in profile.identify
     )
@@ -265,7 +266,7 @@ async def test_a_closed_port_and_a_silent_port_are_notes() -> None:
 async def test_an_open_logger_port_without_a_logger_serial_is_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    monkeypatch.setattr(identify_module, "SOLARMAN_PORT", port)
+    monkeypatch.setattr(identify_scan, "SOLARMAN_PORT", port)
     try:
         findings = await scan_tcp("127.0.0.1", ports=[port], units=[1])
     finally:
@@ -302,7 +303,7 @@ async def test_identify_scans_port_8899_as_a_solarman_logger(
     """`pv-collector identify --host H --logger-serial N`: the logger's port goes through the solarman bus."""
     lines: list[str] = []
     async with logger_stick(BEHIND_THE_LOGGER) as (logger, server):
-        monkeypatch.setattr(identify_module, "SOLARMAN_PORT", logger.port)
+        monkeypatch.setattr(identify_scan, "SOLARMAN_PORT", logger.port)
         findings = await scan_tcp(
             "127.0.0.1",
             ports=[logger.port],
@@ -328,7 +329,7 @@ async def test_identify_scans_port_8899_as_a_solarman_logger(
 
 async def test_identify_names_the_serial_a_logger_answers_with(monkeypatch: pytest.MonkeyPatch) -> None:
     async with logger_stick(BEHIND_THE_LOGGER) as (logger, _server):
-        monkeypatch.setattr(identify_module, "SOLARMAN_PORT", logger.port)
+        monkeypatch.setattr(identify_scan, "SOLARMAN_PORT", logger.port)
         findings = await scan_tcp("127.0.0.1", ports=[logger.port], units=[1], logger_serial=1234567890)
     assert [(f.type, f.units, f.complete) for f in findings] == [("solarman", [], True)]
     assert findings[0].notes == [
@@ -470,7 +471,7 @@ def test_bad_unit_lists(text: str, message: str) -> None:
     ],
 )
 def test_texts_in_the_yaml_read_back_as_texts(text: str, written: str) -> None:
-    assert _yaml_text(text) == written
+    assert yaml_text(text) == written
     assert yaml.safe_load(written) == text
 
 
