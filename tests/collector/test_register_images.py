@@ -160,9 +160,7 @@ async def listening(client: AsyncModbusTcpClient, ended: Callable[[], bool]) -> 
 
 
 @contextlib.asynccontextmanager
-async def replaying(
-    images: Sequence[ImageArgument], *, serial: str | None = None
-) -> AsyncIterator[int]:
+async def replaying(images: Sequence[ImageArgument], *, serial: str | None = None) -> AsyncIterator[int]:
     port = free_port()
     task = asyncio.create_task(run_replay(images, "127.0.0.1", port, serial=serial))
     client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=0.5, retries=0)
@@ -223,17 +221,17 @@ async def test_a_replayed_image_changes_when_its_file_does(
             client.close()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    """`simulate` configures the root logger (onto the captured stderr); put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    """`simulate` and `record` configure logging (onto the captured stderr); put it back afterwards."""
+    root, pymodbus = logging.getLogger(), logging.getLogger("pymodbus")
+    handlers, level, pymodbus_level = list(root.handlers), root.level, pymodbus.level
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    pymodbus.setLevel(pymodbus_level)
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_two_images_on_one_unit_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["simulate", "--image", f"{METER_IMAGE}@2", "--image", f"{METER_IMAGE}@2", "--port", "0"])
     assert code == 2
@@ -313,9 +311,7 @@ async def test_record_a_simulated_device_replay_it_and_get_the_same_values(tmp_p
 
     images = [ImageArgument(tmp_path / "inverter.json"), ImageArgument(tmp_path / "meter.json")]
     async with replaying(images) as replay_port:
-        config = record_config(
-            tmp_path, {"type": "tcp", "host": "127.0.0.1", "port": replay_port}, devices
-        )
+        config = record_config(tmp_path, {"type": "tcp", "host": "127.0.0.1", "port": replay_port}, devices)
         for device in ("inverter", "meter"):
             out = tmp_path / f"{device}-2.json"
             assert await record("--config", str(config), "--device", device, "--out", str(out)) == 0
@@ -412,5 +408,112 @@ async def test_record_fails_clearly_when_no_read_is_answered(
         assert await record("--config", str(config), "--device", "meter", "--out", str(out)) == 1
     err = capsys.readouterr().err
     where = f"device meter (unit 3 on bus line, 127.0.0.1:{port})"
-    assert err == f"record: {where}: the device answered no read\n"
+    assert err.startswith(f"record: {where}: the device answers no read (input 0+18, input 0+2 unanswered): ")
+    assert err.count("\n") == 1
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------ record: silence
+
+
+@contextlib.asynccontextmanager
+async def never_answering() -> AsyncIterator[tuple[int, list[tuple[int, int, int]]]]:
+    """A TCP port that takes Modbus TCP requests and never answers; yields the port and the requests it
+    got, as (function code, address, count)."""
+    asked: list[tuple[int, int, int]] = []
+
+    async def take(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                header = await reader.readexactly(7)  # MBAP: transaction, protocol, length, unit
+                pdu = await reader.readexactly(int.from_bytes(header[4:6]) - 1)
+                asked.append((pdu[0], int.from_bytes(pdu[1:3]), int.from_bytes(pdu[3:5])))
+        writer.close()
+
+    server = await asyncio.start_server(take, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], asked
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected", "hint"),
+    [
+        # the first block of the read plan, then its first point alone; the profile documents unit 1
+        ("sdm630", [(4, 0, 18), (4, 0, 2)], "; the vendor's default unit id is 1 (this device: 2)"),
+        ("sunspec", [(3, 40000, 2)], ""),  # the "SunS" marker at the first base
+    ],
+)
+async def test_record_stops_at_once_when_nothing_answers(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    profile: str,
+    expected: list[tuple[int, int, int]],
+    hint: str,
+) -> None:
+    """Not the whole plan point by point, each read waiting its timeout: two reads, one line to act on."""
+    async with never_answering() as (port, asked):
+        config = record_config(
+            tmp_path,
+            {"type": "tcp", "host": "127.0.0.1", "port": port, "timeout": 0.2},
+            [{"id": "meter", "unit_id": 2, "profile": profile}],
+        )
+        out = tmp_path / "meter.json"
+        assert await record("--config", str(config), "--device", "meter", "--out", str(out)) == 1
+    assert asked == expected
+    unanswered = ", ".join(f"{'input' if code == 4 else 'holding'} {a}+{n}" for code, a, n in expected)
+    assert capsys.readouterr().err == (
+        f"record: device meter (unit 2 on bus line, 127.0.0.1:{port}): the device answers no read "
+        f"({unanswered} unanswered): check that it is on, its unit id (2), and that its Modbus TCP server "
+        f"is enabled{hint} (pv-collector identify --config {config} --bus line lists what answers)\n"
+    )
+    assert not out.exists()
+
+
+async def test_record_names_the_line_to_check_when_a_serial_device_is_silent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pty_pair: tuple[str, str]
+) -> None:
+    simulation = Simulation(clock=lambda: FIXED_TIME)
+    await simulation.start_rtu(pty_pair[0], baudrate=9600)
+    simulation.set_offline(METER_UNIT, True)
+    try:
+        config = record_config(
+            tmp_path,
+            {"type": "serial", "serial_port": pty_pair[1], "baudrate": 9600, "timeout": 0.2},
+            [{"id": "meter", "unit_id": METER_UNIT, "profile": "sdm630"}],
+        )
+        out = tmp_path / "meter.json"
+        assert await record("--config", str(config), "--device", "meter", "--out", str(out)) == 1
+    finally:
+        await simulation.stop()
+    assert simulation.requests[METER_UNIT] == 2
+    err = capsys.readouterr().err
+    assert f"(unit {METER_UNIT} on bus line, {pty_pair[1]}): the device answers no read" in err
+    assert (
+        f"its unit id ({METER_UNIT}), the RS-485 wiring (A/B, termination) and the line settings (9600 8N1)"
+        in err
+    )
+    assert err.count("\n") == 1
+
+
+async def test_record_keeps_a_block_that_answers_only_in_part(tmp_path: Path) -> None:
+    """A device silent on some registers of its first block is still recorded, as before: the block is split
+    once a single point of it was answered, and the silent point is recorded as unanswered."""
+    image = load_image(METER_IMAGE)
+    image.refused.append(Refusal(Function.INPUT, 2, 2, None))  # voltage_l2: never answered
+    path = tmp_path / "partly.json"
+    image.save(path)
+    async with replaying([ImageArgument(path, 2)]) as port:
+        config = record_config(
+            tmp_path,
+            {"type": "tcp", "host": "127.0.0.1", "port": port, "timeout": 0.2},
+            [{"id": "meter", "unit_id": 2, "profile": "sdm630"}],
+        )
+        out = tmp_path / "meter.json"
+        assert await record("--config", str(config), "--device", "meter", "--out", str(out)) == 0
+    recorded = load_image(out)
+    assert recorded.refusal(Function.INPUT, 2, 2) == Refusal(Function.INPUT, 2, 2, None)
+    assert recorded.words(Function.INPUT, 0, 2) == image.words(Function.INPUT, 0, 2)
+    assert recorded.words(Function.INPUT, 4, 14) == image.words(Function.INPUT, 4, 14)

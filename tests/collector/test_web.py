@@ -461,8 +461,8 @@ async def test_record_downloads_a_register_image_of_the_device(
 async def test_recording_a_silent_device_is_one_clear_error(
     broker: Mosquitto, simulation: tuple[Simulation, int], tmp_path: Path
 ) -> None:
-    # Recording splits every unanswered read down to single points, each waiting its timeout: a device of
-    # few points and a short timeout without retries keep that to a second (the path is the same).
+    # Recording stops once the first block and a single point of it went unanswered (`DeviceSilent`, a
+    # timeout); a short timeout without retries keeps those two waits short.
     sim, port = simulation
     config = collector_config(tmp_path / "data", broker.port, port, devices=[SIM_DEVICES[ENVIRONMENT - 1]])
     config["buses"][0].update(timeout=0.1, retries=0)

@@ -67,6 +67,12 @@ class ModbusTimeout(ModbusError):
     """The device did not answer in time."""
 
 
+class DeviceSilent(ModbusTimeout):
+    """A device answered none of the first reads asked of it (a whole block, then a single point of it):
+    nothing answers at its unit id, or the bus does not reach it. Reading on, point by point, would only
+    wait out one timeout after another."""
+
+
 class ModbusExceptionResponse(ModbusError):
     """The device answered with a Modbus exception code (2 = illegal address, 4 = failure, 6 = busy)."""
 

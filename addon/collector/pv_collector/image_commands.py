@@ -5,7 +5,8 @@
     pv-collector simulate --image meter.json@2 --port 5020 [--serial /dev/pts/7]
 
 Exit codes as for the other commands (`errors.ExitCode`): 0 ok, 2 bad input (configuration, unknown device,
-invalid image; one line naming the problem), 1 the device could not be read or the file not written.
+invalid image; one line naming the problem), 1 the device could not be read or the file not written. A device
+that answers nothing is told after two unanswered reads, with what to check.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import sys
 from pathlib import Path
 
 from pv_collector.config import BusConfig, Config, DeviceConfig, load_config
-from pv_collector.errors import ConfigError, ExitCode, ImageError, ModbusError, ProfileError
-from pv_collector.model import Function
+from pv_collector.errors import ConfigError, DeviceSilent, ExitCode, ImageError, ModbusError, ProfileError
+from pv_collector.identify import connection_hints
+from pv_collector.logs import configure_logging
+from pv_collector.model import Function, Profile
 from pv_collector.profile import load_profile
 from pv_collector.recording import Extent, decode_image, record_image
 from pv_collector.register_image import RegisterImage, load_image
@@ -54,6 +57,28 @@ def _find_device(config: Config, device_id: str) -> tuple[BusConfig, DeviceConfi
     return next(((bus, device) for bus, device in config.devices if device.id == device_id), None)
 
 
+def _what_to_check(args: argparse.Namespace, bus: BusConfig, device: DeviceConfig, profile: Profile) -> str:
+    """What to check when a device answers nothing: its power, unit id and link by the bus type, where the
+    configuration differs from the vendor's documentation, and how to see what does answer."""
+    unit = f"its unit id ({device.unit_id})"
+    if bus.type == "serial":
+        line = f"{bus.baudrate} 8{bus.parity}{bus.stopbits}"
+        checks = (
+            f"that it is powered, {unit}, the RS-485 wiring (A/B, termination) and the line settings ({line})"
+        )
+    elif bus.type == "rtu_over_tcp":
+        checks = (
+            f"that it is powered, {unit}, its RS-485 wiring to the gateway and the gateway's line settings"
+        )
+    elif bus.type == "solarman":
+        checks = f"that the inverter behind the logger is on and {unit}"
+    else:
+        checks = f"that it is on, {unit}, and that its Modbus TCP server is enabled"
+    hints = "".join(f"; {hint}" for hint in connection_hints(profile, bus, device))
+    finder = f"pv-collector identify --config {args.config} --bus {bus.name}"
+    return f"check {checks}{hints} ({finder} lists what answers)"
+
+
 def _summary(image: RegisterImage) -> str:
     counts = {function: len(image.tables.get(function, {})) for function in Function}
     registers = ", ".join(f"{count} {function.value}" for function, count in counts.items() if count)
@@ -83,6 +108,8 @@ def command_record(args: argparse.Namespace) -> ExitCode:
     except ProfileError as err:
         return _fail(f"record: {err}", ExitCode.INVALID_CONFIG)
 
+    configure_logging("warning")  # pymodbus' own line for every unanswered request stays quiet
+
     async def record() -> RegisterImage:
         bus = Bus(bus_config)
         bus.configure_unit(device.unit_id, profile.connection)
@@ -103,6 +130,10 @@ def command_record(args: argparse.Namespace) -> ExitCode:
     where = f"device {device.id} (unit {device.unit_id} on bus {bus_config.name}, {bus_config.endpoint})"
     try:
         image = asyncio.run(record())
+    except DeviceSilent as err:
+        return _fail(
+            f"record: {where}: {err}: {_what_to_check(args, bus_config, device, profile)}", ExitCode.FAILED
+        )
     except (ModbusError, ProfileError) as err:
         return _fail(f"record: {where}: {err}", ExitCode.FAILED)
     try:

@@ -3,7 +3,9 @@
 `record_image` reads every register the device's profile covers (a SunSpec device: its whole model chain
 from the "SunS" marker to the end marker; other profiles: every block of the read plan) and, on request,
 whole extra ranges. A read the device refuses is split until the refused points (or, in extra ranges, the
-refused registers) are found; they are recorded with the exception code, or as unanswered.
+refused registers) are found; they are recorded with the exception code, or as unanswered. A device that
+answers nothing is told at once (`DeviceSilent`): its first unanswered block is split only after a single
+point of it was answered.
 
 `decode_image` decodes an image the way the collector decodes a device: the same SunSpec scan, the same read
 plan and the same decoder, with the image as the device (`ImageReader`).
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from . import sunspec
 from .decode import computed_values, decode, decode_snapshot, is_invalid, raw_value
-from .errors import ModbusExceptionResponse, ModbusTimeout
+from .errors import DeviceSilent, ModbusExceptionResponse, ModbusTimeout
 from .model import DataType, Function, Point, Profile, ReadBlock, RegisterReader, Value
 from .planner import MODBUS_MAX_READ, plan_reads
 from .register_image import (
@@ -57,12 +59,54 @@ class Extent:
     count: int
 
 
+class _Watched:
+    """The reader of a recording: notes whether the device has answered anything yet (registers or a Modbus
+    exception), and the reads that went unanswered before it did."""
+
+    def __init__(self, reader: RegisterReader) -> None:
+        self.reader = reader
+        self.answered = False
+        self.unanswered: list[str] = []
+
+    async def read(self, function: Function, address: int, count: int) -> list[int]:
+        """The registers of the range; raises what the reader raises."""
+        try:
+            words = await self.reader.read(function, address, count)
+        except ModbusExceptionResponse:
+            self.answered = True
+            raise
+        except ModbusTimeout:
+            if not self.answered:
+                self.unanswered.append(f"{function.value} {address}+{count}")
+            raise
+        self.answered = True
+        return words
+
+    async def present(self, function: Function, address: int, count: int) -> None:
+        """Before an unanswered read is split: unless the device answered before, whether it answers this
+        single point; raises `DeviceSilent` when it does not."""
+        if self.answered:
+            return
+        try:
+            await self.read(function, address, count)
+        except ModbusExceptionResponse:
+            return
+        except ModbusTimeout as err:
+            raise self.silent() from err
+
+    def silent(self) -> DeviceSilent:
+        """The error for a device that answered nothing."""
+        return DeviceSilent(f"the device answers no read ({', '.join(self.unanswered)} unanswered)")
+
+
 @dataclass(slots=True)
 class _Reading:
-    """What reading a device found: registers per table and refusals."""
+    """What reading a device found: registers per table and refusals. `watch`: the recording's reader, asked
+    whether the device is there before a first unanswered read is split (None: split at once)."""
 
     registers: dict[Function, dict[int, int]] = field(default_factory=dict)
     refused: list[Refusal] = field(default_factory=list)
+    watch: _Watched | None = None
 
     def keep(self, function: Function, address: int, words: Sequence[int]) -> None:
         table = self.registers.setdefault(function, {})
@@ -102,6 +146,8 @@ async def _read_units(
         words = await reader.read(function, start, end - start)
     except (ModbusExceptionResponse, ModbusTimeout) as err:
         if len(units) > 1:
+            if isinstance(err, ModbusTimeout) and reading.watch is not None:
+                await reading.watch.present(function, *units[0])
             middle = len(units) // 2
             await _read_units(reader, function, units[:middle], reading)
             await _read_units(reader, function, units[middle:], reading)
@@ -178,20 +224,27 @@ async def record_image(
     A SunSpec device is recorded whole (marker, every model of its chain, end marker) in reads of at most
     the profile's `max_block` registers; other devices block by block of the collector's read plan. Refused
     or unanswered reads are split down to the refusing point (or register, in `extents`) and recorded.
-    Raises `ModbusTimeout` or `ModbusExceptionResponse` when no read at all was answered with registers,
-    what the reader raises otherwise (e.g. `ModbusConnectionError`), and `ProfileError` when a SunSpec
-    device has no "SunS" marker.
+    Raises `DeviceSilent` as soon as the device is found to answer nothing (its first read and a single
+    point of it unanswered, or a SunSpec device's first marker read), `ModbusTimeout` or
+    `ModbusExceptionResponse` when no read at all was answered with registers, what the reader raises
+    otherwise (e.g. `ModbusConnectionError`), and `ProfileError` when a SunSpec device has no "SunS" marker.
     """
-    reading = _Reading()
-    points, found = await device_points(reader, profile, extra_dirs)
+    watch = _Watched(reader)
+    reading = _Reading(watch=watch)
+    try:
+        points, found = await device_points(watch, profile, extra_dirs)
+    except ModbusTimeout as err:
+        if watch.answered:
+            raise
+        raise watch.silent() from err
     if found is not None:
         for extent in sunspec_extents(found):
-            await _read_extent(reader, extent, profile.max_block, reading)
+            await _read_extent(watch, extent, profile.max_block, reading)
     else:
         for block in read_plan(points, profile, max_gap):
-            await _read_block(reader, block, reading)
+            await _read_block(watch, block, reading)
     for extent in extents:
-        await _read_extent(reader, extent, min(profile.max_block, MODBUS_MAX_READ), reading)
+        await _read_extent(watch, extent, min(profile.max_block, MODBUS_MAX_READ), reading)
     if not any(reading.registers.values()):
         codes = {refusal.exception for refusal in reading.refused}
         if None in codes or not codes:
