@@ -14,8 +14,9 @@ from pv_collector.decode import decode
 from pv_collector.errors import ModbusTimeout
 from pv_collector.model import Function
 from pv_collector.profile import load_profile
+from pv_collector.response_timer import ADAPTIVE_MIN
 from pv_collector.simulator import Simulation
-from pv_collector.transport import ADAPTIVE_MIN, Bus
+from pv_collector.transport import Bus
 from tests.collector.conftest import (
     ENVIRONMENT,
     METER,

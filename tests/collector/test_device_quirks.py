@@ -3,12 +3,11 @@ register where a device refuses FC6 (Deye, Sofar G3), silence after (re)connecti
 interval between requests to one device (Growatt, SolaX).
 
 Against real pymodbus servers (TCP, and RTU through a pseudo-terminal): the server records each request's
-function code, and the time it arrived by the same injected clock the bus waits with, so intervals are
-checked without measuring wall time."""
+function code, and the time it arrived by the same fake clock the bus waits with
+(tests/collector/fake_clock.py), so intervals are checked without measuring wall time."""
 
 from __future__ import annotations
 
-import asyncio
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from pv_collector.simulator.modbus_server import ServedUnit, UnitServer
 from pv_collector.simulator.profile_image import ProfileImage
 from pv_collector.transport import Bus
 from tests.collector.conftest import Recorder, collector_config, running
+from tests.collector.fake_clock import FakeClock
 from tests.mosquitto import Mosquitto
 
 DEYE_LIKE = """
@@ -39,28 +39,12 @@ points:
 """
 
 
-class FakeTime:
-    """A clock that moves only when the bus sleeps (the bus's injected `clock` and `sleep`)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 9))
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 class Fc16OnlyServer(UnitServer):
     """A server whose devices refuse FC6 (exception 1, illegal function), as Deye and Sofar G3 do; it
     records every request's function code and, by `clock`, when it arrived."""
 
-    def __init__(self, units: dict[int, ServedUnit], time_source: FakeTime) -> None:
-        super().__init__(units, clock=time_source.clock)
+    def __init__(self, units: dict[int, ServedUnit], time_source: FakeClock) -> None:
+        super().__init__(units, clock=time_source.monotonic)
         self.seen: list[tuple[int, int, int, float]] = []  # unit, function code, address, clock time
 
     async def _action(
@@ -99,8 +83,8 @@ def profile(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def served(profile: Path) -> AsyncIterator[tuple[Fc16OnlyServer, FakeTime, int]]:
-    time_source = FakeTime()
+async def served(profile: Path) -> AsyncIterator[tuple[Fc16OnlyServer, FakeClock, int]]:
+    time_source = FakeClock()
     server = Fc16OnlyServer({1: device(profile, 1), 2: device(profile, 2)}, time_source)
     port = await server.start("127.0.0.1", 0)
     try:
@@ -109,13 +93,13 @@ async def served(profile: Path) -> AsyncIterator[tuple[Fc16OnlyServer, FakeTime,
         await server.stop()
 
 
-def tcp_bus(port: int, time_source: FakeTime) -> Bus:
+def tcp_bus(port: int, time_source: FakeClock) -> Bus:
     config = BusConfig(name="lan", type="tcp", host="127.0.0.1", port=port, timeout=1.0, retries=0)
-    return Bus(config, clock=time_source.clock, sleep=time_source.sleep)
+    return Bus(config, clock=time_source)
 
 
 async def test_a_single_register_goes_out_as_fc16_where_the_profile_says_so(
-    served: tuple[Fc16OnlyServer, FakeTime, int], profile: Path
+    served: tuple[Fc16OnlyServer, FakeClock, int], profile: Path
 ) -> None:
     server, time_source, port = served
     bus = tcp_bus(port, time_source)
@@ -134,7 +118,7 @@ async def test_a_single_register_goes_out_as_fc16_where_the_profile_says_so(
 
 
 async def test_requests_to_a_device_keep_its_interval_and_others_do_not_wait(
-    served: tuple[Fc16OnlyServer, FakeTime, int],
+    served: tuple[Fc16OnlyServer, FakeClock, int],
 ) -> None:
     server, time_source, port = served
     bus = tcp_bus(port, time_source)
@@ -154,11 +138,11 @@ async def test_requests_to_a_device_keep_its_interval_and_others_do_not_wait(
 async def test_silence_after_every_connection_the_bus_opens(pty_pair: tuple[str, str], profile: Path) -> None:
     """Over RTU the bus reopens the line after a timeout; each new connection is followed by the longest
     delay any of its devices asks for before the next request."""
-    time_source = FakeTime()
+    time_source = FakeClock()
     server = Fc16OnlyServer({1: device(profile, 1)}, time_source)
     await server.start_rtu(pty_pair[0], baudrate=9600)
     config = BusConfig(name="rs485", type="serial", serial_port=pty_pair[1], timeout=0.1, retries=0)
-    bus = Bus(config, clock=time_source.clock, sleep=time_source.sleep)
+    bus = Bus(config, clock=time_source)
     bus.configure_unit(1, Connection(delay_after_connect=0.5))
     bus.configure_unit(3, Connection(delay_after_connect=1.0))
     start = time_source.now
@@ -172,13 +156,14 @@ async def test_silence_after_every_connection_the_bus_opens(pty_pair: tuple[str,
         await bus.close()
         await server.stop()
     assert bus.delay_after_connect == 1.0
-    assert [t - start for _u, _code, _a, t in server.seen] == pytest.approx([1.0, 1.0, 2.0])
-    assert time_source.slept == pytest.approx([1.0, 1.0])
+    # The line is reopened after the RTU quiet time (one timeout, 0.1 s), then silent for 1 s again.
+    assert [t - start for _u, _code, _a, t in server.seen] == pytest.approx([1.0, 1.0, 2.1])
+    assert time_source.slept == pytest.approx([1.0, 0.1, 1.0])
 
 
 async def test_the_collector_applies_the_profiles_connection(
     broker: Mosquitto, recorder: Recorder, tmp_path: Path, profile: Path,
-    served: tuple[Fc16OnlyServer, FakeTime, int],
+    served: tuple[Fc16OnlyServer, FakeClock, int],
 ) -> None:  # fmt: skip
     """A command to a device whose profile says `write_function: 16` is written with FC16 and confirmed;
     the bus knows the device's interval and delay."""

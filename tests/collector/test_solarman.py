@@ -35,6 +35,7 @@ from pv_collector.solarman import without_double_crc
 from pv_collector.transport import Bus
 from tests.collector.conftest import Recorder, collector_config, complete, running, schema
 from tests.collector.device_images import FIXTURES, decode
+from tests.collector.fake_clock import FakeClock
 from tests.collector.v5_logger import REQUEST, V5Logger, crc, v5_frame
 from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
@@ -293,11 +294,7 @@ async def test_a_frame_cut_short_after_the_serial_number_is_a_modbus_error(line:
 
 
 async def test_writes_and_device_quirks_go_through_the_logger(line: Line) -> None:
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
+    clock = FakeClock()
     bus = Bus(
         BusConfig(
             name="logger",
@@ -307,14 +304,14 @@ async def test_writes_and_device_quirks_go_through_the_logger(line: Line) -> Non
             logger_serial=LOGGER_SERIAL,
             timeout=TIMEOUT,
         ),
-        sleep=sleep,
+        clock=clock,
     )
     line.buses.append(bus)
     bus.configure_unit(UNIT, Connection(write_function=16, delay_after_connect=1.5))
     await bus.write_registers(UNIT, 13057, [950])  # one register, as FC16 (Deye and Sofar refuse FC6)
     assert line.logger.relayed[-1][1] == 16
     assert await bus.read(UNIT, Function.HOLDING, 13057, 1) == [950]
-    assert slept == [1.5]  # silence after connecting, once
+    assert clock.slept == [1.5]  # silence after connecting, once
     bus.configure_unit(UNIT, Connection())
     await bus.write_registers(UNIT, 13057, [900])
     assert line.logger.relayed[-1][1] == 6

@@ -18,6 +18,7 @@ from pv_collector import __version__
 from pv_collector.activity import Activity, LogTap
 from pv_collector.baselines import SAVE_INTERVAL, BaselineStore
 from pv_collector.cache import RegisterCache
+from pv_collector.clock import SYSTEM_CLOCK
 from pv_collector.commands import CommandHandler
 from pv_collector.config import Config
 from pv_collector.datadir import DataFolder
@@ -39,6 +40,7 @@ QUEUE_EXPIRY_INTERVAL = 60.0
 STARTUP_CONNECT_WAIT = 2.0  # seconds the first poll waits for the broker
 
 FIRST_STATS_DELAY = 5.0  # seconds after start until the first statistics message (first cycles done)
+
 
 class Collector:
     """One collector process."""
@@ -127,7 +129,7 @@ class Collector:
         self.outbox.expire()
         self.baselines = BaselineStore(config.data_dir)
         for bus_config in config.buses:
-            bus = Bus(bus_config, metrics=self.metrics)
+            bus = Bus(bus_config, metrics=self.metrics, clock=SYSTEM_CLOCK)
             self.buses[bus_config.name] = bus
             for device in bus_config.devices:
                 profile = load_profile(device.profile, config.profile_dirs)
@@ -141,7 +143,8 @@ class Collector:
                     metrics=self.metrics,
                     publish=config.publish,
                     profile_dirs=config.profile_dirs,
-                    clock=self.clock,
+                    clock=SYSTEM_CLOCK,
+                    wall_clock=self.clock,
                     site=config.site,
                     cache=RegisterCache() if bus_config.gateway is not None else None,
                     baselines=self.baselines.device(device.id),

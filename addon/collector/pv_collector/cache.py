@@ -1,8 +1,8 @@
 """The latest raw registers a poller read from its device, for the Modbus TCP gateway to answer from.
 
 Only devices on a bus with a gateway keep one. Registers are stored one by one with the time they were
-read (monotonic seconds), so a gateway request may span several of the poller's blocks; it is served
-from here only when every register it asks for is present and young enough.
+read (monotonic seconds of the poller's clock), so a gateway request may span several of the poller's
+blocks; it is served from here only when every register it asks for is present and young enough.
 """
 
 from __future__ import annotations

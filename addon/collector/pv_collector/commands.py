@@ -229,7 +229,7 @@ class CommandHandler:
             raise CommandError("readback_mismatch", f"{key}: wrote {value!r}, device reports {confirmed!r}")
         assert confirmed is not None
         poller.values[key] = confirmed
-        poller.publish_values({key: confirmed}, time.time(), force=True)
+        poller.states.values({key: confirmed}, time.time(), force=True)
         return confirmed
 
     @staticmethod

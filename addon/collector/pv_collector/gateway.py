@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
 from collections.abc import Mapping
 
 from pymodbus.constants import ExcCodes
@@ -144,7 +143,9 @@ class Gateway:
             return ExcCodes.ILLEGAL_FUNCTION
         offset = address - start_address
         if poller.cache is not None:
-            cached = poller.cache.lookup(function, address, count, time.monotonic() - self.config.max_age)
+            cached = poller.cache.lookup(
+                function, address, count, poller.clock.monotonic() - self.config.max_age
+            )
             if cached is not None:
                 self.metrics.gateway_request(self.bus.name, "cached")
                 registers[offset : offset + count] = cached

@@ -240,7 +240,7 @@ class StatusView:
             if value is not None:
                 entry.update(value=value.value, ts=value.ts, inferred=value.inferred)
             points.append(entry)
-        wall, mono = self.collector.clock(), self._monotonic()
+        wall, mono = self.collector.clock(), poller.clock.monotonic()  # retry times are on the poller's clock
         quarantined = [
             {
                 "key": key,
