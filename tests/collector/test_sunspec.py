@@ -376,7 +376,7 @@ COMPATIBLE = {
     "float64": {DataType.F64},
     "string": {DataType.STRING},
 }
-NOT_DECODED = {"pad", "ipaddr", "ipv6addr", "eui48"}  # skipped registers (sunspec_models docstring)
+NOT_DECODED = {"pad", "ipaddr", "ipv6addr", "eui48"}  # skipped registers (sunspec_models.layout docstring)
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 
