@@ -116,7 +116,7 @@ BAD_FILES = [
     ),
     pytest.param(
         GOOD.replace("type: tcp", "type: udp"),
-        "buses[1].type: 'udp' is not a valid value (expected serial | tcp | rtu_over_tcp | solarman)",
+        "buses[1].type: 'udp' is not a valid value (expected one of serial | tcp | rtu_over_tcp | solarman)",
         id="bus-type",
     ),
     pytest.param(

@@ -208,27 +208,28 @@ def test_id_must_match_file_name(tmp_path: Path) -> None:
         (
             "  - {key: a, name: A, address: 1}\n",
             "limits: {max_block: 200}\n",
-            "bad.yaml: limits.max_block: 200 is outside 1..125",
+            "bad.yaml: limits.max_block: 200 is not a valid value (expected 1..125)",
         ),
         (
             "  - {key: mode, name: Mode, address: 1, options: {'0': off, '1': on_grid}}\n",
             "",
-            "points[0] (mode).options.0: key '0' is not an integer",
+            "points[0] (mode).options.0: key '0' is not a valid value (expected an integer",
         ),
         (
             "  - {key: mode, name: Mode, address: 1, options: {0: Running}}\n",
             "",
-            "points[0] (mode).options.0: 'Running' is not a valid option name",
+            "points[0] (mode).options[0]: 'Running' is not a valid value (expected an option name",
         ),
         (
             "  - {key: mode, name: Mode, address: 1, options: {0: off}}\n",
             "",
-            "points[0] (mode).options.0: False is not a valid option name: YAML reads unquoted on/off",
+            "points[0] (mode).options[0]: false is not a valid value (expected an option name: a-z, 0-9 and "
+            "'_'): YAML reads unquoted on/off",
         ),
         (
             "  - {key: Power, name: P, address: 1}\n",
             "",
-            "points[0] (Power).key: 'Power' is not a valid point key",
+            "points[0] (Power).key: 'Power' is not a valid value (expected a point key",
         ),
         (
             "  - {key: p, name: P, address: 1, adress: 2}\n",
@@ -238,12 +239,12 @@ def test_id_must_match_file_name(tmp_path: Path) -> None:
         (
             "  - {key: p, name: P, type: u16}\n",
             "",
-            "points[0] (p).address: missing (required)",
+            "points[0] (p).address: required field is missing",
         ),
         (
             "  - {key: p, name: P, address: 1, type: u17}\n",
             "",
-            "points[0] (p).type: 'u17' is not one of u16",
+            "points[0] (p).type: 'u17' is not a valid value (expected one of u16 | s16",
         ),
         (
             "  - {key: w, name: W, address: 1, sf: w_sf}\n",
@@ -278,7 +279,7 @@ def test_id_must_match_file_name(tmp_path: Path) -> None:
         (
             "  - {key: p, name: P, address: 1, role: solar}\n",
             "",
-            "points[0] (p).role: 'solar' is not one of pv_power",
+            "points[0] (p).role: 'solar' is not a valid value (expected one of pv_power",
         ),
         (
             "  - {key: b, name: B, address: 1, function: input, kind: action}\n",
@@ -293,12 +294,12 @@ def test_id_must_match_file_name(tmp_path: Path) -> None:
         (
             "  - {key: p, name: P, address: 1, scale: 0}\n",
             "",
-            "points[0] (p).scale: must not be 0",
+            "points[0] (p).scale: 0 is not a valid value (expected a finite number other than 0)",
         ),
         (
             "  - {key: on, name: P, address: 1, hidden: yes}\n",
             "",
-            "points[0].key: True is not a valid point key: YAML reads unquoted on/off",
+            "points[0].key: true is not a valid value (expected a point key",
         ),
         (  # issue 15: a counter without a physical rate bound
             "  - {key: e, name: E, address: 1, type: u32, unit: kWh, device_class: energy,\n"
@@ -324,12 +325,12 @@ def test_id_must_match_file_name(tmp_path: Path) -> None:
         (  # issue 15 section 6: no NaN anywhere a number is read
             "  - {key: p, name: P, address: 1, scale: .nan}\n",
             "",
-            "points[0] (p).scale: expected a finite number, got nan",
+            "points[0] (p).scale: nan is not a valid value (expected a finite number",
         ),
         (
             "  - {key: p, name: P, address: 1, range: [0, .inf]}\n",
             "",
-            "points[0] (p).range: expected a finite number, got inf",
+            "points[0] (p).range[1]: inf is not a valid value (expected a finite number)",
         ),
     ],
 )
@@ -345,13 +346,13 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "kind: toaster\n",
     )
     # the top level fails first; fix it and the points are checked
-    assert "kind: 'toaster' is not one of inverter" in message
+    assert "kind: 'toaster' is not a valid value (expected one of inverter" in message
     message = error_of(
         tmp_path,
         "  - {key: a, name: A, address: -1}\n  - {key: b, name: B, address: 1, function: input, "
         "writable: {min: 0, max: 1}}\n",
     )
-    assert "points[0] (a).address: -1 is outside 0..65535" in message
+    assert "points[0] (a).address: -1 is not a valid value (expected 0..65535)" in message
     assert "points[1] (b).writable: only holding points can be writable" in message
 
 

@@ -145,24 +145,48 @@ def test_a_single_base_applies_to_both_tables(tmp_path: Path) -> None:
 
 
 BAD = [
-    ("register_base: -1\n", "", "register_base: expected the number the document gives wire address 0"),
-    ("register_base: {coils: 1}\n", "", "register_base: 'coils' is not a register table (holding, input)"),
-    ("connection: {baudrate: 9601}\n", "", "connection.baudrate: expected one of (1200, 2400"),
-    ("connection: {parity: X}\n", "", "connection.parity: 'X' is not one of N, E, O"),
+    (
+        "register_base: -1\n",
+        "",
+        "register_base: -1 is not a valid value (expected the number the document gives wire address 0",
+    ),
+    (
+        "register_base: {coils: 1}\n",
+        "",
+        "register_base.coils: unknown register table (expected one of holding | input)",
+    ),
+    (
+        "connection: {baudrate: 9601}\n",
+        "",
+        "connection.baudrate: 9601 is not a valid value (expected one of 1200 | 2400",
+    ),
+    (
+        "connection: {parity: X}\n",
+        "",
+        "connection.parity: 'X' is not a valid value (expected one of N | E | O)",
+    ),
     (
         "connection: {write_function: 5}\n",
         "",
-        "connection.write_function: expected 6 (FC6 for one register) or 16",
+        "connection.write_function: 5 is not a valid value (expected one of 6 | 16)",
     ),
-    ("connection: {request_interval: 90}\n", "", "connection.request_interval: 90 s is outside 0..60 s"),
+    (
+        "connection: {request_interval: 90}\n",
+        "",
+        "connection.request_interval: 90 is not a valid value (expected 0..60 (seconds))",
+    ),
     ("connection: {unit: 1}\n", "", "connection.unit: unknown field"),
     (
         "limits: {single_registers: [[5, 2]]}\n",
         "",
-        "limits.single_registers: [5, 2]: the first register comes after",
+        "limits.single_registers[0]: the first register (5) comes after the last (2)",
     ),
-    ("limits: {single_registers: [7]}\n", "", "limits.single_registers: 7 is not a [first, last] pair"),
-    ("identify: []\n", "", "identify: expected at least one probe"),
+    (
+        "limits: {single_registers: [7]}\n",
+        "",
+        "limits.single_registers[0]: 7 is not a valid value (expected [first, last] register addresses",
+    ),
+    ("identify: []\n", "", "identify: at least one probe is required"),
     (
         "identify:\n  - {address: 1, values: [1], range: [0, 2]}\n",
         "",
@@ -208,22 +232,22 @@ BAD = [
     (
         "",
         "  - {key: c, name: C, compute: {sum: []}}\n",
-        "points[1] (c).compute: sum: expected a non-empty list",
+        "points[1] (c).compute.sum: [] is not a valid value (expected a non-empty list of point keys",
     ),
     (
         "",
         "  - {key: c, name: C, compute: {product: [p]}}\n",
-        "points[1] (c).compute: expected {sum: [point, -point, ...]}",
+        "points[1] (c).compute: {'product': ['p']} is not a valid value (expected {sum: [point, -point",
     ),
     (
         "",
         "  - {key: c, name: C, compute: {sum: [p, p]}}\n",
-        "points[1] (c).compute: sum: point 'p' appears twice",
+        "points[1] (c).compute.sum[1]: point 'p' appears twice",
     ),
     (
         "",
         "  - {key: c, name: C, compute: {sum: ['p q']}}\n",
-        "points[1] (c).compute: sum: 'p q' is not a point key",
+        "points[1] (c).compute.sum[0]: 'p q' is not a valid value (expected a point key",
     ),
     (
         "",
@@ -274,7 +298,7 @@ BAD = [
     (
         "",
         "  - {key: s, name: S, address: 9, type: string, chars_per_register: 3}\n",
-        "points[1] (s).chars_per_register: expected 1 or 2",
+        "points[1] (s).chars_per_register: 3 is not a valid value (expected one of 1 | 2)",
     ),
 ]
 

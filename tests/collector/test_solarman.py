@@ -445,4 +445,4 @@ def test_units_behind_a_logger_are_rs485_addresses() -> None:
         "buses[0].logger_serial: unknown option"
     ]
     (problem,) = bus_problems({"type": "modbus", "host": "h"})
-    assert "expected serial | tcp | rtu_over_tcp | solarman" in problem
+    assert "expected one of serial | tcp | rtu_over_tcp | solarman" in problem

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 type Value = float | int | str | bool
 
@@ -64,6 +64,7 @@ type Order = Literal["big", "little"]
 type PointKind = Literal["number", "enum", "text", "bitfield", "bool", "action"]
 type DeviceKind = Literal["inverter", "meter", "battery", "environment", "other"]
 type Parity = Literal["N", "E", "O"]
+PARITIES: tuple[Parity, ...] = get_args(Parity.__value__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +207,8 @@ class IdentifyProbe:
     `values` (the raw integer is one of them) or `range` (the raw number lies within, both ends included).
     """
 
-    function: Function
     address: int
+    function: Function = Function.HOLDING
     type: DataType = DataType.U16
     count: int = 1
     word_order: Order = "big"
