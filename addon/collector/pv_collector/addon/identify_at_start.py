@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from pv_collector.addon.options import profile_dirs
 from pv_collector.addon.supervisor import one_line
+from pv_collector.config import BusConfig
 from pv_collector.errors import ModbusError
+from pv_collector.validate import default_of
 
 if TYPE_CHECKING:
     from pv_collector.identify import BusFinding
@@ -66,8 +68,8 @@ async def _identify_buses(
             if bus.get("baudrate") is not None:
                 first = SerialSetting(
                     baudrate=int(bus["baudrate"]),
-                    parity=bus.get("parity") or "N",
-                    stopbits=int(bus.get("stopbits") or 1),
+                    parity=bus.get("parity") or default_of(BusConfig, "parity"),
+                    stopbits=int(bus.get("stopbits") or default_of(BusConfig, "stopbits")),
                 )
                 settings = [first, *usual_settings(profiles)]
             await scan_serial(
@@ -80,7 +82,7 @@ async def _identify_buses(
         else:
             await scan_tcp(
                 str(bus["host"]),
-                ports=[int(bus.get("port") or 502)],
+                ports=[int(bus.get("port") or default_of(BusConfig, "port"))],
                 units=sorted({*tcp_units(profiles), *(d["unit_id"] for d in devices)}),
                 extra_dirs=profile_folders,
                 progress=progress,

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pv_collector.config.schema import tcp_port
 from pv_collector.errors import BrokerUnavailable
+from pv_collector.validate import Invalid
 
 _LOGGER = logging.getLogger("pv_collector.addon")
 
@@ -113,10 +115,11 @@ def ingress_port(info: Mapping[str, Any]) -> int | None:
     """The add-on's ingress port (config.yaml's `ingress_port`) from its info; None, with one warning, when
     the info does not hold a port."""
     port = info.get("ingress_port")
-    if isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535:
-        return port
-    _LOGGER.warning("The app's page is off: the Supervisor did not tell its ingress port (%r)", port)
-    return None
+    try:
+        return tcp_port(port)
+    except Invalid:
+        _LOGGER.warning("The app's page is off: the Supervisor did not tell its ingress port (%r)", port)
+        return None
 
 
 def save_options(supervisor: Supervisor, options: Mapping[str, Any]) -> str | None:
