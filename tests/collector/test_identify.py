@@ -18,7 +18,7 @@ import yaml
 from pymodbus.client import AsyncModbusTcpClient
 
 from pv_collector.config import BusConfig, validate_config
-from pv_collector.errors import ModbusError, ProfileError
+from pv_collector.errors import ModbusError, ModbusTimeout, ProfileError
 from pv_collector.identify import (
     PRESENCE,
     BusFinding,
@@ -494,3 +494,27 @@ def test_a_unit_without_a_profile_is_a_comment_not_a_device() -> None:
     text = to_yaml([finding])
     assert "# unit 12 answers, but no profile matches" in text
     assert yaml.safe_load(text) == {"buses": None}
+
+
+async def test_a_unit_that_misses_the_short_scan_timeout_once_is_still_identified(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A device answers the presence read, then misses the scan's short timeout once while it is identified
+    (busy, a slow gateway): it is asked once more and proposed with its profile, not listed as an unknown
+    unit (before: a second, profile-less unit beside the same device on another unit id)."""
+    same = {1: TCP_BUS[1], 2: TCP_BUS[1]}
+    missed: list[int] = []
+    real = identify_scan.identify_unit
+
+    async def slow_once(reader: Any, unit_id: int, *args: Any, **kwargs: Any) -> Any:
+        if unit_id == 2 and not missed:
+            missed.append(unit_id)
+            raise ModbusTimeout("no answer within 0.2 s")
+        return await real(reader, unit_id, *args, **kwargs)
+
+    monkeypatch.setattr(identify_scan, "identify_unit", slow_once)
+    async with serving(same) as (_server, port):
+        findings = await scan_tcp("127.0.0.1", ports=[port], units=[1, 2])
+    assert missed == [2]
+    (unit,) = findings[0].units
+    assert (unit.unit_id, unit.also_units) == (1, [2])

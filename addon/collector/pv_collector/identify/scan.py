@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +28,15 @@ from pv_collector.identify.probes import identify_unit, shipped_and_own_profiles
 from pv_collector.model import Connection, Profile
 from pv_collector.transport import Bus
 
+_LOGGER = logging.getLogger(__name__)
+
 TCP_PORTS = (502, 1502, 6607, 8899)
 TCP_UNITS = (0, 1, 2, 3, 71, 100, 126, 247)
 RTU_UNITS = tuple(range(1, 248))
 QUICK_UNITS = (1, 2, 3)  # asked first at every serial setting, with the unit ids the profiles document
 BAUDRATES = (9600, 19200, 4800, 2400, 38400, 57600, 115200)
 PARITIES: tuple[Literal["N", "E", "O"], ...] = ("N", "E", "O")
+IDENTIFY_ATTEMPTS = 2  # a unit that answered the presence read is asked this often to identify itself
 TURNAROUND = 0.05  # seconds a device may take to start its answer in a scan
 CONNECT_TIMEOUT = 2.0  # seconds to open a TCP port
 SOLARMAN_TIMEOUT = 2.0  # seconds a scan waits for a Solarman V5 logger, which relays each request on RS-485
@@ -111,10 +115,7 @@ async def _identify_units(
         finding.asked.add(unit_id)
         if not await unit_is_there(bus, unit_id):
             continue
-        try:
-            unit = await identify_unit(bus.reader(unit_id), unit_id, profiles, extra_dirs=extra_dirs)
-        except ModbusTimeout:
-            unit = UnitFinding(unit_id=unit_id)
+        unit = await _identified(bus, unit_id, profiles, extra_dirs)
         same = next((u for u in finding.units if u.signature and u.signature == unit.signature), None)
         if same is not None:
             same.also_units.append(unit_id)
@@ -123,6 +124,21 @@ async def _identify_units(
         finding.units.append(unit)
         certainty = "sure" if unit.sure else "guessed"
         progress(f"unit {unit_id}: {unit.profile_id or 'no profile matches'} ({certainty}: {unit.reason()})")
+
+
+async def _identified(
+    bus: Bus, unit_id: int, profiles: Sequence[Profile], extra_dirs: Sequence[Path]
+) -> UnitFinding:
+    """What `unit_id`, which has just answered the presence read, is. A scan's timeout is short: a device
+    that misses it once while being identified (busy, a slow gateway) gets a second chance before it is
+    listed as an unknown unit of its own."""
+    for attempt in range(IDENTIFY_ATTEMPTS):
+        try:
+            return await identify_unit(bus.reader(unit_id), unit_id, profiles, extra_dirs=extra_dirs)
+        except ModbusTimeout:
+            if attempt + 1 < IDENTIFY_ATTEMPTS:
+                _LOGGER.debug("unit %d: no answer while being identified, asking once more", unit_id)
+    return UnitFinding(unit_id=unit_id)
 
 
 def _serial_bus(port: str, setting: SerialSetting, timeout: float) -> BusConfig:
