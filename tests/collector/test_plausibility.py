@@ -169,3 +169,26 @@ def test_energy_counters_without_max_rate_are_bound_by_power() -> None:
     jump = guard.check(SUNSPEC_ENERGY, 110.0, 365.0, max_power=5000.0).rejection
     assert jump is not None
     assert jump.error == "counter_jump"
+
+
+def test_a_counter_that_counts_on_from_a_little_lower_is_held_until_it_passes_its_baseline() -> None:
+    """A device that restarts counting from a value a little below the last one published (the demo's
+    simulator restarted: 4651.66 after 4652.20 kWh) is no reset: Home Assistant would take the dip off the
+    Energy dashboard's sum. Nothing is published until the counter passes its baseline (before: the lower
+    value was published as a reset after REBASE_AFTER readings)."""
+    guard = PlausibilityFilter("inverter")
+    confirmed(guard, SUNSPEC_ENERGY, 4652.20)
+    readings = [4651.66 + step * 0.02 for step in range(REBASE_AFTER * 3)]  # 30 readings, catching up
+    results = [guard.check(SUNSPEC_ENERGY, value, 10.0 + step) for step, value in enumerate(readings)]
+    below = [r for value, r in zip(readings, results, strict=True) if value < 4652.20]
+    above = [r for value, r in zip(readings, results, strict=True) if value >= 4652.20]
+    assert len(below) > REBASE_AFTER  # long enough to have been believed as a reset before
+    assert not any(r.publish for r in below)
+    assert all(r == Verdict(publish=True) for r in above)
+
+
+def test_a_drop_below_the_recorders_reset_threshold_is_a_reset() -> None:
+    guard = PlausibilityFilter("meter")
+    confirmed(guard, ENERGY, 1000.0)
+    results = [guard.check(ENERGY, 899.0 + step * 0.001, 10.0 + step) for step in range(REBASE_AFTER)]
+    assert results[-1] == Verdict(publish=True, reset=True)

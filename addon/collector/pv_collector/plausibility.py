@@ -14,9 +14,14 @@ published, kept in the data folder so that it survives restarts (`pv_collector.b
   since) is published and becomes the baseline.
 - Any other reading is held back. Readings that do not fit the baseline but fit each other (each continues
   from the previous one at a plausible rate) form a track. A track that lasts `REBASE_AFTER` readings is
-  believed: a track above the baseline is a jump (published), a track below it a reset (published with the
-  point listed in the state message's `reset`, contract field). A lifetime counter (every counter but those
-  declared `resets: daily`) never goes back to 0: a track at 0 is not believed until it moves.
+  believed: a track above the baseline is a jump (published), a track below `RESET_BELOW` times the baseline
+  a reset (published with the point listed in the state message's `reset`, contract field). A track a
+  little below the baseline (a device that counts on from an older value after a restart or a firmware
+  correction) is never published: Home Assistant's recorder would take that dip off the Energy dashboard's
+  sum (it counts a drop as a new cycle only below 90 % of the previous value, and warns of the dip:
+  homeassistant/components/sensor/recorder.py `reset_detected`); it is held until the counter passes its
+  baseline again. A lifetime counter (every counter but those declared `resets: daily`) never goes back to
+  0: a track at 0 is not believed until it moves.
 - Without a baseline (the very first start), a counter's first value is published once `FIRST_CONFIRM`
   readings agree; a first value of 0 only once it has lasted `ZERO_LASTS` seconds as well (devices read 0
   for a while after they start).
@@ -42,6 +47,7 @@ RATE_SLACK = 0.1  # relative slack on the rate bound (clock jitter, read timing)
 RATE_SLACK_SECONDS = 10.0  # plus this much time at the rate bound (counter resolution, first reads)
 FIRST_CONFIRM = 3  # readings that must agree before a counter's very first value is published
 REBASE_AFTER = 10  # consistent readings before a jump or a reset is believed
+RESET_BELOW = 0.9  # a lasting track below this fraction of the baseline is a reset (as the recorder's)
 ZERO_LASTS = 3600.0  # seconds a counter without a baseline must read 0 before 0 is its first value
 RATED_POWER_HEADROOM = 2.0  # a device's rated power times this bounds its energy counters
 ENERGY_UNITS_PER_WH = {"Wh": 1.0, "kWh": 1e-3, "MWh": 1e-6}  # energy counters' units, per Wh
@@ -198,7 +204,8 @@ class PlausibilityFilter:
                 )
                 return self._accept(key, number, ts)
             return HOLD
-        if track.count >= REBASE_AFTER and (number != 0 or point.resets == "daily"):
+        dip = RESET_BELOW * base.value <= number < base.value
+        if track.count >= REBASE_AFTER and (number != 0 or point.resets == "daily") and not dip:
             reset = number < base.value
             _LOGGER.warning(
                 "counter reset accepted" if reset else "counter jump accepted",
