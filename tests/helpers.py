@@ -1,5 +1,6 @@
 """What every test folder shares: `eventually()` (wait for a condition), the `broker` fixture (a real
-Mosquitto), and `required_tool()` (a tool scripts/setup installs).
+Mosquitto), `required_tool()` (a tool scripts/setup installs) and `with_entities()` (a contract document
+as this collector announces it).
 
 `eventually` waits for something real peers do (a broker, a simulator, another process); the deadline
 only bounds a wait, no test asserts how long anything took (move time with the freezer or an injected clock
@@ -9,12 +10,15 @@ instead). Imported by tests/conftest.py, so every folder below tests/ has the `b
 from __future__ import annotations
 
 import asyncio
+import copy
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pv_collector.entity_model import resolve
 from tests.mosquitto import Mosquitto
 
 WAIT = 30.0  # seconds any awaited condition may take before the test fails (a loaded 2-core CI machine)
@@ -67,3 +71,25 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mosquitto
         yield server
     finally:
         server.stop()
+
+
+def point_with_entity(point: dict[str, Any]) -> dict[str, Any]:
+    """An announced point with the `entity` the collector's entity model resolves for its fields."""
+    entity = resolve(
+        point["kind"],
+        writable="writable" in point,
+        unit=point.get("unit"),
+        device_class=point.get("device_class"),
+        state_class=point.get("state_class"),
+        precision=point.get("precision"),
+    )
+    return {**point, "entity": entity.to_payload()}
+
+
+def with_entities(announcement: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an announcement (e.g. the integration's fixture, written as a collector before the entity
+    model announced `entity`) with every point as this collector announces it."""
+    document = copy.deepcopy(announcement)
+    for device in document.get("devices", ()):
+        device["points"] = [point_with_entity(point) for point in device["points"]]
+    return document

@@ -30,6 +30,7 @@ from typing import Any
 import paho.mqtt.client as paho
 
 from pv_collector import ha_discovery
+from pv_collector.entity_model import resolve
 
 COLLECTOR = "load"
 ROOT = f"pv_monitor/{COLLECTOR}"
@@ -38,6 +39,7 @@ FIRST_SEQ = 1  # the retained state before `ready`; the load starts at 2 (pv_mon
 
 
 def announcement(devices: int, points: int) -> dict[str, Any]:
+    entity = resolve("number", writable=False, unit="W", device_class="power", state_class="measurement")
     return {
         "contract": 1,
         "collector": {"id": COLLECTOR, "name": "Load", "version": "0.0.0", "instance": "bench"},
@@ -57,6 +59,7 @@ def announcement(devices: int, points: int) -> dict[str, Any]:
                         "device_class": "power",
                         "state_class": "measurement",
                         "precision": 0,
+                        "entity": entity.to_payload(),  # as the collector announces it
                     }
                     for p in range(points)
                 ],

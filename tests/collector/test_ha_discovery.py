@@ -21,7 +21,7 @@ from pv_collector.ha_discovery import (
 )
 from pv_collector.simulator import Simulation
 from tests.collector.conftest import SIM_DEVICES, Recorder, collector_config, running, schema
-from tests.helpers import eventually
+from tests.helpers import eventually, point_with_entity, with_entities
 from tests.mosquitto import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,9 +31,20 @@ PREFIX = "homeassistant/device"
 
 
 def announcement() -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(ANNOUNCEMENT.read_text())
+    """The fixture as this collector announces it (every point with its `entity`)."""
+    document = with_entities(json.loads(ANNOUNCEMENT.read_text()))
     schema("announcement").validate(document)
     return document
+
+
+def announced_device(device_id: str, kind: str, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """An announced device with these points (their `entity` as the collector resolves it)."""
+    return {
+        "id": device_id,
+        "name": device_id.upper(),
+        "kind": kind,
+        "points": list(map(point_with_entity, points)),
+    }
 
 
 def components(device_id: str) -> dict[str, Any]:
@@ -89,25 +100,21 @@ def test_number_sensor() -> None:
 
 
 def test_number_device_class_dropped_when_unit_does_not_fit() -> None:
-    device = {
-        "id": "x",
-        "name": "X",
-        "kind": "other",
-        "points": [
-            {"key": "p", "name": "P", "kind": "number", "unit": "kWh", "device_class": "power"},
-            {"key": "q", "name": "Q", "kind": "number", "unit": "W", "device_class": "no_such_class"},
-            {"key": "e", "name": "E", "kind": "number", "unit": "kWh", "device_class": "energy"},
-            {
-                "key": "m",
-                "name": "M",
-                "kind": "number",
-                "unit": "W",
-                "device_class": "power",
-                "state_class": "total_increasing",
-            },
-        ],
-    }
-    found = device_payload(TOPICS, device, "1.0")["components"]
+    """The classes of the announced `entity` (the entity model drops what Home Assistant would refuse)."""
+    points = [
+        {"key": "p", "name": "P", "kind": "number", "unit": "kWh", "device_class": "power"},
+        {"key": "q", "name": "Q", "kind": "number", "unit": "W", "device_class": "no_such_class"},
+        {"key": "e", "name": "E", "kind": "number", "unit": "kWh", "device_class": "energy"},
+        {
+            "key": "m",
+            "name": "M",
+            "kind": "number",
+            "unit": "W",
+            "device_class": "power",
+            "state_class": "total_increasing",
+        },
+    ]
+    found = device_payload(TOPICS, announced_device("x", "other", points), "1.0")["components"]
     assert "device_class" not in found["p"]
     assert "state_class" not in found["p"]  # announced without one: a rating or setting, no statistics
     assert "device_class" not in found["q"]
@@ -118,17 +125,12 @@ def test_number_device_class_dropped_when_unit_does_not_fit() -> None:
 
 def test_an_advanced_point_is_created_disabled() -> None:
     """The contract's `advanced` (a SunSpec point outside the vocabulary): the entity exists, disabled."""
-    device = {
-        "id": "x",
-        "name": "X",
-        "kind": "inverter",
-        "points": [
-            {"key": "ac_power", "name": "AC power", "kind": "number", "unit": "W", "device_class": "power"},
-            {"key": "m701_throt_pct", "name": "Throttling In Pct", "kind": "number", "unit": "%",
-             "category": "diagnostic", "advanced": True},
-        ],
-    }  # fmt: skip
-    found = device_payload(TOPICS, device, "1.0")["components"]
+    points = [
+        {"key": "ac_power", "name": "AC power", "kind": "number", "unit": "W", "device_class": "power"},
+        {"key": "m701_throt_pct", "name": "Throttling In Pct", "kind": "number", "unit": "%",
+         "category": "diagnostic", "advanced": True},
+    ]  # fmt: skip
+    found = device_payload(TOPICS, announced_device("x", "inverter", points), "1.0")["components"]
     assert found["m701_throt_pct"]["enabled_by_default"] is False
     assert found["m701_throt_pct"]["entity_category"] == "diagnostic"
     assert "enabled_by_default" not in found["ac_power"]  # Home Assistant's default: enabled

@@ -2,7 +2,7 @@
 identify probe matches the images and `identify` names the profile from them, every counter has a rate
 bound, a value and its scale factor share a read, the read plan keeps the profile's limits, and units,
 device classes and state classes are ones Home Assistant accepts (its installed tables; only this test
-imports Home Assistant, never the collector)."""
+imports Home Assistant, never the collector) and the collector's entity model keeps."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from pv_collector.entity_model import point_entity
 from pv_collector.identify import identify_unit, probe_outcome
 from pv_collector.model import Point, Profile, ReadBlock
 from pv_collector.planner import MODBUS_MAX_READ
@@ -292,3 +293,21 @@ def test_units_and_classes_are_ones_home_assistant_accepts(profile_id: str) -> N
             if point.state_class is not None and allowed is not None and point.state_class not in allowed:
                 problems.append(f"{label}: state class {point.state_class} not for {point.device_class}")
     assert problems == []
+
+
+@pytest.mark.parametrize("profile_id", PROFILES)
+def test_the_entity_model_keeps_every_announced_class(profile_id: str) -> None:
+    """The entity model (entity_model.py) leaves out a device class Home Assistant would refuse with the
+    point's unit, and a state class it does not allow with the device class: in a shipped profile either is
+    a profile bug (the announced class would reach no entity)."""
+    dropped: list[str] = []
+    for where, point in defined_points(load_profile(profile_id)):
+        if point.hidden or point.kind != "number":
+            continue
+        entity = point_entity(point)
+        label = f"{where}: {point.key}"
+        if entity.device_class != point.device_class:
+            dropped.append(f"{label}: device class {point.device_class} with unit {point.unit!r}")
+        if entity.platform == "sensor" and entity.state_class != point.state_class:
+            dropped.append(f"{label}: state class {point.state_class} with device class {point.device_class}")
+    assert dropped == []

@@ -22,6 +22,7 @@ from pv_collector.app import Collector
 from pv_collector.config import WebConfig, validate_config
 from pv_collector.decode import decode
 from pv_collector.errors import CollectorError, ConfigError
+from pv_collector.messages import EventMessage
 from pv_collector.profile import load_profile
 from pv_collector.recording import decode_image
 from pv_collector.register_image import SourceKind, parse_image
@@ -200,18 +201,18 @@ async def test_an_offline_device_shows_why_and_since_when_and_its_log_lines(
 
 
 async def test_rejected_readings_are_recent_events_of_the_device(collector: Collector) -> None:
-    event = {
+    event = EventMessage.point_rejected(1.0, "energy_import", error="counter_jump", message="x")
+    async with page(collector) as client:
+        collector.event("meter", event)  # what the poller hands the collector for a rejected reading
+        detail = await (await client.get("/api/devices/meter")).json()
+
+    assert detail["events"][0] == {
         "ts": 1.0,
         "type": "point_rejected",
         "point": "energy_import",
         "error": "counter_jump",
         "message": "x",
     }
-    async with page(collector) as client:
-        collector.event("meter", event)  # what the poller hands the collector for a rejected reading
-        detail = await (await client.get("/api/devices/meter")).json()
-
-    assert detail["events"][0] == event
 
 
 # ------------------------------------------------------------------------------------------ live events

@@ -76,7 +76,7 @@ async def retained_state_keys(port: int) -> dict[str, set[str]]:
 
 
 def final_announcement(collector: Collector) -> dict[str, Any] | None:
-    document = collector.announcement()
+    document = collector.announcement().to_payload()
     return None if any(d.get("pending") for d in document["devices"]) else document
 
 

@@ -19,7 +19,7 @@ from custom_components.pv_monitor.contract import parse_announcement
 from custom_components.pv_monitor.messages import DeviceDef
 from custom_components.pv_monitor.sensor import point_sensor_description
 from custom_components.pv_monitor.vocabulary import TRANSLATED_STATES, point_name, without_device_name
-from pv_collector.poller import point_announcement
+from pv_collector.messages import PointAnnouncement
 from tests.collector.device_images import decode, image_name, image_paths
 
 ROOT = Path(__file__).parents[2] / "custom_components" / "pv_monitor"
@@ -42,7 +42,8 @@ def _devices(path: Path) -> list[DeviceDef]:
     """The image's device as announced, once under each name people give its kind."""
     decoded = asyncio.run(decode(path))
     kind = decoded.sunspec.kind if decoded.sunspec is not None else decoded.profile.kind
-    points = list({p.key: point_announcement(p) for p in decoded.points if not p.hidden}.values())
+    announced = {p.key: PointAnnouncement.of(p) for p in decoded.points if not p.hidden}
+    points = [point.to_payload() for point in announced.values()]
     devices = [
         {"id": f"{kind}_{n}", "name": name, "kind": kind, "points": points}
         for n, name in enumerate(DEVICE_NAMES[kind])

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from pv_collector.errors import (
     ProfileError,
 )
 from pv_collector.logs import extra_fields
+from pv_collector.messages import EventMessage, StateMessage
 from pv_collector.model import Value
 
 EVENTS_PER_DEVICE = 50
@@ -120,16 +121,20 @@ class Activity:
 
     # ------------------------------------------------------------------ what the collector reports
 
-    def state(self, device_id: str, message: Mapping[str, Any]) -> None:
-        """A state message (`{"ts": ..., "v": {...}, "inferred": [...]}`) went to the queue."""
-        ts = float(message.get("ts", self.clock()))
-        inferred = set(message.get("inferred", ()))
-        values: Mapping[str, Value] = message.get("v", {})
+    def state(self, device_id: str, message: StateMessage) -> None:
+        """A state message went to the queue."""
+        inferred = set(message.inferred)
         latest = self._values.setdefault(device_id, {})
-        for key, value in values.items():
-            latest[key] = LiveValue(value, ts, key in inferred)
+        for key, value in message.values.items():
+            latest[key] = LiveValue(value, message.ts, key in inferred)
         self._notify(
-            {"type": "state", "device": device_id, "ts": ts, "v": dict(values), "inferred": sorted(inferred)}
+            {
+                "type": "state",
+                "device": device_id,
+                "ts": message.ts,
+                "v": dict(message.values),
+                "inferred": sorted(inferred),
+            }
         )
 
     def availability(self, device_id: str, state: str, error: BaseException | None = None) -> None:
@@ -149,10 +154,9 @@ class Activity:
         self._remember(device_id, entry)
         self._notify({"type": "availability", "device": device_id, **entry})
 
-    def event(self, device_id: str, event: Mapping[str, Any]) -> None:
+    def event(self, device_id: str, event: EventMessage) -> None:
         """A device event (contract `event.schema.json`: rejected readings, command results)."""
-        entry = dict(event)
-        entry.setdefault("ts", self.clock())
+        entry = event.to_payload()
         self._remember(device_id, entry)
         self._notify({"type": "event", "device": device_id, "event": entry})
 

@@ -12,7 +12,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
 
 from pv_collector import __version__
 from pv_collector.activity import Activity, LogTap
@@ -25,6 +24,7 @@ from pv_collector.datadir import DataFolder
 from pv_collector.errors import CollectorError
 from pv_collector.gateway import Gateway
 from pv_collector.instance import check_instance, remember_instance
+from pv_collector.messages import Announcement, CollectorInfo, EventMessage, StateMessage
 from pv_collector.metrics import Metrics
 from pv_collector.outbox import Outbox
 from pv_collector.poller import DevicePoller
@@ -35,7 +35,6 @@ from pv_collector.web import WebServer
 
 _LOGGER = logging.getLogger(__name__)
 
-CONTRACT_VERSION = 1
 QUEUE_EXPIRY_INTERVAL = 60.0
 STARTUP_CONNECT_WAIT = 2.0  # seconds the first poll waits for the broker
 
@@ -65,7 +64,7 @@ class Collector:
 
     # ------------------------------------------------------------------ DeviceSink
 
-    def state(self, device_id: str, message: dict[str, Any]) -> None:
+    def state(self, device_id: str, message: StateMessage) -> None:
         """Queue a state message."""
         assert self.publisher is not None
         self.activity.state(device_id, message)
@@ -77,7 +76,7 @@ class Collector:
         self.activity.availability(device_id, availability, error)
         self.publisher.set_availability(device_id, availability)
 
-    def event(self, device_id: str, event: dict[str, Any]) -> None:
+    def event(self, device_id: str, event: EventMessage) -> None:
         """Publish a device event."""
         self.activity.event(device_id, event)
         if self.publisher is not None:
@@ -97,21 +96,18 @@ class Collector:
 
     # ------------------------------------------------------------------ announcement
 
-    def announcement(self) -> dict[str, Any]:
+    def announcement(self) -> Announcement:
         """The retained announcement (contract `announcement.schema.json`)."""
-        collector: dict[str, Any] = {
-            "id": self.config.collector.id,
-            "name": self.config.collector.name,
-            "version": __version__,
-            "instance": self.instance,
-        }
-        if self.config.mqtt.ha_discovery.enabled:
-            collector["ha_discovery"] = True  # Home Assistant's standard discovery is published too
-        return {
-            "contract": CONTRACT_VERSION,
-            "collector": collector,
-            "devices": [poller.announcement() for poller in self.pollers.values()],
-        }
+        collector = CollectorInfo(
+            id=self.config.collector.id,
+            name=self.config.collector.name,
+            version=__version__,
+            instance=self.instance,
+            ha_discovery=self.config.mqtt.ha_discovery.enabled,
+        )
+        return Announcement(
+            collector=collector, devices=tuple(poller.announcement() for poller in self.pollers.values())
+        )
 
     # ------------------------------------------------------------------ running
 

@@ -21,11 +21,11 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from pv_collector.config import ID_PATTERN
 from pv_collector.decode import decode, encode
 from pv_collector.errors import CommandError, ModbusConnectionError, ModbusError, ModbusTimeout
+from pv_collector.messages import EventMessage
 from pv_collector.model import DataType, Point, Value
 from pv_collector.poller import DevicePoller
 
@@ -36,7 +36,7 @@ MAX_ID_LENGTH = 64
 TRUE_WORDS = frozenset({"true", "on", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "off", "0", "no"})
 
-type EventCallback = Callable[[str, dict[str, Any]], None]
+type EventCallback = Callable[[str, EventMessage], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,18 +272,13 @@ class CommandHandler:
         error: str | None = None,
         message: str | None = None,
     ) -> None:
-        event: dict[str, Any] = {
-            "ts": round(time.time(), 3),
-            "type": "command_result",
-            "point": point,
-            "ok": ok,
-        }
-        if value is not None:
-            event["value"] = value
-        if error is not None:
-            event["error"] = error
-        if message is not None:
-            event["message"] = message[:500]
-        if command_id is not None:
-            event["id"] = command_id
+        event = EventMessage.command_result(
+            round(time.time(), 3),
+            point,
+            ok=ok,
+            value=value,
+            error=error,
+            message=message,
+            command_id=command_id,
+        )
         self.publish_event(device_id, event)

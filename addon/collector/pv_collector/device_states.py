@@ -10,27 +10,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 from pv_collector.config import DeviceConfig, PublishConfig
+from pv_collector.entity_model import COUNTER_STATE_CLASSES, INFERRED_ZERO_CLASSES
+from pv_collector.messages import EventMessage, StateMessage
 from pv_collector.metrics import Metrics
 from pv_collector.model import Point, Value
 from pv_collector.plausibility import PlausibilityFilter
-
-INFERRED_ZERO_CLASSES = frozenset({"power", "apparent_power", "reactive_power"})
-COUNTER_CLASSES = frozenset({"total", "total_increasing"})
 
 
 class DeviceSink(Protocol):
     """Where a poller sends what it produces (implemented by the collector)."""
 
-    def state(self, device_id: str, message: dict[str, Any]) -> None:
-        """A state message without `seq` (the queue adds it)."""
+    def state(self, device_id: str, message: StateMessage) -> None:
+        """A state message (the queue gives it its `seq`)."""
 
     def availability(self, device_id: str, availability: str, error: Exception | None = None) -> None:
         """`online`, `offline` or `asleep`; `error` is what made the device offline."""
 
-    def event(self, device_id: str, event: dict[str, Any]) -> None:
+    def event(self, device_id: str, event: EventMessage) -> None:
         """A device event (contract event schema)."""
 
     def announcement_changed(self) -> None:
@@ -81,13 +80,9 @@ class StatePublisher:
             if rejection.first_of_streak:
                 self.sink.event(
                     device_id,
-                    {
-                        "ts": round(ts, 3),
-                        "type": "point_rejected",
-                        "point": key,
-                        "error": rejection.error,
-                        "message": rejection.message,
-                    },
+                    EventMessage.point_rejected(
+                        round(ts, 3), key, error=rejection.error, message=rejection.message
+                    ),
                 )
         self.values(accepted, ts, resets=resets)
 
@@ -101,7 +96,7 @@ class StatePublisher:
             if point.device_class in INFERRED_ZERO_CLASSES and point.state_class == "measurement":
                 values[point.key] = 0
                 inferred.append(point.key)
-            elif point.state_class in COUNTER_CLASSES and point.key in self.published:
+            elif point.state_class in COUNTER_STATE_CLASSES and point.key in self.published:
                 values[point.key] = self.published[point.key]
         self.values(values, ts, inferred=inferred)
 
@@ -129,13 +124,9 @@ class StatePublisher:
         if not values:
             return
         self.published.update(values)
-        message: dict[str, Any] = {"ts": round(ts, 3), "v": values}
-        guessed = [key for key in inferred or () if key in values]
-        if guessed:
-            message["inferred"] = guessed
-        restarted = [key for key in resets or () if key in values]
-        if restarted:
-            message["reset"] = restarted
+        guessed = tuple(key for key in inferred or () if key in values)
+        restarted = tuple(key for key in resets or () if key in values)
+        message = StateMessage(ts=round(ts, 3), values=values, inferred=guessed, reset=restarted)
         self.sink.state(self.device.id, message)
 
     def _changed(self, key: str, value: Value) -> bool:

@@ -8,10 +8,10 @@ JSON through value templates, `status` and `<did>/availability` for availability
 commands. Nothing here does I/O except `PublishedTopics`, the small file remembering what was published
 so that it can be removed (empty retained payloads) when the option is switched off or a device goes.
 
-The entity model follows the PV Monitor integration (custom_components/pv_monitor): the same platform
-per point kind, the same unit, device class and state class rules (a device class only where Home
-Assistant accepts the unit; a state class for every number so the recorder keeps statistics). A point the
-announcement marks `advanced` is created disabled (`enabled_by_default: false`).
+Each point's entity is the one its announcement carries (`entity`: platform, device and state class,
+display hints), resolved by the collector's entity model (entity_model.py) for the PV Monitor integration
+too, so both make the same entities. A point the announcement marks `advanced` is created disabled
+(`enabled_by_default: false`).
 """
 
 from __future__ import annotations
@@ -24,50 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from pv_collector.entity_model import published_while_asleep
+
 DEFAULT_PREFIX: Final = "homeassistant"
 ORIGIN_NAME: Final = "PV Monitor collector"
 ORIGIN_URL: Final = "https://github.com/pv-monitor/pv-monitor"
 SLIDER_MAX_STEPS: Final = 100  # as the integration: ranges with more steps get a box
 PUBLISHED_FILE: Final = "ha_discovery.json"
-
-# Units Home Assistant accepts per sensor/number device class (homeassistant.components.sensor.const
-# DEVICE_CLASS_UNITS, 2026.10; the number platform uses the same sets). Device classes not listed here are
-# left out: the entity then has no device class, which Home Assistant always accepts.
-DEVICE_CLASS_UNITS: Final[Mapping[str, frozenset[str | None]]] = {
-    "apparent_power": frozenset({"VA", "kVA", "mVA"}),
-    "battery": frozenset({"%"}),
-    "current": frozenset({"A", "mA", "μA"}),
-    "duration": frozenset({"d", "h", "min", "ms", "s", "μs"}),
-    "energy": frozenset(
-        {"GJ", "GWh", "Gcal", "J", "MJ", "MWh", "Mcal", "TWh", "Wh", "cal", "kJ", "kWh", "kcal", "mWh", "thm"}
-    ),
-    "energy_storage": frozenset(
-        {"GJ", "GWh", "Gcal", "J", "MJ", "MWh", "Mcal", "TWh", "Wh", "cal", "kJ", "kWh", "kcal", "mWh", "thm"}
-    ),
-    "frequency": frozenset({"GHz", "Hz", "MHz", "kHz", "mHz"}),
-    "humidity": frozenset({"%"}),
-    "irradiance": frozenset({"BTU/(h⋅ft²)", "W/m²"}),
-    "power": frozenset({"GW", "MW", "TW", "W", "kW", "mW"}),
-    "power_factor": frozenset({"%", None}),
-    "reactive_energy": frozenset({"kvarh", "varh"}),
-    "reactive_power": frozenset({"kvar", "mvar", "var"}),
-    "temperature": frozenset({"K", "°C", "°F"}),
-    "voltage": frozenset({"MV", "V", "kV", "mV", "μV"}),
-    "wind_speed": frozenset({"Beaufort", "ft/s", "in/s", "km/h", "kn", "m/min", "m/s", "mm/s", "mph"}),
-}
-
-# State classes Home Assistant allows per device class (DEVICE_CLASS_STATE_CLASSES, same release).
-_TOTALS: Final = frozenset({"total", "total_increasing"})
-DEVICE_CLASS_STATE_CLASSES: Final[Mapping[str, frozenset[str]]] = {
-    **{device_class: frozenset({"measurement"}) for device_class in DEVICE_CLASS_UNITS},
-    "duration": frozenset({"measurement", "total", "total_increasing"}),
-    "energy": _TOTALS,
-    "reactive_energy": _TOTALS,
-}
-
-# Points the collector keeps publishing while a device sleeps (poller: energy counters at their last
-# value, power points as inferred 0): their entities stay available while the device is `asleep`.
-_INFERRED_ZERO_CLASSES: Final = frozenset({"power", "apparent_power", "reactive_power"})
 
 _AVAILABLE_ONLINE: Final = "{{ 'online' if value == 'online' else 'offline' }}"
 _AVAILABLE_ASLEEP: Final = "{{ 'online' if value in ('online', 'asleep') else 'offline' }}"
@@ -106,10 +69,6 @@ class DiscoveryTopics:
 # ------------------------------------------------------------------------------------------ templates
 
 
-# As the integration: decimals shown for energy counters, by unit.
-ENERGY_DISPLAY_PRECISION = {"Wh": 0, "kWh": 2, "MWh": 4}
-
-
 def numeric_value_template(key: str, factor: float | None = None) -> str:
     """The point's value (times `factor`); empty when a message does not carry it (numbers, selects,
     switches and binary sensors of Home Assistant ignore an empty result, so the entity keeps its last
@@ -129,62 +88,14 @@ def bool_value_template(key: str) -> str:
     return f"{{{{ ('true' if value_json.v['{key}'] else 'false') if '{key}' in value_json.v else '' }}}}"
 
 
-# ------------------------------------------------------------------------------------------ classes
-
-
-def device_class_for(point: Mapping[str, Any]) -> str | None:
-    """The announced device class if Home Assistant accepts it with the announced unit."""
-    device_class = point.get("device_class")
-    if not isinstance(device_class, str) or device_class not in DEVICE_CLASS_UNITS:
-        return None
-    return device_class if point.get("unit") in DEVICE_CLASS_UNITS[device_class] else None
-
-
-def state_class_for(point: Mapping[str, Any], device_class: str | None) -> str | None:
-    """As the integration: the announced state class if allowed for the device class; none for a point
-    announced without one (nameplate ratings, vendor codes: no long-term statistics, no Energy candidate)."""
-    state_class = point.get("state_class")
-    allowed = DEVICE_CLASS_STATE_CLASSES.get(device_class, frozenset()) if device_class else None
-    if state_class is None:
-        return None
-    if allowed is not None and state_class not in allowed:
-        return None
-    return str(state_class)
-
-
-def platform_for(point: Mapping[str, Any]) -> str:
-    """The Home Assistant platform of a point's entity (the integration's rule)."""
-    writable = point.get("writable") is not None
-    match point["kind"]:
-        case "number":
-            return "number" if writable else "sensor"
-        case "enum":
-            return "select" if writable else "sensor"
-        case "bool":
-            return "switch" if writable else "binary_sensor"
-        case "action":
-            return "button"
-        case _:  # text, bitfield
-            return "sensor"
-
-
-def stays_available_asleep(point: Mapping[str, Any]) -> bool:
-    """Counters (last value) and power points (inferred 0) are published while the device sleeps."""
-    if point["kind"] != "number" or point.get("writable") is not None:
-        return False
-    state_class = point.get("state_class")
-    if state_class in _TOTALS:
-        return True
-    return state_class == "measurement" and point.get("device_class") in _INFERRED_ZERO_CLASSES
-
-
 # ------------------------------------------------------------------------------------------ payloads
 
 
 def point_component(topics: DiscoveryTopics, device_id: str, point: Mapping[str, Any]) -> dict[str, Any]:
     """The discovery component of one announced point."""
     key = str(point["key"])
-    platform = platform_for(point)
+    entity: Mapping[str, Any] = point["entity"]
+    platform = entity["platform"]
     component: dict[str, Any] = {
         "platform": platform,
         "unique_id": f"{topics.device_object_id(device_id)}_{key}",
@@ -201,9 +112,9 @@ def point_component(topics: DiscoveryTopics, device_id: str, point: Mapping[str,
     writable: Mapping[str, Any] = point.get("writable") or {}
     match platform:
         case "sensor":
-            component.update(_sensor_fields(point))
+            component.update(_sensor_fields(point, entity))
         case "number":
-            component.update(_number_fields(point, writable))
+            component.update(_number_fields(point, entity, writable))
             component["command_topic"] = command_topic
             component["value_template"] = numeric_value_template(key)
         case "select":
@@ -220,29 +131,27 @@ def point_component(topics: DiscoveryTopics, device_id: str, point: Mapping[str,
             component["value_template"] = bool_value_template(key)
         case _:  # button: the collector takes any payload for an action
             component["command_topic"] = command_topic
-    if stays_available_asleep(point):
+    if published_while_asleep(
+        point["kind"],
+        writable="writable" in point,
+        device_class=point.get("device_class"),
+        state_class=point.get("state_class"),
+    ):
         component["availability"] = _availability(topics, device_id, asleep_is_available=True)
     return component
 
 
-def _sensor_fields(point: Mapping[str, Any]) -> dict[str, Any]:
+def _sensor_fields(point: Mapping[str, Any], entity: Mapping[str, Any]) -> dict[str, Any]:
     key = str(point["key"])
     match point["kind"]:
         case "number":
-            device_class = device_class_for(point)
-            unit, precision, factor = point.get("unit"), point.get("precision"), None
-            if device_class == "power_factor" and unit is None:
-                # As the integration: one unit for power factors, a plain factor (-1..1) in %.
-                unit, precision, factor = "%", max((precision or 2) - 2, 0), 100.0
-            elif device_class == "energy" and unit in ENERGY_DISPLAY_PRECISION:
-                precision = ENERGY_DISPLAY_PRECISION[unit]  # every counter with the same decimals
+            factor = entity.get("display_factor")
             fields: dict[str, Any] = {"value_template": numeric_value_template(key, factor)}
-            state_class = state_class_for(point, device_class)
             for name, value in (
-                ("device_class", device_class),
-                ("state_class", state_class),
-                ("unit_of_measurement", unit),
-                ("suggested_display_precision", precision),
+                ("device_class", entity.get("device_class")),
+                ("state_class", entity.get("state_class")),
+                ("unit_of_measurement", entity.get("display_unit", point.get("unit"))),
+                ("suggested_display_precision", entity.get("display_precision", point.get("precision"))),
             ):
                 if value is not None:
                     fields[name] = value
@@ -257,7 +166,9 @@ def _sensor_fields(point: Mapping[str, Any]) -> dict[str, Any]:
             return {"value_template": text_value_template(key)}
 
 
-def _number_fields(point: Mapping[str, Any], writable: Mapping[str, Any]) -> dict[str, Any]:
+def _number_fields(
+    point: Mapping[str, Any], entity: Mapping[str, Any], writable: Mapping[str, Any]
+) -> dict[str, Any]:
     low, high = float(writable["min"]), float(writable["max"])
     precision = point.get("precision")
     step = writable.get("step") or (10.0**-precision if precision else 1.0)
@@ -269,7 +180,7 @@ def _number_fields(point: Mapping[str, Any], writable: Mapping[str, Any]) -> dic
     }
     if point.get("unit") is not None:
         fields["unit_of_measurement"] = point["unit"]
-    if (device_class := device_class_for(point)) is not None:
+    if (device_class := entity.get("device_class")) is not None:
         fields["device_class"] = device_class
     return fields
 

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pv_collector import sunspec
 from pv_collector.cache import RegisterCache
@@ -32,6 +31,7 @@ from pv_collector.decode import computed_values, decode_reads
 from pv_collector.device_availability import AvailabilityTracker
 from pv_collector.device_states import DeviceSink, StatePublisher
 from pv_collector.errors import ModbusError, ProfileError, RegisterError
+from pv_collector.messages import DeviceAnnouncement, PointAnnouncement
 from pv_collector.metrics import Metrics
 from pv_collector.model import DataType, Point, Profile, ReadBlock, Value
 from pv_collector.planner import plan_reads
@@ -54,30 +54,6 @@ class DeviceInfo:
     model: str | None = None
     serial: str | None = None
     firmware: str | None = None
-
-
-def point_announcement(point: Point) -> dict[str, Any]:
-    """One point of the announcement (contract `$defs/point`)."""
-    entry: dict[str, Any] = {"key": point.key, "name": point.name, "kind": point.kind}
-    for attribute in ("unit", "device_class", "state_class", "precision", "category", "role"):
-        value = getattr(point, attribute)
-        if value is not None:
-            entry[attribute] = value
-    if point.kind == "enum" and point.options:
-        entry["options"] = list(dict.fromkeys(point.options.values()))
-    if point.kind == "bitfield":
-        entry["bits"] = {str(bit): name for bit, name in sorted((point.bits or {}).items())}
-    if point.advanced:
-        entry["advanced"] = True  # optional contract field: consumers create the entity disabled
-    if point.kind == "action":
-        entry["writable"] = {}
-    elif point.writable is not None:
-        if point.kind == "number":
-            limits = {"min": point.writable.min, "max": point.writable.max, "step": point.writable.step}
-            entry["writable"] = {key: value for key, value in limits.items() if value is not None}
-        else:
-            entry["writable"] = {}
-    return entry
 
 
 class DevicePoller:
@@ -168,23 +144,22 @@ class DevicePoller:
         """Points consumers see (not hidden)."""
         return [point for point in self.points.values() if not point.hidden]
 
-    def announcement(self) -> dict[str, Any]:
-        """The device's entry of the announcement (contract `$defs/device`)."""
-        entry: dict[str, Any] = {
-            "id": self.id,
-            "name": self.device.name,
-            "kind": self.kind,
-            "profile": self.profile.id,
-            "poll_interval": self.device.poll_interval,
-        }
-        for attribute in ("manufacturer", "model", "serial", "firmware"):
-            value = getattr(self.info, attribute)
-            if value:
-                entry[attribute] = str(value)[:100]
-        entry["points"] = [point_announcement(point) for point in self.published_points]
-        if not self.discovered:
-            entry["pending"] = True  # points not known yet: consumers must keep what they know
-        return entry
+    def announcement(self) -> DeviceAnnouncement:
+        """The device's entry of the announcement (contract `$defs/device`); `pending` until the points
+        are known (consumers then keep what they know)."""
+        return DeviceAnnouncement(
+            id=self.id,
+            name=self.device.name,
+            kind=self.kind,
+            profile=self.profile.id,
+            poll_interval=self.device.poll_interval,
+            manufacturer=self.info.manufacturer,
+            model=self.info.model,
+            serial=self.info.serial,
+            firmware=self.info.firmware,
+            points=tuple(PointAnnouncement.of(point) for point in self.published_points),
+            pending=not self.discovered,
+        )
 
     @property
     def max_gap(self) -> int:

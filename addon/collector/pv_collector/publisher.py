@@ -31,6 +31,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from pv_collector import ha_discovery
 from pv_collector.config import Config, MqttConfig
 from pv_collector.datadir import DataFolder
+from pv_collector.messages import Announcement, EventMessage, StateMessage
 from pv_collector.metrics import Metrics
 from pv_collector.outbox import Outbox, QueuedMessage, QueueWriteError
 
@@ -91,7 +92,7 @@ class Publisher:
         outbox: Outbox,
         metrics: Metrics,
         *,
-        announcement: Callable[[], dict[str, Any]],
+        announcement: Callable[[], Announcement],
         on_command: CommandCallback,
         folder: DataFolder | None = None,
     ) -> None:
@@ -202,7 +203,7 @@ class Publisher:
         """(Re)publish the retained announcement, then Home Assistant's standard discovery messages
         (or, with that option off, remove the ones an earlier run published)."""
         if self._connected:
-            announcement = self._announcement()
+            announcement = self._announcement().to_payload()
             self._publish(
                 f"{self.base}/config",
                 dumps(announcement),
@@ -246,14 +247,14 @@ class Publisher:
                 "availability",
             )
 
-    def enqueue_state(self, device_id: str, message: dict[str, Any]) -> QueuedMessage | None:
+    def enqueue_state(self, device_id: str, message: StateMessage) -> QueuedMessage | None:
         """Queue a state message (gets its `seq` here) and wake the sender. When the data folder cannot take
         it (full disk), it is published live instead, or, with the broker away, lost; either way counted
         (`errors.queue_write`; lost ones in `queue_dropped`) and reported once per episode."""
         topic = self.device_topic(device_id, "state")
         qos = self.mqtt_config.qos.state
         try:
-            queued = self.outbox.put(device_id, topic, message, qos=qos)
+            queued = self.outbox.put(device_id, topic, message.to_payload(), qos=qos)
         except QueueWriteError as err:
             self.metrics.error("queue_write")
             self.folder.failed("queued readings", err.cause)
@@ -267,12 +268,12 @@ class Publisher:
         self._wake.set()
         return queued
 
-    def event(self, device_id: str, event: dict[str, Any]) -> None:
+    def event(self, device_id: str, event: EventMessage) -> None:
         """Publish a device event (not retained; lost while the broker is away)."""
         if self._connected:
             self._publish(
                 self.device_topic(device_id, "event"),
-                dumps(event),
+                dumps(event.to_payload()),
                 self.mqtt_config.qos.commands,
                 False,
                 "event",
