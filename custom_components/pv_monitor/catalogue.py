@@ -26,19 +26,8 @@ def health_unique_id(collector_id: str, device_id: str | None, key: str) -> str:
 
 
 def point_platform(point: PointDef) -> Platform:
-    """The platform a point's entity lives on."""
-    writable = point.writable is not None
-    match point.kind:
-        case "number":
-            return Platform.NUMBER if writable else Platform.SENSOR
-        case "enum":
-            return Platform.SELECT if writable else Platform.SENSOR
-        case "bool":
-            return Platform.SWITCH if writable else Platform.BINARY_SENSOR
-        case "action":
-            return Platform.BUTTON
-        case _:  # text, bitfield
-            return Platform.SENSOR
+    """The platform a point's entity lives on (the announced entity's; contract.py reads it)."""
+    return Platform(point.entity.platform)
 
 
 def collector_identifier(collector_id: str) -> str:

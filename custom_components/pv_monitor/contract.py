@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, TypeIs
+from typing import Any, Final, TypeIs
 
 from .messages import (
     CATEGORIES,
+    COMMAND_PLATFORMS,
     CONTRACT_VERSION,
     DEVICE_KINDS,
     ID_PATTERN,
     KEY_PATTERN,
     MAX_PAYLOAD_BYTES,
     NAME_PATTERN,
+    PLATFORM_KINDS,
     POINT_KINDS,
     ROLES,
     STATE_CLASSES,
@@ -28,6 +30,8 @@ from .messages import (
     Availability,
     CollectorInfo,
     DeviceDef,
+    EntityDef,
+    EntityPlatform,
     EventMessage,
     PointDef,
     PointKind,
@@ -72,6 +76,10 @@ def _is_point_kind(value: object) -> TypeIs[PointKind]:
     return isinstance(value, str) and value in POINT_KINDS
 
 
+def _is_platform(value: object) -> TypeIs[EntityPlatform]:
+    return isinstance(value, str) and value in PLATFORM_KINDS
+
+
 def _is_number(value: object) -> TypeIs[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -93,6 +101,13 @@ def _number(data: dict[str, Any], key: str, where: str) -> float | None:
         return None
     if not _is_number(value):
         raise InvalidPayload(f"{where}.{key}: {value!r} is not a number")
+    return value
+
+
+def _precision(data: dict[str, Any], key: str, where: str) -> int | None:
+    value = data.get(key)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10):
+        raise InvalidPayload(f"{where}.{key}: {value!r} is not an integer 0..10")
     return value
 
 
@@ -127,6 +142,95 @@ def parse_writable(data: object, kind: str, where: str) -> WritableDef:
     return writable
 
 
+def _device_class(data: dict[str, Any], where: str) -> str | None:
+    device_class = data.get("device_class")
+    if device_class is not None and (not isinstance(device_class, str) or not device_class):
+        raise InvalidPayload(f"{where}.device_class: {device_class!r} is not a device class name")
+    return device_class
+
+
+def parse_entity(
+    data: object,
+    where: str,
+    *,
+    kind: PointKind,
+    writable: WritableDef | None,
+    unit: str | None,
+    precision: int | None,
+) -> EntityDef:
+    """Parse a point's `entity`: the entity the collector resolved for it (a platform that cannot show the
+    point's kind is refused); the display unit and precision default to the point's own."""
+    if not isinstance(data, dict):
+        raise InvalidPayload(f"{where}: {data!r} is not an object")
+    platform = data.get("platform")
+    if not _is_platform(platform):
+        raise InvalidPayload(
+            f"{where}.platform: {platform!r} is not one of {', '.join(sorted(PLATFORM_KINDS))}"
+        )
+    if kind not in PLATFORM_KINDS[platform] or (platform in COMMAND_PLATFORMS and writable is None):
+        state = "writable" if writable is not None else "read-only"
+        raise InvalidPayload(f"{where}.platform: a {platform} cannot show a {state} {kind} point")
+    factor = _number(data, "display_factor", where)
+    if factor is not None and factor <= 0:
+        raise InvalidPayload(f"{where}.display_factor: {factor} is not larger than 0")
+    display_precision = _precision(data, "display_precision", where)
+    return EntityDef(
+        platform=platform,
+        device_class=_device_class(data, where),
+        state_class=_choice(data, "state_class", where, STATE_CLASSES),
+        unit=_str(data, "display_unit", where, required=False, max_len=20) or unit,
+        precision=precision if display_precision is None else display_precision,
+        factor=factor,
+    )
+
+
+# Collectors before 0.2.0 announced no `entity`: their consumers made it from the point's fields, with the
+# two display rules below. Kept as it was for those collectors only: the entity model is the collector's
+# (pv_collector/entity_model.py), so nothing is ever added here.
+_ENERGY_DECIMALS_BEFORE_0_2: Final = {"Wh": 0, "kWh": 2, "MWh": 4}
+
+
+def entity_of_collector_before_0_2(
+    kind: PointKind,
+    *,
+    writable: WritableDef | None,
+    unit: str | None,
+    device_class: str | None,
+    state_class: str | None,
+    precision: int | None,
+) -> EntityDef:
+    """The entity of a point announced without `entity` by a collector before 0.2.0: the platform by kind
+    and writability, the announced classes as they are (the platforms keep those Home Assistant accepts),
+    energy counters with the same decimals and a plain power factor shown in %."""
+    platform: EntityPlatform
+    match kind:
+        case "number" if writable is not None:
+            return EntityDef(platform="number", device_class=device_class, unit=unit, precision=precision)
+        case "number":
+            shown_unit, factor = unit, None
+            if device_class == "power_factor" and unit is None:
+                shown_unit, precision, factor = "%", max((precision or 2) - 2, 0), 100
+            elif device_class == "energy" and unit is not None and unit in _ENERGY_DECIMALS_BEFORE_0_2:
+                precision = _ENERGY_DECIMALS_BEFORE_0_2[unit]
+            return EntityDef(
+                platform="sensor",
+                device_class=device_class,
+                state_class=state_class,
+                unit=shown_unit,
+                precision=precision,
+                factor=factor,
+            )
+        case "enum":
+            platform = "sensor" if writable is None else "select"
+        case "bool":
+            platform = "binary_sensor" if writable is None else "switch"
+        case "action":
+            platform = "button"
+        case _:  # text, bitfield
+            platform = "sensor"
+    return EntityDef(platform=platform, unit=unit, precision=precision)
+
+
 def parse_point(data: object, where: str) -> PointDef:
     """Parse one point of a device."""
     if not isinstance(data, dict):
@@ -139,14 +243,8 @@ def parse_point(data: object, where: str) -> PointDef:
     kind = data.get("kind")
     if not _is_point_kind(kind):
         raise InvalidPayload(f"{where}.kind: {kind!r} is not one of {', '.join(sorted(POINT_KINDS))}")
-    device_class = data.get("device_class")
-    if device_class is not None and (not isinstance(device_class, str) or not device_class):
-        raise InvalidPayload(f"{where}.device_class: {device_class!r} is not a device class name")
-    precision = data.get("precision")
-    if precision is not None and (
-        not isinstance(precision, int) or isinstance(precision, bool) or not 0 <= precision <= 10
-    ):
-        raise InvalidPayload(f"{where}.precision: {precision!r} is not an integer 0..10")
+    device_class = _device_class(data, where)
+    precision = _precision(data, "precision", where)
     options: tuple[str, ...] = ()
     if kind == "enum":
         raw_options = data.get("options")
@@ -175,14 +273,29 @@ def parse_point(data: object, where: str) -> PointDef:
         writable = parse_writable(data["writable"], kind, where)
     elif kind == "action":
         raise InvalidPayload(f"{where}: an action point must be writable")
-    unit = _str(data, "unit", where, required=False, max_len=20)
+    unit = _str(data, "unit", where, required=False, max_len=20) or None
+    state_class = _choice(data, "state_class", where, STATE_CLASSES)
+    if "entity" in data:
+        entity = parse_entity(
+            data["entity"], f"{where}.entity", kind=kind, writable=writable, unit=unit, precision=precision
+        )
+    else:
+        entity = entity_of_collector_before_0_2(
+            kind,
+            writable=writable,
+            unit=unit,
+            device_class=device_class,
+            state_class=state_class,
+            precision=precision,
+        )
     return PointDef(
         key=key,
         name=name or key,
         kind=kind,
-        unit=unit or None,
+        entity=entity,
+        unit=unit,
         device_class=device_class,
-        state_class=_choice(data, "state_class", where, STATE_CLASSES),
+        state_class=state_class,
         precision=precision,
         category=_choice(data, "category", where, CATEGORIES),  # type: ignore[arg-type]
         role=_choice(data, "role", where, ROLES),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from enum import StrEnum
 from typing import TypedDict, override
 
 from homeassistant.const import EntityCategory, Platform
@@ -14,7 +15,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .catalogue import collector_identifier, device_identifier, point_platform, point_unique_id
 from .const import DOMAIN, signal_device_updated, signal_new_entities
-from .messages import DeviceDef, PointDef, Value
+from .messages import DeviceDef, EntityDef, PointDef, Value
 from .models import PvMonitorConfigEntry, PvMonitorData
 from .vocabulary import point_name
 
@@ -140,6 +141,22 @@ class PointDescriptionFields(TypedDict, total=False):
     translation_key: str
     entity_category: EntityCategory
     entity_registry_enabled_default: bool
+
+
+def accepted_device_class[C: StrEnum](
+    device_classes: type[C], units: Mapping[C, Collection[object]], entity: EntityDef
+) -> C | None:
+    """The entity's device class if this Home Assistant knows it (`device_classes`) and accepts the
+    entity's unit with it (`units`, the platform's table; a class it does not list takes any unit). Asks
+    Home Assistant's own tables at run time: a guard, the collector resolved the class."""
+    if entity.device_class is None:
+        return None
+    try:
+        device_class = device_classes(entity.device_class)
+    except ValueError:
+        return None
+    accepted = units.get(device_class)
+    return device_class if accepted is None or entity.unit in accepted else None
 
 
 def point_description_fields(

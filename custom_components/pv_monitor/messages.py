@@ -18,12 +18,24 @@ NAME_PATTERN: Final = re.compile(r"^[a-z0-9_]{1,64}$")
 
 type Value = float | int | str | bool
 type PointKind = Literal["number", "enum", "text", "bitfield", "bool", "action"]
+type EntityPlatform = Literal["sensor", "binary_sensor", "number", "select", "switch", "button"]
 type Availability = Literal["online", "offline", "asleep"]
 
 POINT_KINDS: Final = frozenset({"number", "enum", "text", "bitfield", "bool", "action"})
 DEVICE_KINDS: Final = frozenset({"inverter", "meter", "battery", "environment", "other"})
 STATE_CLASSES: Final = frozenset({"measurement", "total", "total_increasing"})
 CATEGORIES: Final = frozenset({"diagnostic", "config"})
+# The kinds of point the entities of each platform can show; the platforms that send commands need a
+# writable point.
+PLATFORM_KINDS: Final[dict[EntityPlatform, frozenset[str]]] = {
+    "sensor": frozenset({"number", "enum", "text", "bitfield", "bool"}),
+    "binary_sensor": frozenset({"bool"}),
+    "number": frozenset({"number"}),
+    "select": frozenset({"enum"}),
+    "switch": frozenset({"bool"}),
+    "button": frozenset({"action"}),
+}
+COMMAND_PLATFORMS: Final = frozenset({"number", "select", "switch", "button"})
 ROLES: Final = frozenset(
     {
         "pv_power", "pv_energy", "grid_power", "grid_import_energy", "grid_export_energy", "grid_voltage",
@@ -44,12 +56,26 @@ class WritableDef:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EntityDef:
+    """The Home Assistant entity of a point: what the collector resolved (contract `point.entity`), or for
+    an older collector what `contract.entity_of_collector_before_0_2` reads from the point."""
+
+    platform: EntityPlatform
+    device_class: str | None = None
+    state_class: str | None = None
+    unit: str | None = None  # the unit shown (the announced display unit, else the point's)
+    precision: int | None = None  # suggested display precision (the announced one, else the point's)
+    factor: float | None = None  # the value shown is the reading times this
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PointDef:
     """One announced point of a device."""
 
     key: str
     name: str
     kind: PointKind
+    entity: EntityDef
     unit: str | None = None
     device_class: str | None = None
     state_class: str | None = None

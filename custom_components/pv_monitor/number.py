@@ -20,7 +20,12 @@ from homeassistant.helpers.event import async_call_later
 
 from .commands import command_error_handler
 from .const import DOMAIN
-from .entity import PvMonitorPointEntity, async_setup_point_platform, point_description_fields
+from .entity import (
+    PvMonitorPointEntity,
+    accepted_device_class,
+    async_setup_point_platform,
+    point_description_fields,
+)
 from .messages import DeviceDef, PointDef
 from .models import PvMonitorConfigEntry
 
@@ -43,21 +48,14 @@ def number_description(point: PointDef, device: DeviceDef) -> NumberEntityDescri
     assert writable.max is not None
     step = writable.step or (10**-point.precision if point.precision else 1.0)
     span = writable.max - writable.min
-    device_class: NumberDeviceClass | None = None
-    if point.device_class is not None:
-        try:
-            device_class = NumberDeviceClass(point.device_class)
-        except ValueError:
-            device_class = None
-        if device_class is not None and point.unit not in DEVICE_CLASS_UNITS.get(device_class, {point.unit}):
-            device_class = None
     return NumberEntityDescription(
         **point_description_fields(point, device, Platform.NUMBER),
-        device_class=device_class,
+        # the collector resolved the class; Home Assistant's own table guards it
+        device_class=accepted_device_class(NumberDeviceClass, DEVICE_CLASS_UNITS, point.entity),
         native_min_value=writable.min,
         native_max_value=writable.max,
         native_step=step,
-        native_unit_of_measurement=point.unit,
+        native_unit_of_measurement=point.entity.unit,
         mode=NumberMode.SLIDER if span / step <= SLIDER_MAX_STEPS else NumberMode.BOX,
     )
 

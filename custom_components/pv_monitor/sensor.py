@@ -13,7 +13,11 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.components.sensor.const import DEVICE_CLASS_STATE_CLASSES, DEVICE_CLASS_UNITS
+from homeassistant.components.sensor.const import (
+    DEVICE_CLASS_STATE_CLASSES,
+    DEVICE_CLASS_UNITS,
+    NON_NUMERIC_DEVICE_CLASSES,
+)
 from homeassistant.const import PERCENTAGE, EntityCategory, Platform, UnitOfEnergy, UnitOfPower, UnitOfTime
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
@@ -29,7 +33,7 @@ from .catalogue import (
     stat_unique_id,
 )
 from .const import signal_new_entities
-from .entity import PvMonitorEntity, PvMonitorPointEntity, point_description_fields
+from .entity import PvMonitorEntity, PvMonitorPointEntity, accepted_device_class, point_description_fields
 from .health_tracker import HealthTracker
 from .messages import Announcement, DeviceDef, PointDef, Stats
 from .models import PvMonitorConfigEntry, PvMonitorData
@@ -37,8 +41,6 @@ from .models import PvMonitorConfigEntry, PvMonitorData
 PARALLEL_UPDATES = 0
 
 CONNECTION_STATES = ["online", "offline", "asleep"]
-# Decimals shown for energy counters, by unit (kWh: to 10 Wh).
-ENERGY_DISPLAY_PRECISION = {"Wh": 0, "kWh": 2, "MWh": 4}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -342,30 +344,19 @@ CONNECTION_DESCRIPTION = SensorEntityDescription(
 
 
 def sensor_device_class(point: PointDef) -> SensorDeviceClass | None:
-    """The announced device class if Home Assistant knows it and it fits the unit."""
-    if point.device_class is None:
-        return None
-    try:
-        device_class = SensorDeviceClass(point.device_class)
-    except ValueError:
-        return None
-    if device_class in (SensorDeviceClass.ENUM, SensorDeviceClass.TIMESTAMP, SensorDeviceClass.DATE):
-        return None
-    units = DEVICE_CLASS_UNITS.get(device_class)
-    if units is not None and point.unit not in units:
-        return None
-    return device_class
+    """The device class of the point's entity if this Home Assistant accepts it for a number with the
+    entity's unit (asked of its own tables: the collector resolved the class, this only guards it)."""
+    device_class = accepted_device_class(SensorDeviceClass, DEVICE_CLASS_UNITS, point.entity)
+    return None if device_class in NON_NUMERIC_DEVICE_CLASSES else device_class
 
 
 def sensor_state_class(point: PointDef, device_class: SensorDeviceClass | None) -> SensorStateClass | None:
-    """The announced state class if it is allowed for the device class.
-
-    A point announced without one gets none: nameplate ratings, vendor state codes and settings are not
-    measurements, so they collect no long-term statistics and are no candidates in the Energy dashboard.
-    """
-    if point.state_class is None:
+    """The state class of the point's entity if this Home Assistant allows it for the device class (a
+    guard, as `sensor_device_class`). None for a point announced without one: nameplate ratings, vendor
+    state codes and settings collect no long-term statistics and are no Energy dashboard candidates."""
+    if point.entity.state_class is None:
         return None
-    state_class = SensorStateClass(point.state_class)
+    state_class = SensorStateClass(point.entity.state_class)
     if device_class is not None and state_class not in DEVICE_CLASS_STATE_CLASSES.get(device_class, set()):
         return None
     return state_class
@@ -384,19 +375,12 @@ def point_sensor_description(point: PointDef, device: DeviceDef) -> SensorEntity
             return SensorEntityDescription(**fields)
         case "number":
             device_class = sensor_device_class(point)
-            unit, precision = point.unit, point.precision
-            if device_class is SensorDeviceClass.POWER_FACTOR and unit is None:
-                # One unit for power factors: a plain factor (-1..1) is shown in % like the others.
-                unit, precision = PERCENTAGE, max((precision or 2) - 2, 0)
-            elif device_class is SensorDeviceClass.ENERGY and unit in ENERGY_DISPLAY_PRECISION:
-                # Every energy counter with the same decimals, whatever its register's resolution.
-                precision = ENERGY_DISPLAY_PRECISION[unit]
             return SensorEntityDescription(
                 **fields,
                 device_class=device_class,
                 state_class=sensor_state_class(point, device_class),
-                native_unit_of_measurement=unit,
-                suggested_display_precision=precision,
+                native_unit_of_measurement=point.entity.unit,
+                suggested_display_precision=point.entity.precision,
             )
         case _:  # text
             return SensorEntityDescription(**fields)
@@ -469,14 +453,15 @@ class PvMonitorPointSensor(PvMonitorPointEntity, SensorEntity):
     @override
     def native_value(self) -> str | int | float | None:
         """The point's value (bitfields: the raw number; the set bits are the `active` attribute). A
-        plain power factor is shown in %; a number that rounds to zero at its precision is 0, never -0."""
+        number is shown times its entity's factor (a plain power factor in %); one that rounds to zero at
+        its precision is 0, never -0."""
         value = self.point_value
         if isinstance(value, bool):
             return str(value).lower()
         if not isinstance(value, int | float) or self.point.kind != "number":
             return value
-        if self.point.device_class == "power_factor" and self.point.unit is None:
-            value = value * 100
+        if self.point.entity.factor is not None:
+            value = value * self.point.entity.factor
         precision = self.entity_description.suggested_display_precision
         if value == 0 or (precision is not None and abs(value) < 0.5 * 10**-precision):
             return 0

@@ -1,4 +1,8 @@
-"""The entity catalogue (snapshots, one platform at a time) and how entities follow MQTT."""
+"""The entity catalogue (snapshots, one platform at a time) and how entities follow MQTT.
+
+The collector here announces as this collector does: every point with its `entity` (test_entity_model.py
+shows that the announcement of a collector before 0.2.0, without it, makes the same entities).
+"""
 
 from typing import Any
 
@@ -14,9 +18,20 @@ from homeassistant.const import (
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 from syrupy.assertion import SnapshotAssertion
 
+from tests.helpers import point_with_entity, with_entities
+
 from .conftest import FakeCollector
+
+
+@pytest.fixture
+def collector(hass: HomeAssistant, mqtt_mock: MqttMockHAClient) -> FakeCollector:
+    """The collector side of the contract, announcing the fixture as this collector does."""
+    fake = FakeCollector(hass)
+    fake.announcement = with_entities(fake.announcement)
+    return fake
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -193,56 +208,57 @@ async def test_disabled_by_default(
     assert errors.disabled_by is None
 
 
+@pytest.mark.parametrize("resolved", [True, False], ids=["entity", "collector_before_0_2"])
 async def test_announced_classes_checked(
-    hass: HomeAssistant, setup_integration: MockConfigEntry, collector: FakeCollector
+    hass: HomeAssistant, setup_integration: MockConfigEntry, collector: FakeCollector, resolved: bool
 ) -> None:
-    """Device and state classes Home Assistant would reject are dropped, not passed on."""
+    """Device and state classes Home Assistant would reject are dropped, not passed on: by the collector's
+    entity model, else (an older collector, or a class this Home Assistant refuses) by Home Assistant's own
+    tables."""
     announcement = collector.announcement
-    announcement["devices"].append(
+    points: list[dict[str, Any]] = [
+        {"key": "a", "name": "Wrong unit", "kind": "number", "unit": "kWh", "device_class": "power"},
+        {"key": "b", "name": "Unknown class", "kind": "number", "device_class": "flux_capacity"},
         {
-            "id": "odd",
-            "name": "Odd",
-            "kind": "other",
-            "points": [
-                {"key": "a", "name": "Wrong unit", "kind": "number", "unit": "kWh", "device_class": "power"},
-                {"key": "b", "name": "Unknown class", "kind": "number", "device_class": "flux_capacity"},
-                {
-                    "key": "c",
-                    "name": "Wrong state class",
-                    "kind": "number",
-                    "unit": "W",
-                    "device_class": "power",
-                    "state_class": "total_increasing",
-                },
-                {"key": "d", "name": "Enum class", "kind": "number", "device_class": "enum"},
-                {
-                    "key": "e",
-                    "name": "Setpoint",
-                    "kind": "number",
-                    "unit": "%",
-                    "device_class": "power",
-                    "precision": 1,
-                    "writable": {"min": 0, "max": 100},
-                },
-                {
-                    "key": "f",
-                    "name": "Wide",
-                    "kind": "number",
-                    "unit": "W",
-                    "device_class": "bogus",
-                    "writable": {"min": 0, "max": 10000, "step": 1},
-                },
-                {
-                    "key": "g",
-                    "name": "Counter",
-                    "kind": "number",
-                    "unit": "W",
-                    "device_class": "power",
-                    "writable": {"min": 0, "max": 10},
-                },
-            ],
-        }
-    )
+            "key": "c",
+            "name": "Wrong state class",
+            "kind": "number",
+            "unit": "W",
+            "device_class": "power",
+            "state_class": "total_increasing",
+        },
+        {"key": "d", "name": "Enum class", "kind": "number", "device_class": "enum"},
+        {
+            "key": "e",
+            "name": "Setpoint",
+            "kind": "number",
+            "unit": "%",
+            "device_class": "power",
+            "precision": 1,
+            "writable": {"min": 0, "max": 100},
+        },
+        {
+            "key": "f",
+            "name": "Wide",
+            "kind": "number",
+            "unit": "W",
+            "device_class": "bogus",
+            "writable": {"min": 0, "max": 10000, "step": 1},
+        },
+        {
+            "key": "g",
+            "name": "Counter",
+            "kind": "number",
+            "unit": "W",
+            "device_class": "power",
+            "writable": {"min": 0, "max": 10},
+        },
+    ]
+    if resolved:
+        points = [point_with_entity(point) for point in points]
+    refused = {"platform": "sensor", "device_class": "power", "state_class": "measurement"}
+    points.append({"key": "h", "name": "Refused", "kind": "number", "unit": "kWh", "entity": refused})
+    announcement["devices"].append({"id": "odd", "name": "Odd", "kind": "other", "points": points})
     collector.status(True)
     collector.announce(announcement)
     await hass.async_block_till_done()
@@ -260,6 +276,9 @@ async def test_announced_classes_checked(
     wide = hass.states.get("number.odd_wide")
     assert (wide.attributes["mode"], "device_class" in wide.attributes) == ("box", False)
     assert hass.states.get("number.odd_counter").attributes["mode"] == "slider"
+    refused_here = hass.states.get("sensor.odd_refused")  # announced, but not with kWh in this HA
+    assert "device_class" not in refused_here.attributes
+    assert refused_here.attributes["state_class"] == "measurement"
 
 
 async def test_only_changed_points_are_written(

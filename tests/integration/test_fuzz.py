@@ -28,6 +28,7 @@ from custom_components.pv_monitor.contract import (
     parse_stats,
     parse_status,
 )
+from tests.helpers import with_entities
 
 from .conftest import FakeCollector, load_fixture
 
@@ -87,7 +88,11 @@ PAYLOADS = (
     | JSON.map(_dumps)
     | st.sampled_from(["", "null", "[]", "{}", "NaN", '{"ts": Infinity}', "1e999", "[" * 500])
 )
-ANNOUNCEMENTS = PAYLOADS | _mutations(load_fixture("announcement.json"))
+ANNOUNCEMENTS = (
+    PAYLOADS
+    | _mutations(load_fixture("announcement.json"))  # as collectors before 0.2.0 announce
+    | _mutations(with_entities(load_fixture("announcement.json")))  # every point with its `entity`
+)
 STATES = PAYLOADS | _mutations(load_fixture("states.json")["inverter"])
 EVENTS = PAYLOADS | _mutations(
     {"ts": 1.0, "type": "command_result", "point": "power_limit", "ok": False, "error": "out_of_range"}

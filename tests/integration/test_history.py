@@ -20,8 +20,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 
 from custom_components.pv_monitor.backfill import Baseline, hour_floor, hourly_statistics
-from custom_components.pv_monitor.messages import PointDef
+from custom_components.pv_monitor.contract import parse_point
 from custom_components.pv_monitor.sensor import sensor_device_class, sensor_state_class
+from tests.helpers import point_with_entity
 
 from .conftest import FakeCollector
 
@@ -89,9 +90,11 @@ async def hourly(hass: HomeAssistant, start: datetime, entity_id: str) -> list[d
     ],
 )
 def test_state_class_as_announced(point: dict[str, Any], expected: str | None) -> None:
-    """A numeric point gets the announced state class when its device class allows it, else none."""
-    definition = PointDef(key="x", name="X", kind="number", **point)
-    assert sensor_state_class(definition, sensor_device_class(definition)) == expected
+    """A numeric point gets the announced state class when its device class allows it, else none (as this
+    collector announces it, with its `entity`, and as one before 0.2.0 did)."""
+    announced = {"key": "x", "name": "X", "kind": "number", **point}
+    for definition in (parse_point(point_with_entity(announced), "x"), parse_point(announced, "x")):
+        assert sensor_state_class(definition, sensor_device_class(definition)) == expected
 
 
 def test_hourly_statistics_follow_home_assistants_meter_rules() -> None:
