@@ -19,6 +19,7 @@ import pytest
 from pv_collector.bus_link import ModbusClient, make_client
 from pv_collector.config import BusConfig, DeviceConfig, PublishConfig
 from pv_collector.errors import ModbusConnectionError, ModbusExceptionResponse, ModbusTimeout
+from pv_collector.messages import EventMessage, StateMessage
 from pv_collector.metrics import Metrics
 from pv_collector.model import Function
 from pv_collector.poller import DevicePoller
@@ -57,15 +58,15 @@ class Sink:
         self.availabilities: list[tuple[float, str]] = []
         self._cycle_seconds = list(cycle_seconds)
 
-    def state(self, device_id: str, message: dict[str, Any]) -> None:
-        self.states.append(message)
+    def state(self, device_id: str, message: StateMessage) -> None:
+        self.states.append(message.to_payload())
         if self._cycle_seconds:
             self.clock.advance(self._cycle_seconds.pop(0))
 
     def availability(self, device_id: str, availability: str, error: Exception | None = None) -> None:
         self.availabilities.append((self.clock.now - START, availability))
 
-    def event(self, device_id: str, event: dict[str, Any]) -> None:
+    def event(self, device_id: str, event: EventMessage) -> None:
         pass
 
     def announcement_changed(self) -> None:
