@@ -23,14 +23,14 @@ from pv_collector.config import WebConfig, validate_config
 from pv_collector.decode import decode
 from pv_collector.errors import CollectorError, ConfigError
 from pv_collector.messages import EventMessage
-from pv_collector.profile import load_profile
+from pv_collector.profile import INFO_FIELDS, load_profile
 from pv_collector.recording import decode_image
 from pv_collector.register_image import SourceKind, parse_image
 from pv_collector.simulator import Simulation
 from pv_collector.transport import Bus
 from pv_collector.web import DeviceTools, build_app
 from pv_collector.web.tools import Identification, record_device
-from tests.collector.conftest import BATTERY, ENVIRONMENT, METER, SIM_DEVICES, collector_config, running
+from tests.collector.conftest import BATTERY, ENVIRONMENT, INVERTER, METER, SIM_DEVICES, collector_config, running
 from tests.helpers import eventually
 from tests.mosquitto import Mosquitto, free_port
 
@@ -418,6 +418,42 @@ async def test_identify_proposes_the_profile_of_a_unit_and_names_a_silent_one(co
     assert silent.status == 502
     assert failure["error"] == "timeout"
     assert collector.buses["sim"].writes == 0
+
+
+def page_strings() -> dict[str, dict[str, str]]:
+    """The page's texts by language (static/i18n)."""
+    i18n = Path(__file__).resolve().parents[2] / "addon/collector/pv_collector/web/static/i18n"
+    return {lang: json.loads((i18n / f"{lang}.json").read_text(encoding="utf-8")) for lang in ("en", "de")}
+
+
+async def test_what_identify_found_is_labelled_in_both_languages(collector: Collector) -> None:
+    """The page shows each finding under a label of its own ("Serial number", not `serial`), for a SunSpec
+    unit and a profile's unit alike, and every identity field a profile can read."""
+    async with page(collector) as client:
+        found: set[str] = set()
+        for unit in (INVERTER, METER):
+            response = await client.post("/api/identify", json={"bus": "sim", "unit_id": unit})
+            assert response.status == 200
+            found |= set((await response.json())["found"])
+
+    assert {"unit_id", "profile", "sure", "sunspec_models", "serial"} <= found
+    found |= set(INFO_FIELDS)  # every identity field a profile may declare
+    for lang, strings in page_strings().items():
+        assert [key for key in sorted(found) if f"identify.found.{key}" not in strings] == [], lang
+
+
+async def test_a_refused_explorer_read_says_what_the_exception_means(collector: Collector) -> None:
+    """Address 0 of a SunSpec inverter holds nothing: the page says so in words, in both languages, instead
+    of repeating "Modbus exception 2"."""
+    body = {"device": "inverter", "function": "holding", "address": 0, "count": 10, "type": "u16"}
+    async with page(collector) as client:
+        response = await client.post("/api/explorer", json=body)
+        answer = await response.json()
+
+    assert (answer["ok"], answer["reason"], answer["code"]) == (False, "exception", 2)
+    for lang, strings in page_strings().items():
+        meaning = strings.get("explorer.exception.2", "")
+        assert meaning and "2" not in meaning, lang
 
 
 async def test_a_version_without_identify_says_it_is_not_available(collector: Collector) -> None:

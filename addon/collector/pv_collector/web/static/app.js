@@ -378,9 +378,9 @@
         cell(headers[0], tOr(`table.${block.function}`, block.function)),
         cell(headers[1], number(block.address), "num mono"),
         cell(headers[2], number(block.count), "num"),
-        cell(headers[3], block.points.map((point) => h("span", {
+        cell(headers[3], h("span", { class: "tags" }, block.points.map((point) => h("span", {
           class: `tag${point.hidden ? " hidden" : ""}`, title: `${point.address} · ${point.type}`, text: point.key,
-        }))))), { stack: true });
+        })))))), { stack: true });
   }
 
   function renderPlan(detail) {
@@ -644,8 +644,10 @@
 
   function explorerResult(answer) {
     if (!answer.ok) {
+      // A Modbus exception says what it means (code 2: nothing at these addresses), not its number twice.
+      const meaning = answer.reason === "exception" ? tOr(`explorer.exception.${answer.code}`, null) : null;
       return h("p", { class: "notice error", "data-outcome": answer.reason }, t(`explorer.failed.${answer.reason}`, {
-        message: answer.message || "", code: answer.code ?? "",
+        message: meaning ?? (answer.message || ""), code: answer.code ?? "",
       }));
     }
     const request = answer.request;
@@ -681,7 +683,7 @@
       h("label", {}, t("identify.bus"), select("bus", app.status.buses.map((bus) => [bus.name, bus.name]))),
       h("label", {}, t("explorer.unit"), h("input", { name: "unit_id", type: "number", min: 0, max: 255, value: 1 })),
       h("button", { type: "submit" }, t("identify.run")));
-    const result = h("div", {});
+    const result = h("div", { id: "identify-result" });
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const data = new FormData(form);
@@ -690,12 +692,18 @@
       result.replaceChildren(response.ok
         ? h("div", {},
           h("dl", { class: "facts" }, Object.entries(answer.found || {}).map(([key, value]) => [
-            h("dt", { text: key }), h("dd", { text: value })])),
+            h("dt", { text: tOr(`identify.found.${key}`, key) }), h("dd", { text: foundValue(key, value) })])),
           h("p", { class: "muted", text: t("identify.result") }),
           h("pre", { class: "config", text: answer.yaml }))
         : h("p", { class: "notice error", text: answer.message }));
     });
     return card(t("identify.title"), h("p", { class: "intro muted", text: t("identify.intro") }), form, result);
+  }
+
+  // What identify found, as the page shows it: `sure` is yes or no (the tool sends "True"/"False").
+  function foundValue(key, value) {
+    if (key === "sure") return t(value === "True" ? "common.yes" : "common.no");
+    return value;
   }
 
   function renderRecord() {
