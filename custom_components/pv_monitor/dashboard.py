@@ -55,6 +55,8 @@ TEXT_KEYS: Final = (
     "energy_per_day",
     "alerts",
     "diagnostics",
+    "module_temperature",
+    "ambient_temperature",
 )
 ICON: Final = "mdi:solar-power-variant"
 
@@ -90,6 +92,16 @@ POWER_LABELS: Final = {
     "pv_power": ("solar", "mdi:solar-power-variant"),
     "grid_power": ("grid", "mdi:transmission-tower"),
     "battery_power": ("storage", "mdi:home-battery"),
+}
+# A reading tile of these roles is labelled short (TEXT_KEYS) in its device's section: the entity's own name
+# ("Discharged energy", "Module temperature") is cut off in a tile at 1400 px and on a phone.
+READING_LABELS: Final = {
+    "grid_import_energy": "imported",
+    "grid_export_energy": "exported",
+    "battery_charge_energy": "charged",
+    "battery_discharge_energy": "discharged",
+    "module_temperature": "module_temperature",
+    "ambient_temperature": "ambient_temperature",
 }
 DEFAULT_GAUGE_MAX_W: Final = 10_000
 # Live-reading tiles per device (the device page lists everything); role points come first, in this order.
@@ -258,7 +270,7 @@ def _device_tiles(cid: str, device: DeviceDef, given: DashboardInput) -> list[di
     ]
     readings.sort(key=lambda point: READING_ROLE_ORDER.get(point.role or "", len(READING_ROLE_ORDER)))
     tiles = [
-        _tile(reading_id)
+        _tile(reading_id, _reading_label(device, point, given.texts))
         for point in readings
         if (reading_id := given.entity_id(point_platform(point), point_unique_id(cid, device.id, point.key)))
     ][:MAX_READING_TILES]
@@ -270,6 +282,16 @@ def _device_tiles(cid: str, device: DeviceDef, given: DashboardInput) -> list[di
             # A control takes the section's width: its name and its buttons fit.
             tiles.append({**_tile(actuator), "features": features, "grid_options": {"columns": "full"}})
     return tiles
+
+
+def _reading_label(device: DeviceDef, point: PointDef, texts: Mapping[str, str]) -> str | None:
+    """The short label of a reading with a role of READING_LABELS, when it is the device's only point of that
+    role and the label does not repeat the device's name; else None (the entity's own name)."""
+    key = READING_LABELS.get(point.role or "")
+    label = texts.get(key) if key else None
+    if not label or len(device.points_with_role(point.role or "")) != 1:
+        return None
+    return None if device.name.lower() in label.lower() else label
 
 
 def _tile(entity_id: str, name: str | None = None) -> dict[str, Any]:

@@ -235,6 +235,48 @@ def test_power_flow_when_the_energy_dashboard_has_the_collector(announcement: di
     assert [card["max"] for card in found if card["type"] == "gauge"] == [6000, 100]
 
 
+def test_long_reading_names_get_a_short_label_in_their_device_section(
+    hass: HomeAssistant, running: MockConfigEntry, announcement: dict[str, Any]
+) -> None:
+    """"Discharged energy" or "Module temperature" is cut off in a tile at 1400 px and on a phone: in its
+    device's section (the heading names the device) a counter or temperature with a role shows a short
+    label; a device with two points of the role, or whose name the label would repeat, keeps the names."""
+    texts = {key: f"<{key}>" for key in TEXT_KEYS}
+    given = DashboardInput(title="Home PV", entity_id=entry_lookup(hass, running.entry_id), texts=texts)
+    parsed = running.runtime_data.state.announcement
+    assert parsed is not None
+
+    def labels(config: dict[str, Any]) -> dict[str, Any]:
+        return {
+            card["entity"]: card["name"]
+            for section in config["views"][0]["sections"][2:-3]  # the device sections
+            for card in section["cards"]
+            if card["type"] == "tile" and "features" not in card
+        }
+
+    shown = labels(build_dashboard(parsed, given))
+    assert {entity: name for entity, name in shown.items() if isinstance(name, str)} == {
+        "sensor.grid_meter_imported_energy": "<imported>",
+        "sensor.grid_meter_exported_energy": "<exported>",
+        "sensor.battery_charged_energy": "<charged>",
+        "sensor.battery_discharged_energy": "<discharged>",
+        "sensor.irradiance_sensor_module_temperature": "<module_temperature>",
+    }
+    assert shown["sensor.inverter_lifetime_energy"] == {"type": "entity"}
+
+    # Two module temperatures on one device, and a device called like its label: the entities' own names.
+    weather = next(device for device in announcement["devices"] if device["id"] == "weather")
+    module = next(point for point in weather["points"] if point["key"] == "module_temperature")
+    weather["points"].append({**module, "key": "module_temperature_2", "name": "Module temperature 2"})
+    battery = next(device for device in announcement["devices"] if device["id"] == "battery")
+    battery["name"] = "Discharged"
+    texts["discharged"] = "Discharged"
+    shown = labels(build_dashboard(parse_announcement(json.dumps(announcement)), given))
+    assert shown["sensor.irradiance_sensor_module_temperature"] == {"type": "entity"}
+    assert shown["sensor.battery_discharged_energy"] == {"type": "entity"}
+    assert shown["sensor.battery_charged_energy"] == "<charged>"
+
+
 def test_tile_features_match_their_platforms() -> None:
     """Each actuator platform gets a feature made for its domain."""
     for platform, features in TILE_FEATURES.items():
