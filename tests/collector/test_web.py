@@ -30,7 +30,15 @@ from pv_collector.simulator import Simulation
 from pv_collector.transport import Bus
 from pv_collector.web import DeviceTools, build_app
 from pv_collector.web.tools import Identification, record_device
-from tests.collector.conftest import BATTERY, ENVIRONMENT, INVERTER, METER, SIM_DEVICES, collector_config, running
+from tests.collector.conftest import (
+    BATTERY,
+    ENVIRONMENT,
+    INVERTER,
+    METER,
+    SIM_DEVICES,
+    collector_config,
+    running,
+)
 from tests.helpers import eventually
 from tests.mosquitto import Mosquitto, free_port
 
@@ -453,7 +461,8 @@ async def test_a_refused_explorer_read_says_what_the_exception_means(collector: 
     assert (answer["ok"], answer["reason"], answer["code"]) == (False, "exception", 2)
     for lang, strings in page_strings().items():
         meaning = strings.get("explorer.exception.2", "")
-        assert meaning and "2" not in meaning, lang
+        assert meaning, lang
+        assert "2" not in meaning, lang
 
 
 async def test_a_version_without_identify_says_it_is_not_available(collector: Collector) -> None:

@@ -238,9 +238,10 @@ def test_power_flow_when_the_energy_dashboard_has_the_collector(announcement: di
 def test_long_reading_names_get_a_short_label_in_their_device_section(
     hass: HomeAssistant, running: MockConfigEntry, announcement: dict[str, Any]
 ) -> None:
-    """"Discharged energy" or "Module temperature" is cut off in a tile at 1400 px and on a phone: in its
-    device's section (the heading names the device) a counter or temperature with a role shows a short
-    label; a device with two points of the role, or whose name the label would repeat, keeps the names."""
+    """A name like "Discharged energy" or "Module temperature" is cut off in a tile at 1400 px and on a
+    phone: in its device's section (the heading names the device) a counter or temperature with a role
+    shows a short label; a device with two points of the role, or whose name the label would repeat,
+    keeps the names."""
     texts = {key: f"<{key}>" for key in TEXT_KEYS}
     given = DashboardInput(title="Home PV", entity_id=entry_lookup(hass, running.entry_id), texts=texts)
     parsed = running.runtime_data.state.announcement
