@@ -23,7 +23,8 @@ from pv_collector.config import WebConfig, validate_config
 from pv_collector.decode import decode
 from pv_collector.errors import CollectorError, ConfigError
 from pv_collector.messages import EventMessage
-from pv_collector.profile import INFO_FIELDS, load_profile
+from pv_collector.profile import load_profile
+from pv_collector.profile.schema import INFO_FIELDS
 from pv_collector.recording import decode_image
 from pv_collector.register_image import SourceKind, parse_image
 from pv_collector.simulator import Simulation
