@@ -58,7 +58,7 @@ class WritableDef:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EntityDef:
     """The Home Assistant entity of a point: what the collector resolved (contract `point.entity`), or for
-    an older collector what `contract.entity_of_collector_before_0_2` reads from the point."""
+    an older collector what `contract_points.entity_of_collector_before_0_2` reads from the point."""
 
     platform: EntityPlatform
     device_class: str | None = None
