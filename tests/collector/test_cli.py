@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 from pathlib import Path
@@ -83,8 +84,18 @@ async def test_run_with_a_missing_file(tmp_path: Path) -> None:
     assert "Traceback" not in err
 
 
-async def test_simulate_serves_the_devices_until_terminated() -> None:
+def test_simulate_refuses_a_state_file_for_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["simulate", "--image", str(tmp_path / "meter.json"), "--state", str(tmp_path / "s.json")])
+    assert code == ExitCode.FAILED
+    [line] = capsys.readouterr().err.splitlines()
+    assert "--state" in line
+    assert "--image" in line
+    assert not (tmp_path / "s.json").exists()
+
+
+async def test_simulate_serves_the_devices_until_terminated(tmp_path: Path) -> None:
     port = free_port()
+    state = tmp_path / "simulator.json"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -100,6 +111,8 @@ async def test_simulate_serves_the_devices_until_terminated() -> None:
         "11.6",
         "--seed",
         "7",
+        "--state",
+        str(state),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -124,3 +137,5 @@ async def test_simulate_serves_the_devices_until_terminated() -> None:
             process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 10)
     assert process.returncode == 0
+    # The lifetime counters, written at the clean stop for the next run.
+    assert json.loads(state.read_text())["devices"].keys() == {"inverter", "meter", "battery"}

@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import calendar
 import contextlib
+import errno
+import json
+import logging
+import os
 import struct
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
+from pv_collector.logs import KeyValueFormatter
 from pv_collector.model import DataType, Function, Point
 from pv_collector.profile import load_profile
 from pv_collector.simulator import Simulation, run_simulator
@@ -475,9 +481,12 @@ async def test_offline_unit_times_out_and_comes_back(
     assert response.registers == simulation.registers(METER, Function.INPUT, 0, 2)
 
 
-async def test_run_simulator_serves_until_cancelled() -> None:
+async def test_run_simulator_serves_until_cancelled(tmp_path: Path) -> None:
     port = free_port()
-    task = asyncio.create_task(run_simulator("127.0.0.1", port, latitude=48.1, longitude=11.6, seed=7))
+    state = tmp_path / "simulator.json"
+    task = asyncio.create_task(
+        run_simulator("127.0.0.1", port, latitude=48.1, longitude=11.6, seed=7, state_file=state)
+    )
     modbus = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=0.3, retries=0)
     try:
         deadline = time.monotonic() + 5
@@ -493,6 +502,7 @@ async def test_run_simulator_serves_until_cancelled() -> None:
     assert task.cancelled()
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection("127.0.0.1", port)
+    assert json.loads(state.read_text())["devices"].keys() == {"inverter", "meter", "battery"}
 
 
 def test_bad_arguments_name_the_problem() -> None:
@@ -505,6 +515,151 @@ def test_bad_arguments_name_the_problem() -> None:
         sim.registers(1, "coils", 0, 1)
     with pytest.raises(ValueError, match="unit 4 has no holding registers"):
         sim.registers(4, 3, 0, 1)
+
+
+# -- lifetime counters kept between runs (--state) -----------------------------------------------------------
+
+
+def lifetime_counters(sim: Simulation) -> dict[tuple[int, str], float]:
+    """Every total_increasing point of every simulated device, decoded from its registers."""
+    counters: dict[tuple[int, str], float] = {}
+    for unit in (INVERTER, METER, BATTERY, ENVIRONMENT):
+        image = sim.image(unit)
+        for key, point in image.points.items():
+            if point.state_class == "total_increasing":
+                value = image.get(key)
+                assert isinstance(value, int | float), (unit, key, value)
+                counters[unit, key] = float(value)
+    return counters
+
+
+def state_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The simulator's warnings as the collector's log lines."""
+    formatter = KeyValueFormatter()
+    return [
+        formatter.format(record)
+        for record in caplog.records
+        if record.name.startswith("pv_collector.simulator") and record.levelno >= logging.WARNING
+    ]
+
+
+@pytest.mark.parametrize("clean_stop", [True, False], ids=["stopped", "killed"])
+async def test_counters_continue_after_a_restart_with_the_same_state_file(
+    tmp_path: Path, clock: FakeClock, clean_stop: bool
+) -> None:
+    state = tmp_path / "simulator.json"
+    first = Simulation(clock=clock, state_file=state)
+    clock.now += 3600  # an hour around noon: the inverter, the meter and the battery all count
+    await first.step()
+    before = lifetime_counters(first)
+    fresh = lifetime_counters(Simulation(clock=clock))
+    assert {(INVERTER, "energy_total"), (METER, "energy_import"), (METER, "energy_export")} <= before.keys()
+    assert {(BATTERY, "energy_charged"), (BATTERY, "energy_discharged")} <= before.keys()
+    assert any(before[key] > fresh[key] for key in before)  # the hour moved them past the seeded start
+    if clean_stop:
+        await first.stop()
+
+    clock.now += 30
+    second = Simulation(clock=clock, state_file=state)
+
+    after = lifetime_counters(second)
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        assert after[key] >= value, key
+
+
+async def test_a_device_the_state_file_does_not_name_starts_from_the_seed(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    state = tmp_path / "simulator.json"
+    state.write_text(json.dumps({"version": 1, "devices": {"meter": {"import_kwh": 23456.5}}}))
+
+    sim = Simulation(clock=clock, state_file=state)
+
+    fresh = Simulation(clock=clock)
+    assert sim.image(METER).get("energy_import") == pytest.approx(23456.5)
+    assert sim.image(METER).get("energy_export") == fresh.image(METER).get("energy_export")
+    assert sim.inverter_energy_wh == fresh.inverter_energy_wh
+    assert sim.image(BATTERY).get("energy_charged") == fresh.image(BATTERY).get("energy_charged")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b"\xff\xfe",
+        b"[]",
+        b'{"version": 1, "devices": {"meter": {"import_kwh": "many"}}}',
+        b'{"version": 1, "devices": {"inverter": {"energy_wh": -5}}}',
+        b'{"version": 7, "devices": {}}',
+    ],
+    ids=["not-json", "not-utf8", "no-devices", "not-a-number", "negative", "other-version"],
+)
+async def test_a_broken_state_file_is_one_warning_and_a_fresh_start(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture, content: bytes
+) -> None:
+    caplog.set_level(logging.INFO, logger="pv_collector")
+    state = tmp_path / "simulator.json"
+    state.write_bytes(content)
+
+    sim = Simulation(clock=clock, state_file=state)
+
+    [line] = state_warnings(caplog)
+    assert "\n" not in line
+    assert f"file={state}" in line
+    assert lifetime_counters(sim) == lifetime_counters(Simulation(clock=clock))
+    assert json.loads(state.read_text())["devices"]["inverter"]["energy_wh"] == sim.inverter_energy_wh
+
+
+async def test_the_state_file_is_replaced_whole(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "simulator.json"
+    sim = Simulation(clock=clock, state_file=state)
+    previous = state.read_text()
+    renamed: list[dict[str, Any]] = []
+    real_replace = Path.replace
+
+    def replace(source: Path, target: Path) -> Path:
+        # At the rename the new file is complete beside the old one, which is still whole.
+        assert Path(target) == state
+        assert source.parent == state.parent
+        assert source != state
+        assert state.read_text() == previous
+        renamed.append(json.loads(source.read_text()))
+        return real_replace(source, target)
+
+    monkeypatch.setattr(Path, "replace", replace)
+    clock.now += 600
+    await sim.step()
+
+    assert len(renamed) == 1
+    assert renamed[0]["devices"]["inverter"]["energy_wh"] == sim.inverter_energy_wh
+    assert json.loads(state.read_text()) == renamed[0]
+    assert os.listdir(tmp_path) == [state.name]  # no temporary file left behind
+
+
+async def test_a_failed_write_keeps_the_last_state_file(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pv_collector")
+    state = tmp_path / "simulator.json"
+    sim = Simulation(clock=clock, state_file=state)
+    previous = state.read_text()
+
+    def disk_full(source: Path, target: Path) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", disk_full)
+    for _ in range(3):
+        clock.now += 60
+        await sim.step()
+
+    assert state.read_text() == previous
+    assert os.listdir(tmp_path) == [state.name]
+    [line] = state_warnings(caplog)
+    assert "No space left on device" in line
+    assert f"file={state}" in line
 
 
 # -- RTU over a pseudo-terminal pair ------------------------------------------------------------------------

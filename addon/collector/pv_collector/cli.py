@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pv_collector import __version__, addon, identify_command, image_commands
 from pv_collector.config import Config, load_config
@@ -107,6 +108,12 @@ def command_run(args: argparse.Namespace) -> ExitCode:
 
 def command_simulate(args: argparse.Namespace) -> ExitCode:
     """Serve the simulated devices (or register images) over Modbus until SIGTERM/SIGINT."""
+    if args.image and args.state is not None:  # an image has no counters of its own to keep
+        print(
+            "simulate: --state keeps the simulated devices' counters; it does not go with --image",
+            file=sys.stderr,
+        )
+        return ExitCode.FAILED
     configure_logging(args.log_level)
     if args.image:
         return image_commands.command_replay(args)
@@ -122,6 +129,7 @@ def command_simulate(args: argparse.Namespace) -> ExitCode:
                     inverter_sleeps=args.inverter_sleeps,
                     serial=args.serial,
                     baudrate=args.baudrate,
+                    state_file=args.state,
                 )
             )
         )
@@ -169,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the inverter stops answering while the sun is down, as many real ones do",
     )
     simulate.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    simulate.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="keep the devices' lifetime energy counters in FILE (JSON) from one run to the next",
+    )
     image_commands.add_simulate_options(simulate)
     simulate.set_defaults(handler=command_simulate)
     image_commands.add_commands(commands)

@@ -4,7 +4,8 @@ The devices keep their physics (sun, clouds, household load, battery) and write 
 images laid out from their profiles (`simulator/devices/`); `UnitServer` (`simulator/modbus_server.py`)
 answers Modbus requests from those images. See `modbus_server` for how faults are answered; in addition
 the inverter stops answering while the sun is down when the simulation is made with `inverter_sleeps=True`
-(many inverters sleep at night).
+(many inverters sleep at night). Given a `state_file`, the devices' lifetime counters carry on from one run
+to the next (`simulator/counter_state.py`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 from pv_collector.model import Function
+from pv_collector.simulator.counter_state import SAVE_INTERVAL, Counters, CounterState
 from pv_collector.simulator.devices import (
     Battery,
     EnvironmentSensor,
@@ -47,6 +50,8 @@ class Simulation:
 
     `clock` returns Unix seconds (default `time.time`); pass your own to move time faster in tests.
     `inverter_sleeps`: the inverter stops answering while the sun is below the horizon.
+    `state_file`: a JSON file the lifetime counters are read from at start and written to every few seconds
+    of simulated time and at `stop()` (missing: the seeded counters, as without one).
     `requests` and `writes` count the requests that reached each unit (whatever the answer).
     """
 
@@ -58,6 +63,7 @@ class Simulation:
         seed: int = 1,
         clock: Callable[[], float] | None = None,
         inverter_sleeps: bool = False,
+        state_file: Path | str | None = None,
     ) -> None:
         if not -90.0 <= latitude <= 90.0:
             raise ValueError(f"latitude: {latitude} is outside -90..90")
@@ -80,6 +86,10 @@ class Simulation:
         self._weather: Weather | None = None
         self._time: float | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._state = CounterState(Path(state_file)) if state_file is not None else None
+        self._saved_at: float | None = None
+        if self._state is not None:
+            self._restore(self._state.load())
         self._advance(self._clock())
 
     # -- physics ------------------------------------------------------------------------------------------
@@ -98,6 +108,8 @@ class Simulation:
         self.meter.render()
         self.battery.render()
         self.environment.render()
+        if self._saved_at is None or not 0.0 <= now - self._saved_at < SAVE_INTERVAL:
+            self.save_state()
 
     def _physics(self, moment: float, dt: float) -> None:
         weather = self.site.weather(moment)
@@ -111,6 +123,20 @@ class Simulation:
         self.battery.update(surplus, weather.ambient_temperature, dt)
         self.meter.update(grid, self._load, self.inverter.power_w, self.battery.power_w, dt)
         self.environment.update(weather)
+
+    # -- lifetime counters between runs -------------------------------------------------------------------
+    def _restore(self, counters: Counters) -> None:
+        for device in self.units.values():
+            kept = counters.get(device.kind)
+            if kept:
+                device.restore(kept)
+
+    def save_state(self) -> None:
+        """Write the devices' lifetime counters to the state file now (nothing without one)."""
+        if self._state is None:
+            return
+        self._state.save({device.kind: kept for device in self.units.values() if (kept := device.counters())})
+        self._saved_at = self._time
 
     async def step(self) -> None:
         """Advance the physics to `clock()` and update the registers."""
@@ -156,13 +182,14 @@ class Simulation:
                 _LOGGER.exception("simulation step failed")
 
     async def stop(self) -> None:
-        """Stop stepping and close every server."""
+        """Stop stepping, close every server and write the state file."""
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
         await self.server.stop()
+        self.save_state()
 
     # -- test and demo accessors --------------------------------------------------------------------------
     def image(self, unit: int) -> ProfileImage:
@@ -298,10 +325,15 @@ async def run_simulator(
     inverter_sleeps: bool = False,
     serial: str | None = None,
     baudrate: int = 9600,
+    state_file: Path | None = None,
 ) -> None:
     """Serve the simulated devices on Modbus TCP (and RTU on `serial`) until cancelled (`simulate`)."""
     simulation = Simulation(
-        latitude=latitude, longitude=longitude, seed=seed, inverter_sleeps=inverter_sleeps
+        latitude=latitude,
+        longitude=longitude,
+        seed=seed,
+        inverter_sleeps=inverter_sleeps,
+        state_file=state_file,
     )
     bound = await simulation.start(host, port)
     if serial is not None:

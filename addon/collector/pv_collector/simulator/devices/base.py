@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pymodbus.constants import ExcCodes
 
 from pv_collector.model import Function, Value
@@ -12,7 +14,8 @@ class SimulatedDevice:
     """One Modbus unit: its profile image (the truth the server answers from) and whether it answers.
 
     Subclasses update their physical state in `update()`, write it into the image by point key in
-    `render()`, and react to a client's writes in `apply()`.
+    `render()`, and react to a client's writes in `apply()`. A device that integrates lifetime counters
+    names them in `counters()` and takes them back in `restore()` (kept between runs: `counter_state`).
     """
 
     kind = "other"
@@ -38,3 +41,10 @@ class SimulatedDevice:
 
     def apply(self, changes: dict[str, Value], now: float) -> None:
         """React to written points (decoded values by key); the physical effect shows at the next step."""
+
+    def counters(self) -> dict[str, float]:
+        """The lifetime counters the device integrates, by name (none by default)."""
+        return {}
+
+    def restore(self, counters: Mapping[str, float]) -> None:
+        """Continue from counters an earlier run kept (names it does not know are ignored)."""

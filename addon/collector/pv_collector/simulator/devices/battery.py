@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pv_collector.model import Value
@@ -95,6 +96,15 @@ class Battery(SimulatedDevice):
         indoor = 15.0 + 0.3 * ambient
         target = indoor + 6.0 * abs(self.power_w) / self.MAX_POWER_W
         self.temperature += (target - self.temperature) * min(1.0, dt / 1800.0)
+
+    def counters(self) -> dict[str, float]:
+        """Energy charged and discharged (Wh, AC side)."""
+        return {"charged_wh": self.charged_wh, "discharged_wh": self.discharged_wh}
+
+    def restore(self, counters: Mapping[str, float]) -> None:
+        """Continue the energy counters from an earlier run."""
+        self.charged_wh = counters.get("charged_wh", self.charged_wh)
+        self.discharged_wh = counters.get("discharged_wh", self.discharged_wh)
 
     def render(self) -> None:
         """Write the current state into the registers."""

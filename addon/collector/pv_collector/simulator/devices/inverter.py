@@ -7,6 +7,7 @@ own SunSpec definitions (pysunspec2's models with the overlay) and written by po
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pv_collector.model import Value
@@ -141,6 +142,18 @@ class Inverter(SimulatedDevice):
             self.energy_wh += output * dt / 3600.0
             for index, string_output in enumerate(strings):
                 self.string_energy_wh[index] += string_output.power * dt / 3600.0
+
+    def counters(self) -> dict[str, float]:
+        """Lifetime AC energy and each string's DC energy (Wh)."""
+        pv1, pv2 = self.string_energy_wh
+        return {"energy_wh": self.energy_wh, "pv1_energy_wh": pv1, "pv2_energy_wh": pv2}
+
+    def restore(self, counters: Mapping[str, float]) -> None:
+        """Continue the energy counters from an earlier run."""
+        self.energy_wh = counters.get("energy_wh", self.energy_wh)
+        for index in range(len(self.string_energy_wh)):
+            name = f"pv{index + 1}_energy_wh"
+            self.string_energy_wh[index] = counters.get(name, self.string_energy_wh[index])
 
     # -- registers ----------------------------------------------------------------------------------------
     def _write_static(self) -> None:

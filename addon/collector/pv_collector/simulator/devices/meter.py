@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pv_collector.profile import load_profile
@@ -54,6 +55,15 @@ class GridMeter(SimulatedDevice):
             hours = dt / 3600.0
             self.import_kwh += max(0.0, total) * hours / 1000.0
             self.export_kwh += max(0.0, -total) * hours / 1000.0
+
+    def counters(self) -> dict[str, float]:
+        """Imported and exported energy (kWh)."""
+        return {"import_kwh": self.import_kwh, "export_kwh": self.export_kwh}
+
+    def restore(self, counters: Mapping[str, float]) -> None:
+        """Continue the energy counters from an earlier run."""
+        self.import_kwh = counters.get("import_kwh", self.import_kwh)
+        self.export_kwh = counters.get("export_kwh", self.export_kwh)
 
     def render(self) -> None:
         """Write the current state into the registers."""
