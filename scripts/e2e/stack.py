@@ -130,7 +130,10 @@ class Stack:
             "simulator": ManagedProcess(
                 "simulator", [str(VENV_BIN / "pv-collector"), "simulate", "--host", HOST, "--port",
                               str(self.modbus_port), "--latitude", str(self.place.latitude),
-                              "--longitude", str(self.place.longitude), *s.extra_simulator_args],
+                              "--longitude", str(self.place.longitude),
+                              # The devices' lifetime counters carry on across restarts (--fresh forgets).
+                              "--state", str(self.workdir / "simulator-state.json"),
+                              *s.extra_simulator_args],
                 self.log_dir / "simulator.log"),
             "collector": ManagedProcess(
                 "collector", [str(VENV_BIN / "pv-collector"), "run", "--config",
