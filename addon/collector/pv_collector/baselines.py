@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
+from pv_collector.atomic import write_atomically
 from pv_collector.plausibility import Baseline
 
 _LOGGER = logging.getLogger(__name__)
@@ -48,16 +48,7 @@ class BaselineStore:
         if snapshot == self._saved:
             return
         text = json.dumps(snapshot, separators=(",", ":"), allow_nan=False)
-        temporary = self.path.with_suffix(".tmp")
-        try:
-            with temporary.open("w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            temporary.replace(self.path)
-        except OSError:
-            temporary.unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, text)
         self._saved = snapshot
 
     def _snapshot(self) -> dict[str, dict[str, list[float]]]:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from pv_collector.atomic import write_atomically
 from pv_collector.entity_model import published_while_asleep
 
 DEFAULT_PREFIX: Final = "homeassistant"
@@ -367,6 +367,4 @@ class PublishedTopics:
                 self.path.unlink()
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"topics": remembered}, indent=1), encoding="utf-8")
-        os.replace(temporary, self.path)
+        write_atomically(self.path, json.dumps({"topics": remembered}, indent=1))

@@ -31,6 +31,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from pv_collector.atomic import write_atomically
 from pv_collector.config import Config
 from pv_collector.errors import DuplicateCollectorError
 from pv_collector.publisher import configure_client, describe_connect_error
@@ -54,9 +55,7 @@ def remember_instance(data_dir: Path, instance: str) -> None:
     """Store this process's token, so that its successor recognises it after a crash."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / INSTANCE_FILE
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(instance + "\n")
-    temporary.replace(path)
+    write_atomically(path, instance + "\n")
 
 
 @dataclass

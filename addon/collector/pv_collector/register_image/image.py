@@ -5,13 +5,12 @@ one line."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pv_collector.atomic import write_atomically
 from pv_collector.errors import ImageError, ModbusExceptionResponse, ModbusTimeout, RegisterError
 from pv_collector.model import Function
 
@@ -176,10 +175,7 @@ class RegisterImage:
         """Write the image to `path` atomically (a reader never sees half a file). Raises `ImageError`."""
         path = Path(path)
         try:
-            fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path())
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.to_json())
-            Path(temporary).replace(path)
+            write_atomically(path, self.to_json())
         except OSError as err:
             raise ImageError(f"{path}: cannot write the register image: {err.strerror or err}") from err
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from pv_collector.atomic import write_atomically
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,15 +59,9 @@ class CounterState:
         """Replace the file with `counters`; a failed write is logged once until a write succeeds again."""
         document = {"version": STATE_VERSION, "devices": counters}
         text = json.dumps(document, indent=1, sort_keys=True, allow_nan=False) + "\n"
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            with temporary.open("w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            temporary.replace(self.path)
+            write_atomically(self.path, text)
         except OSError as err:
-            temporary.unlink(missing_ok=True)
             if not self._write_failing:
                 _LOGGER.warning(
                     "simulator state not written",
