@@ -3,6 +3,7 @@ each inverter's array, a dashboard, alert automations from the shipped blueprint
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import probatio as vol
@@ -87,7 +88,13 @@ class PvMonitorOptionsFlow(OptionsFlow):
         if user_input is not None:
             self._device = user_input[CONF_DEVICE]
             return await self.async_step_array()
-        options = [SelectOptionDict(value=d.id, label=f"{d.name} ({d.id})") for d in inverters]
+        names = Counter(d.name for d in inverters)
+        # A device's name; its id too only where two inverters share the name ("Inverter (inverter)" said
+        # the same thing twice).
+        options = [
+            SelectOptionDict(value=d.id, label=d.name if names[d.name] == 1 else f"{d.name} ({d.id})")
+            for d in inverters
+        ]
         return self.async_show_form(
             step_id="array_device",
             data_schema=vol.Schema(

@@ -324,3 +324,27 @@ async def test_fault_texts_translated(
             "Inverter: Störung aktiv (Erdschluss, Bit 2, Übertemperatur)",
         )
     ]
+
+
+async def test_the_array_step_names_each_inverter_once(
+    hass: HomeAssistant,
+    setup_integration: MockConfigEntry,
+    collector: FakeCollector,
+    announcement: dict[str, Any],
+) -> None:
+    """An inverter is offered by its name ("Inverter", not "Inverter (inverter)"); its id is added only
+    where two inverters share a name."""
+    inverter = next(d for d in announcement["devices"] if d["id"] == "inverter")
+    twins = [{**inverter, "id": "roof_east"}, {**inverter, "id": "roof_west"}]
+    garage = {**inverter, "id": "garage", "name": "Garage"}
+    announcement["devices"] = [d for d in announcement["devices"] if d["id"] != "inverter"]
+    announcement["devices"] += [*twins, garage]
+    collector.start()
+    collector.announce(announcement)
+    await hass.async_block_till_done()
+    result = await hass.config_entries.options.async_init(setup_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "array_device"}
+    )
+    options = result["data_schema"].schema["device"].config["options"]
+    assert [option["label"] for option in options] == ["Inverter (roof_east)", "Inverter (roof_west)", "Garage"]
