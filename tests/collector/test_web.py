@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,14 @@ from tests.collector.conftest import (
     INVERTER,
     METER,
     SIM_DEVICES,
+    Recorder,
     collector_config,
     running,
 )
 from tests.helpers import eventually
 from tests.mosquitto import Mosquitto, free_port
 
+BASE = "pv_monitor/test"
 TOKEN = "s3cret-token-of-the-page"
 MINIMAL_BUSES = [
     {"name": "b", "type": "tcp", "host": "h", "devices": [{"id": "d", "unit_id": 1, "profile": "sdm630"}]}
@@ -464,6 +467,72 @@ async def test_a_refused_explorer_read_says_what_the_exception_means(collector: 
         meaning = strings.get("explorer.exception.2", "")
         assert meaning, lang
         assert "2" not in meaning, lang
+
+
+async def test_the_tools_requests_are_no_errors_of_the_collector(
+    broker: Mosquitto, recorder: Recorder, simulation: tuple[Simulation, int], tmp_path: Path
+) -> None:
+    """Identify asks registers a device refuses by design; the explorer and the recorder read what the user
+    asks. None of that is a fault of a device or the bus: the errors the collector publishes (the stats
+    message, /metrics, the page) and the bus's failed requests stay where they were, while the tools' reads
+    go through the bus. A poll that fails still counts."""
+    sim, port = simulation
+    devices = [SIM_DEVICES[METER - 1], SIM_DEVICES[BATTERY - 1]]
+    config = collector_config(tmp_path / "data", broker.port, port, devices=devices)
+    config["buses"][0]["devices"][1]["poll_interval"] = 3600  # the battery: read at start, then left alone
+
+    async def published_errors(after: float) -> dict[str, int]:
+        message = await recorder.wait(f"{BASE}/stats", lambda m: m.json()["ts"] >= after)
+        return dict(message.json()["errors"])
+
+    def failed_requests(collector: Collector) -> dict[str, int]:
+        outcomes = collector.metrics.bus_load("sim").outcomes
+        return {outcome: count for outcome, count in outcomes.items() if outcome != "ok"}
+
+    async with running(config) as collector, page(collector) as client:
+        await eventually(
+            lambda: all(collector.metrics.last_cycle(p.id) for p in collector.pollers.values()),
+            what="a cycle of both devices",
+        )
+        battery_block = collector.pollers["battery"].plan[0]
+        sim.refuse_register(BATTERY, battery_block.function, battery_block.address)
+        before = await published_errors(time.time())
+        failed_before = failed_requests(collector)
+        wire_before = collector.buses["sim"].requests
+
+        identified = await client.post("/api/identify", json={"bus": "sim", "unit_id": METER})
+        silent = await client.post("/api/identify", json={"bus": "sim", "unit_id": 9})
+        body = {"device": "meter", "function": "holding", "address": 60000, "count": 2}
+        refused = await (await client.post("/api/explorer", json=body)).json()
+        recorded = await client.post("/api/devices/battery/record", json={})
+        image = parse_image(json.loads(await recorded.text()))
+        after = await published_errors(time.time())
+        status = await status_of(client)
+        prometheus = {
+            kind: collector.metrics.registry.get_sample_value("pv_collector_errors_total", {"kind": kind})
+            for kind in ("modbus_exception", "timeout", "invalid_reply", "connection")
+        }
+        failed_after = failed_requests(collector)
+        tools_requests = collector.buses["sim"].requests - wire_before
+
+        sim.set_exception(METER, 4)  # now the polls fail
+        polled = await recorder.wait(
+            f"{BASE}/stats",
+            lambda m: m.json()["errors"].get("modbus_exception", 0) > before.get("modbus_exception", 0),
+        )
+
+    assert identified.status == 200
+    assert silent.status == 502
+    assert refused["ok"] is False
+    assert refused["reason"] == "exception"
+    assert recorded.status == 200
+    assert image.refused  # the recording met the refused register
+    assert tools_requests > 10  # the tools did talk to the devices, through the collector's bus
+    assert after == before
+    assert status["errors"] == before
+    assert prometheus == {kind: before.get(kind) for kind in prometheus}
+    assert failed_after == failed_before
+    assert polled.json()["errors"]["modbus_exception"] > before.get("modbus_exception", 0)
 
 
 async def test_a_version_without_identify_says_it_is_not_available(collector: Collector) -> None:

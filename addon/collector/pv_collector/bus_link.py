@@ -69,10 +69,12 @@ class BusLink:
         """Whether the next connection attempt is not due yet (asking again now cannot help)."""
         return self._next_connect > self._clock.monotonic()
 
-    async def open(self) -> ModbusClient:
+    async def open(self, *, counted: bool = True) -> ModbusClient:
         """The connected client, connecting first if needed.
 
-        Raises `ModbusConnectionError` when the connection fails or the next attempt is not due yet.
+        Raises `ModbusConnectionError` when the connection fails or the next attempt is not due yet; a failed
+        attempt counts as a `connection` error unless not `counted` (a tool's request:
+        `pv_collector.transport.Origin`).
         """
         name = self.config.name
         if self.client is not None and self.client.connected:
@@ -95,7 +97,7 @@ class BusLink:
             client.close()
             self._next_connect = self._clock.monotonic() + self._connect_delay
             self._connect_delay = min(self._connect_delay * 2, RECONNECT_MAX)
-            if self._metrics is not None:
+            if self._metrics is not None and counted:
                 self._metrics.error("connection")
             if self._was_connected:
                 _LOGGER.debug("bus connection failed", extra={"bus": name})

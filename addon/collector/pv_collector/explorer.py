@@ -6,7 +6,9 @@ Modbus read may ask for) and how to decode them: a data type and the word and by
 ever sent: write function codes (5, 6, 15, 16, 22, 23) and anything that is not a read are refused with
 `RequestRefused("write_refused")` before the bus is touched.
 
-The read is one request on the bus, queued under the bus lock like every poll, without retries. The answer
+The read is one request on the bus, queued under the bus lock like every poll, without retries; it is a
+tool's request (`pv_collector.transport.Origin.TOOL`): a refusal or a timeout is the user's finding, not an
+error the collector counts. The answer
 is decoded twice with the collector's own decoder (`pv_collector.decode`): register by register as the
 chosen type (`values`), and every point of the device's profile that lies inside the range as the
 collector decodes it when polling (`points`, with the point's scale factor, unit and name).
@@ -24,7 +26,7 @@ from pv_collector.decode import decode, raw_value
 from pv_collector.errors import ModbusError, ModbusExceptionResponse, RequestRefused
 from pv_collector.model import DataType, Function, Order, Point, Value
 from pv_collector.planner import MODBUS_MAX_READ
-from pv_collector.transport import Bus
+from pv_collector.transport import Bus, Origin
 
 ADDRESSES = 0x10000
 READ_FUNCTIONS = {
@@ -224,7 +226,7 @@ async def explore(
     points: Sequence[Point] = (),
     scale_factors: Mapping[str, int | None] | None = None,
 ) -> dict[str, Any]:
-    """Read the range once (under the bus lock, no retries) and decode it.
+    """Read the range once (under the bus lock, no retries, a tool's request: `Origin.TOOL`) and decode it.
 
     Returns `{"ok": true, "request", "registers", "values", "points"}`, or `{"ok": false, "request",
     "reason", "message"}` (plus `code` for a Modbus exception) when the device did not answer or refused;
@@ -232,7 +234,7 @@ async def explore(
     """
     try:
         registers = await bus.read(
-            request.unit_id, request.function, request.address, request.count, retries=0
+            request.unit_id, request.function, request.address, request.count, retries=0, origin=Origin.TOOL
         )
     except ModbusError as err:
         reason, message = failure_reason(err)

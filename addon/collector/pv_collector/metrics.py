@@ -135,11 +135,17 @@ class Metrics:
     # ------------------------------------------------------------------ recording
 
     def request(self, bus: str, seconds: float, outcome: str) -> None:
-        """One Modbus request finished (`outcome`: ok, timeout, exception, connection)."""
+        """One Modbus request of the collector finished (`outcome`: ok, timeout, exception, connection)."""
         self.request_histogram.labels(bus, outcome).observe(seconds)
+        self.busy(bus, seconds)
+        with self._lock:
+            self._bus_outcomes.setdefault(bus, Tally())[outcome] += 1
+
+    def busy(self, bus: str, seconds: float) -> None:
+        """`bus` was taken `seconds` by a request that is not the collector's own (a tool of the page:
+        `pv_collector.transport.Origin`): its busy time only, no outcome, latency or error."""
         with self._lock:
             self._bus_busy[bus] = self._bus_busy.get(bus, 0.0) + seconds
-            self._bus_outcomes.setdefault(bus, Tally())[outcome] += 1
 
     def cycle(self, device: str, seconds: float, requests: int) -> None:
         """One poll cycle of `device` took `seconds` and `requests` Modbus requests."""

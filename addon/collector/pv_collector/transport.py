@@ -16,6 +16,11 @@ device on the bus asks for; Huawei inverters answer nothing in their first secon
 Sofar refuse FC6). The waits happen under the bus lock, so nobody else talks meanwhile.
 
 Every wait and every measured time is on the bus's `clock` (pv_collector.clock), so tests move time.
+
+Each request has an `Origin`: the collector's own (polls, commands, the gateway's forwards) or a tool of the
+collector's page (identify, the register explorer, recording an image). Both take the same path (lock,
+quirks, timeouts, retries, the checks of the reply); only what the collector's published figures count of
+them differs (see `Origin`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Any
 
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -56,20 +62,39 @@ _READ_CODES = {Function.HOLDING: 3, Function.INPUT: 4}
 _PLAIN = Connection()  # a device without quirks
 
 
-class UnitReader:
-    """A `RegisterReader` for one unit id on a bus."""
+class Origin(StrEnum):
+    """Whom a request is for, and so what the collector's published figures count of it.
 
-    def __init__(self, bus: Bus, unit_id: int) -> None:
+    - `COLLECTOR`: the collector's own work (polls, commands, the gateway's forwards). Counted in full: the
+      request by outcome and its latency (`Metrics.request`), a failure as an error by kind
+      (`Metrics.error`: timeout, modbus_exception, ...; the `stats` message's `errors`, Home Assistant's
+      errors sensor, `/metrics`, the page's overview), a failed connection attempt.
+    - `TOOL`: a tool of the collector's page (identify, the register explorer, recording an image), asked by
+      a user. Not a poll: identify asks registers a device refuses by design, the explorer reads what the
+      user types. Such a request takes the bus's lock and its own path like any other, and its time counts
+      in the bus's busy time (`Metrics.busy`: the line was taken), but neither its outcome nor its failure
+      is counted anywhere the collector publishes errors or requests by outcome.
+    """
+
+    COLLECTOR = "collector"
+    TOOL = "tool"
+
+
+class UnitReader:
+    """A `RegisterReader` for one unit id on a bus, its requests of one `Origin`."""
+
+    def __init__(self, bus: Bus, unit_id: int, *, origin: Origin = Origin.COLLECTOR) -> None:
         self.bus = bus
         self.unit_id = unit_id
+        self.origin = origin
 
     async def read(self, function: Function, address: int, count: int) -> list[int]:
         """Read `count` registers (FC3 holding / FC4 input) with the bus's retries."""
-        return await self.bus.read(self.unit_id, function, address, count)
+        return await self.bus.read(self.unit_id, function, address, count, origin=self.origin)
 
     async def read_once(self, function: Function, address: int, count: int) -> list[int]:
         """Read without retries (probing a device known to be away)."""
-        return await self.bus.read(self.unit_id, function, address, count, retries=0)
+        return await self.bus.read(self.unit_id, function, address, count, retries=0, origin=self.origin)
 
     async def write(self, address: int, values: list[int]) -> None:
         """Write registers (FC6 for one, FC16 for more; FC16 always for a device that asks for it)."""
@@ -121,9 +146,9 @@ class Bus:
 
     # ------------------------------------------------------------------ public API
 
-    def reader(self, unit_id: int) -> UnitReader:
-        """A reader bound to one device of this bus."""
-        return UnitReader(self, unit_id)
+    def reader(self, unit_id: int, *, origin: Origin = Origin.COLLECTOR) -> UnitReader:
+        """A reader bound to one device of this bus (`Origin.TOOL` for a tool of the page)."""
+        return UnitReader(self, unit_id, origin=origin)
 
     def configure_unit(self, unit_id: int, connection: Connection) -> None:
         """Apply a device's quirks (its profile's `connection`): interval between requests, write function,
@@ -150,9 +175,19 @@ class Bus:
         return timer.mean if timer is not None and timer.samples else None
 
     async def read(
-        self, unit_id: int, function: Function, address: int, count: int, *, retries: int | None = None
+        self,
+        unit_id: int,
+        function: Function,
+        address: int,
+        count: int,
+        *,
+        retries: int | None = None,
+        origin: Origin = Origin.COLLECTOR,
     ) -> list[int]:
-        """Read registers; raises `ModbusTimeout`, `ModbusExceptionResponse` or `ModbusConnectionError`."""
+        """Read registers; raises `ModbusTimeout`, `ModbusExceptionResponse` or `ModbusConnectionError`.
+
+        `origin`: `Origin.TOOL` for a tool of the page (not counted as the collector's request or error).
+        """
 
         async def call(client: ModbusClient) -> Any:
             if function is Function.INPUT:
@@ -161,7 +196,7 @@ class Bus:
 
         what = f"read {function.value} {address}+{count} unit {unit_id}"
         asked = Asked(unit_id, _READ_CODES[function], count)
-        response = await self._request(call, retries, what, unit_id, asked=asked)
+        response = await self._request(call, retries, what, unit_id, asked=asked, origin=origin)
         return list(getattr(response, "registers", []) or [])
 
     async def write_registers(self, unit_id: int, address: int, values: list[int]) -> None:
@@ -211,6 +246,7 @@ class Bus:
         *,
         asked: Asked,
         adaptive: bool = True,
+        origin: Origin = Origin.COLLECTOR,
     ) -> Any:
         attempts = 1 + (self.config.retries if retries is None else retries)
         delay = RETRY_BACKOFF
@@ -221,7 +257,7 @@ class Bus:
                 delay = min(delay * 2, RETRY_BACKOFF_MAX)
             try:
                 async with self._lock:
-                    return await self._once(call, asked, adaptive=adaptive)
+                    return await self._once(call, asked, adaptive=adaptive, origin=origin)
             except ModbusExceptionResponse as err:
                 if err.code not in BUSY_CODES:
                     raise
@@ -239,13 +275,14 @@ class Bus:
         raise last
 
     async def _once(
-        self, call: Callable[[ModbusClient], Awaitable[Any]], asked: Asked, *, adaptive: bool
+        self, call: Callable[[ModbusClient], Awaitable[Any]], asked: Asked, *, adaptive: bool, origin: Origin
     ) -> Any:
         if self._closed:
             raise ModbusConnectionError(f"bus {self.name} is closed")
         if (quiet := self._quiet_until - self.clock.monotonic()) > 0:
             await self.clock.sleep(quiet)  # the lock is held: nobody talks while a late answer may come
-        client = await self._link.open()
+        counted = origin is Origin.COLLECTOR
+        client = await self._link.open(counted=counted)
         unit_id = asked.unit
         await self._keep_quirks(unit_id)
         timer = self._timers.setdefault(unit_id, ResponseTimer())
@@ -278,9 +315,13 @@ class Bus:
             return response
         finally:
             if self.metrics is not None:
-                self.metrics.request(self.name, self.clock.monotonic() - started, outcome)
-                if outcome != "ok":
-                    self.metrics.error("modbus_exception" if outcome == "exception" else outcome)
+                seconds = self.clock.monotonic() - started
+                if not counted:  # a tool's request (`Origin`): it took the line, nothing more
+                    self.metrics.busy(self.name, seconds)
+                else:
+                    self.metrics.request(self.name, seconds, outcome)
+                    if outcome != "ok":
+                        self.metrics.error("modbus_exception" if outcome == "exception" else outcome)
             self._watch.asked = None
             self._last_exchange[unit_id] = self.clock.monotonic()
 

@@ -17,7 +17,7 @@ from pv_collector.errors import ProfileError
 from pv_collector.identify.findings import BusFinding, UnitFinding
 from pv_collector.identify.probes import identify_unit, shipped_and_own_profiles
 from pv_collector.model import Profile
-from pv_collector.transport import Bus
+from pv_collector.transport import Bus, Origin
 
 HEADER = "# proposed by pv-collector identify: check the GUESSED entries before you use them\nbuses:\n"
 
@@ -165,11 +165,15 @@ class UnitReport:
 async def identify_on_bus(bus: Bus, unit_id: int, *, profile_dirs: Sequence[Path] = ()) -> UnitReport:
     """Identify one unit id on a running collector's bus (its lock and timeouts apply; reads only).
 
+    The reads are a tool's (`Origin.TOOL`): the probes a unit refuses, by design, are no errors of the
+    collector's.
+
     Raises `ModbusError` (`ModbusTimeout`) when the unit does not answer and `ProfileError` when it
     answers but no profile fits.
     """
     profiles = shipped_and_own_profiles(profile_dirs)
-    finding = await identify_unit(bus.reader(unit_id), unit_id, profiles, extra_dirs=profile_dirs)
+    reader = bus.reader(unit_id, origin=Origin.TOOL)
+    finding = await identify_unit(reader, unit_id, profiles, extra_dirs=profile_dirs)
     if finding.profile_id is None:
         raise ProfileError(f"unit {unit_id} answers, but no profile's identify probes match")
     device = finding.device_entry()

@@ -7,16 +7,20 @@
   `pv-collector identify` does for one unit (`pv_collector.identify.identify_on_bus`: SunSpec first, then
   every profile's `identify` probes), through the bus (its lock and timeouts; reads only).
 
+Their requests are a tool's (`pv_collector.transport.Origin.TOOL`): they take the bus like every poll, but
+what a device refuses or leaves unanswered is the user's finding, never counted among the collector's errors
+(its `stats` message, `/metrics`, the page's overview) or the bus's requests by outcome.
+
 Each is a coroutine function, or None when this version of the collector does not have it; the page
 then shows the tool as "not available in this version" and its endpoint answers 501 with
 `{"error": "not_available", "feature": ...}`. `shipped_tools()` says what this version has.
 
-What an `Identifier` provides: given a bus and a unit id it
-reads through `bus.read(...)` (the bus lock and timeouts apply; reads only) and returns an
-`Identification`: the proposed `devices:` entry of the configuration (`id`, `name`, `unit_id`, `profile`
-and any option the device needs), the same as YAML text to copy, and what it found (`vendor`, `model`,
-`serial`, `firmware`, the SunSpec models, ... as strings). It raises `ModbusError` when the unit does not
-answer and `ProfileError` when no profile fits.
+What an `Identifier` provides: given a bus and a unit id it reads through `bus.reader(unit_id,
+origin=Origin.TOOL)` (the bus lock and timeouts apply; reads only) and returns an `Identification`: the
+proposed `devices:` entry of the configuration (`id`, `name`, `unit_id`, `profile` and any option the device
+needs), the same as YAML text to copy, and what it found (`vendor`, `model`, `serial`, `firmware`, the
+SunSpec models, ... as strings). It raises `ModbusError` when the unit does not answer and `ProfileError`
+when no profile fits.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from pv_collector.identify import identify_on_bus
 from pv_collector.recording import record_image
+from pv_collector.transport import Origin
 
 if TYPE_CHECKING:
     from pv_collector.poller import DevicePoller
@@ -76,7 +81,7 @@ async def record_device(poller: DevicePoller) -> RecordedImage:
     bus = poller.bus_config
     unit = poller.device.unit_id
     image = await record_image(
-        poller.reader,
+        poller.bus.reader(unit, origin=Origin.TOOL),
         poller.profile,
         unit_id=unit,
         extra_dirs=poller.profile_dirs,
