@@ -128,6 +128,12 @@ async def test_status_lists_every_bus_and_device_with_its_figures(collector: Col
         assert device["interval_share"] == pytest.approx(
             device["bus_seconds_per_cycle"] / 0.2, rel=1e-3, abs=1e-5
         )
+        first = poller.plan[0]  # where the page's register explorer starts for the device
+        assert device["first_block"] == {
+            "function": first.function.value,
+            "address": first.address,
+            "count": first.count,
+        }
 
 
 async def test_bus_utilisation_is_measured_from_the_time_spent_in_requests(collector: Collector) -> None:
@@ -309,6 +315,23 @@ async def test_explorer_reads_a_range_and_decodes_it_beside_the_profile(
     assert by_key["voltage_l1"]["value"] == pytest.approx(decode(voltage, registers[:2]))
     assert by_key["voltage_l1"]["unit"] == "V"
     assert {"voltage_l2", "voltage_l3"} <= set(by_key)
+
+
+async def test_the_explorer_starts_at_a_range_every_device_answers(collector: Collector) -> None:
+    """The page fills the explorer with a device's `first_block` when the device is chosen: read as it is,
+    it answers (a SunSpec inverter refuses address 0, where the explorer used to start)."""
+    async with page(collector) as client:
+        devices = devices_of(await status_of(client))
+        results = {}
+        for device_id, device in devices.items():
+            body = {"device": device_id, **device["first_block"]}
+            results[device_id] = await (await client.post("/api/explorer", json=body)).json()
+        at_zero = {"device": "inverter", "function": "holding", "address": 0, "count": 10}
+        inverter_at_zero = await (await client.post("/api/explorer", json=at_zero)).json()
+
+    assert {device_id: result["ok"] for device_id, result in results.items()} == dict.fromkeys(devices, True)
+    assert inverter_at_zero["ok"] is False
+    assert inverter_at_zero["reason"] == "exception"
 
 
 async def test_explorer_finds_a_unit_that_is_not_configured(

@@ -12,13 +12,16 @@ Times are wall-clock seconds (the collector's clock), durations seconds, shares 
 - A device's `bus_seconds_per_cycle` is its requests per cycle times its smoothed response time (the
   same figure the adaptive timeouts use), and `interval_share` that time over its poll interval: what one
   device costs its line.
+- A device's `first_block` is the first request of its read plan (table, first address, registers): a range
+  the device is known to answer, where the page's register explorer starts when the device is chosen. None
+  while the plan is empty (a SunSpec device before its models were found).
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +38,15 @@ MIN_SPAN = 1.0  # seconds between the samples a utilisation is computed from, at
 
 class UnknownDevice(KeyError):
     """No device with this id in the collector."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockStatus:
+    """One request of a read plan: its table (`holding`, `input`), first address and registers."""
+
+    function: str
+    address: int
+    count: int
 
 
 @dataclass(slots=True)
@@ -62,6 +74,7 @@ class DeviceStatus:
     interval_share: float | None
     rejected: int
     quarantined: int
+    first_block: BlockStatus | None
 
 
 @dataclass(slots=True)
@@ -128,6 +141,13 @@ def _block(block: ReadBlock) -> dict[str, Any]:
             for p in sorted(block.points, key=lambda p: (p.address, p.key))
         ],
     }
+
+
+def _first_block(plan: Sequence[ReadBlock]) -> BlockStatus | None:
+    if not plan:
+        return None
+    block = plan[0]
+    return BlockStatus(function=block.function.value, address=block.address, count=block.count)
 
 
 def _point(point: Point) -> dict[str, Any]:
@@ -222,6 +242,7 @@ class StatusView:
             interval_share=None if bus_seconds is None else round(bus_seconds / interval, 6),
             rejected=sum(metrics.rejected_by(poller.id).values()),
             quarantined=len(poller.quarantined),
+            first_block=_first_block(poller.plan),
         )
 
     def device(self, device_id: str) -> dict[str, Any]:

@@ -608,9 +608,17 @@
     const syncUnit = () => {
       const [kind, name] = form.elements.namedItem("target").value.split(/:(.*)/s);
       unit.disabled = kind === "device";
-      if (kind === "device") {
-        const device = devices().find((entry) => entry.id === name);
-        if (device) unit.value = device.unit_id;
+      if (kind !== "device") return;
+      const device = devices().find((entry) => entry.id === name);
+      if (!device) return;
+      unit.value = device.unit_id;
+      // Start where the device is known to answer: the first request of its read plan (a SunSpec inverter
+      // refuses address 0, so the first Read of a newcomer works).
+      const block = device.first_block;
+      if (block) {
+        form.elements.namedItem("function").value = block.function;
+        form.elements.namedItem("address").value = block.address;
+        form.elements.namedItem("count").value = block.count;
       }
     };
     form.elements.namedItem("target").addEventListener("change", syncUnit);
