@@ -18,7 +18,9 @@ from .contract_fields import (
     is_number,
     load_json_object,
     read_choice,
+    read_id,
     read_number,
+    read_object,
     read_str,
 )
 from .contract_points import parse_point
@@ -55,11 +57,8 @@ __all__ = [
 
 def parse_device(data: object, where: str, problems: list[str], incomplete: set[str]) -> DeviceDef:
     """Parse one device; broken points are left out, listed in `problems`, the device in `incomplete`."""
-    if not isinstance(data, dict):
-        raise InvalidPayload(f"{where}: {data!r} is not an object")
-    device_id = data.get("id")
-    if not isinstance(device_id, str) or not ID_PATTERN.match(device_id):
-        raise InvalidPayload(f"{where}.id: {device_id!r} does not match {ID_PATTERN.pattern}")
+    data = read_object(data, where)
+    device_id = read_id(data, "id", where, ID_PATTERN)
     where = f"devices({device_id})"
     name = read_str(data, "name", where, required=True)
     kind = read_choice(data, "kind", where, DEVICE_KINDS)
@@ -104,11 +103,8 @@ def parse_device(data: object, where: str, problems: list[str], incomplete: set[
 
 def parse_collector(data: object) -> CollectorInfo:
     """Parse the `collector` object of an announcement."""
-    if not isinstance(data, dict):
-        raise InvalidPayload(f"collector: {data!r} is not an object")
-    collector_id = data.get("id")
-    if not isinstance(collector_id, str) or not ID_PATTERN.match(collector_id):
-        raise InvalidPayload(f"collector.id: {collector_id!r} does not match {ID_PATTERN.pattern}")
+    data = read_object(data, "collector")
+    collector_id = read_id(data, "id", "collector", ID_PATTERN)
     return CollectorInfo(
         id=collector_id,
         name=read_str(data, "name", "collector", required=True) or collector_id,

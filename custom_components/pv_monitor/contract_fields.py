@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, TypeIs
 
 from .messages import MAX_PAYLOAD_BYTES, PLATFORM_KINDS, POINT_KINDS, EntityPlatform, PointKind
@@ -85,4 +86,19 @@ def read_choice(data: dict[str, Any], key: str, where: str, allowed: frozenset[s
         return None
     if not isinstance(value, str) or value not in allowed:
         raise InvalidPayload(f"{where}.{key}: {value!r} is not one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def read_object(data: object, where: str) -> dict[str, Any]:
+    """`data` as a JSON object, else `InvalidPayload` naming `where`."""
+    if not isinstance(data, dict):
+        raise InvalidPayload(f"{where}: {data!r} is not an object")
+    return data
+
+
+def read_id(data: dict[str, Any], key: str, where: str, pattern: re.Pattern[str]) -> str:
+    """The identifier `data[key]` (an id or a point key), which must match `pattern`."""
+    value = data.get(key)
+    if not isinstance(value, str) or not pattern.match(value):
+        raise InvalidPayload(f"{where}.{key}: {value!r} does not match {pattern.pattern}")
     return value

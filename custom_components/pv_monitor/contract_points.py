@@ -11,7 +11,9 @@ from .contract_fields import (
     is_platform,
     is_point_kind,
     read_choice,
+    read_id,
     read_number,
+    read_object,
     read_precision,
     read_str,
 )
@@ -34,8 +36,7 @@ from .messages import (
 
 def parse_writable(data: object, kind: str, where: str) -> WritableDef:
     """Parse a point's `writable` object."""
-    if not isinstance(data, dict):
-        raise InvalidPayload(f"{where}.writable: {data!r} is not an object")
+    data = read_object(data, f"{where}.writable")
     writable = WritableDef(
         min=read_number(data, "min", f"{where}.writable"),
         max=read_number(data, "max", f"{where}.writable"),
@@ -69,8 +70,7 @@ def parse_entity(
 ) -> EntityDef:
     """Parse a point's `entity`: the entity the collector resolved for it (a platform that cannot show the
     point's kind is refused); the display unit and precision default to the point's own."""
-    if not isinstance(data, dict):
-        raise InvalidPayload(f"{where}: {data!r} is not an object")
+    data = read_object(data, where)
     platform = data.get("platform")
     if not is_platform(platform):
         raise InvalidPayload(
@@ -142,11 +142,8 @@ def entity_of_collector_before_0_2(
 
 def parse_point(data: object, where: str) -> PointDef:
     """Parse one point of a device."""
-    if not isinstance(data, dict):
-        raise InvalidPayload(f"{where}: {data!r} is not an object")
-    key = data.get("key")
-    if not isinstance(key, str) or not KEY_PATTERN.match(key):
-        raise InvalidPayload(f"{where}.key: {key!r} does not match {KEY_PATTERN.pattern}")
+    data = read_object(data, where)
+    key = read_id(data, "key", where, KEY_PATTERN)
     where = f"{where}({key})"
     name = read_str(data, "name", where, required=True)
     kind = data.get("kind")
