@@ -4,8 +4,8 @@
 - the collector's hand copy of Home Assistant's tables is this Home Assistant's, for every device class it
   lists (a failure names the change to copy);
 - the integration makes the same entities from this collector's announcement as from one of a collector
-  before 0.2.0 (no `entity`: `contract_points.entity_of_collector_before_0_2`), for every point a shipped profile
-  can announce, so a partial update moves no entity.
+  before 0.2.0 (no `entity`: `contract_points.entity_of_collector_before_0_2`), for every point a shipped
+  profile can announce, so a partial update moves no entity.
 """
 
 from __future__ import annotations
