@@ -347,4 +347,8 @@ async def test_the_array_step_names_each_inverter_once(
         result["flow_id"], {"next_step_id": "array_device"}
     )
     options = result["data_schema"].schema["device"].config["options"]
-    assert [option["label"] for option in options] == ["Inverter (roof_east)", "Inverter (roof_west)", "Garage"]
+    assert [option["label"] for option in options] == [
+        "Inverter (roof_east)",
+        "Inverter (roof_west)",
+        "Garage",
+    ]
