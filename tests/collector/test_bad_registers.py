@@ -70,7 +70,7 @@ async def test_a_refused_register_is_quarantined_and_the_rest_read(
         )
         cycles = len(recorder.on(f"{BASE}/meter/state")) - cycles_before
         requests = sim.requests[METER] - refused_now
-        stats = collector.metrics.stats()
+        stats = collector.metrics.stats().to_payload()
         plan = [(block.function, block.address, block.count) for block in poller.plan]
     # Everything but the refused point is published, with the device's values, from the first complete state
     # on (counters from the FIRST_CONFIRM-th cycle: their first readings must agree).
@@ -100,10 +100,10 @@ async def test_a_quarantined_point_is_read_again_when_the_device_accepts_it(
     config = collector_config(tmp_path / "data", broker.port, port, devices=devices)
     config["buses"][0]["quarantine_retry"] = 0.5
     async with running(config) as collector:
-        await eventually(lambda: collector.metrics.stats()["quarantined"], what="a quarantined point")
+        await eventually(lambda: collector.metrics.stats().quarantined, what="a quarantined point")
         sim.refuse_register(METER, "input", REFUSED_POINT, refuse=False)
         await recorder.wait(f"{BASE}/meter/state", lambda m: "current_l2" in m.json()["v"])
-        assert collector.metrics.stats()["quarantined"] == {}
+        assert collector.metrics.stats().quarantined == {}
     last = recorder.on(f"{BASE}/meter/state")[-1].json()["v"]
     assert last == pytest.approx(meter_values(sim, without=set()))
 

@@ -126,7 +126,7 @@ async def test_two_clients_read_through_the_gateway_of_an_rtu_line(
             await eventually(
                 lambda: len(recorder.on(f"{BASE}/weather/state")) > weather_before + 2, what="weather polls"
             )
-            stats = collector.metrics.stats()
+            stats = collector.metrics.stats().to_payload()
     schema("stats").validate(stats)
     assert stats["gateway"] == {
         "clients": 2,
@@ -188,5 +188,3 @@ async def test_gateway_port_in_use_is_one_clear_error(
     config["buses"][0]["gateway"] = {"port": port}  # the simulator listens there already
     with pytest.raises(CollectorError, match=rf"gateway of bus sim: cannot listen on 127.0.0.1:{port}"):
         await Collector(validate_config(config)).run()
-
-

@@ -15,8 +15,10 @@ from pv_collector.messages import (
     CollectorInfo,
     DeviceAnnouncement,
     EventMessage,
+    GatewayStats,
     PointAnnouncement,
     StateMessage,
+    StatsMessage,
 )
 from pv_collector.model import Point, Writable
 from pv_collector.profile import list_profiles, load_profile
@@ -100,6 +102,46 @@ def test_state_and_event_messages_as_on_the_wire() -> None:
     for event in (done, refused, rejected):
         schema("event").validate(event.to_payload())
     schema("state").validate({**state.to_payload(), "seq": 1})
+
+
+def test_the_statistics_as_on_the_wire() -> None:
+    """The contract's field order (the one of the dict the collector sent before this model), errors in the
+    order they first happened, `cycle_seconds` and `gateway` only when there are such figures."""
+    stats = StatsMessage(
+        ts=1763900061.0,
+        uptime=0.0,
+        requests_per_cycle=8,
+        messages_published=1,
+        errors={"timeout": 1, "publish": 2, "decode": 1},
+        rejected_readings=1,
+        queue_length=7,
+        queue_dropped=2,
+        cycle_seconds=0.138765,
+        quarantined={"alpha": ("x",), "meter": ("b", "a")},
+        gateway=GatewayStats(clients=3, cached=1, forwarded=0, written=0, refused=0, failed=1),
+    )
+    assert wire(stats.to_payload()) == (
+        '{"ts":1763900061.0,"uptime":0.0,"requests_per_cycle":8,"messages_published":1,'
+        '"errors":{"timeout":1,"publish":2,"decode":1},"rejected_readings":1,"queue_length":7,'
+        '"queue_dropped":2,"cycle_seconds":0.138765,"quarantined":{"alpha":["x"],"meter":["b","a"]},'
+        '"gateway":{"clients":3,"cached":1,"forwarded":0,"written":0,"refused":0,"failed":1}}'
+    )
+    schema("stats").validate(stats.to_payload())
+    first = StatsMessage(
+        ts=1763900060.123,
+        uptime=12.346,
+        requests_per_cycle=0,
+        messages_published=0,
+        errors={},
+        rejected_readings=0,
+        queue_length=0,
+        queue_dropped=0,
+        quarantined={},
+    )
+    assert wire(first.to_payload()) == (
+        '{"ts":1763900060.123,"uptime":12.346,"requests_per_cycle":0,"messages_published":0,"errors":{},'
+        '"rejected_readings":0,"queue_length":0,"queue_dropped":0,"quarantined":{}}'
+    )
 
 
 @pytest.mark.parametrize("profile_id", list_profiles())

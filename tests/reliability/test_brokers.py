@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pv_collector import publisher
+from pv_collector import mqtt_link
 from tests.collector.conftest import Recorder, collector_config, running, schema
 from tests.helpers import eventually
 from tests.mosquitto import Mosquitto
@@ -60,7 +60,7 @@ async def test_a_broker_that_does_not_answer_connect_is_reported_once(
     """Readings queued silently before. Now: one error line naming host:port after the CONNACK wait (10 s,
     1 s here: every attempt waits it), then the usual reconnect backoff, and no second line while the broker
     stays mute."""
-    monkeypatch.setattr(publisher, "CONNACK_TIMEOUT", 1.0)
+    monkeypatch.setattr(mqtt_link, "CONNACK_TIMEOUT", 1.0)
     caplog.set_level(logging.INFO, logger="pv_collector")
     broker = MuteBroker(hang_up=hang_up)
     mqtt_port = await broker.start()

@@ -100,8 +100,8 @@ async def test_bounded_queue_drops_oldest_counted_and_logged_once(
         assert kept[-1] >= last - 1, "the newest are kept"
         assert kept == list(range(kept[0], kept[0] + 5)), "in order, without gaps"
         stats = collector.metrics.stats()
-        assert stats["queue_dropped"] >= 7
-        assert stats["queue_dropped"] == outbox.last_seq("weather") - len(outbox)
+        assert stats.queue_dropped >= 7
+        assert stats.queue_dropped == outbox.last_seq("weather") - len(outbox)
         assert collector.metrics_port is not None
         url = f"http://127.0.0.1:{collector.metrics_port}/metrics"
         page = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())

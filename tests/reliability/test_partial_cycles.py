@@ -112,7 +112,7 @@ async def test_a_register_answered_with_exception_04_is_quarantined_and_the_rest
                 lambda: any("voltage_l1" in state["v"] for state in states(recorder)), what="the first block"
             )
             await eventually(lambda: len(states(recorder)) >= 6, what="more states")
-            stats = collector.metrics.stats()
+            stats = collector.metrics.stats().to_payload()
     finally:
         await device.stop()
     last = states(recorder)[-1]["v"]

@@ -34,7 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pv_collector.atomic import write_atomically
 from pv_collector.config import Config
 from pv_collector.errors import DuplicateCollectorError
-from pv_collector.publisher import configure_client, describe_connect_error
+from pv_collector.mqtt_link import configure_client, describe_connect_error
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
 """The MQTT contract's messages as the collector sends them (docs/mqtt-contract.md, JSON Schemas in
-contract/): the announcement with its collector, devices and points, device state messages and events.
+contract/): the announcement with its collector, devices and points, device state messages, events and the
+collector's statistics.
 
 Frozen dataclasses handed from the pollers to the publisher; `to_payload()` gives the JSON object of the
 wire, the only place where a message becomes a dict. Optional fields without a value are left out, as the
@@ -9,7 +10,7 @@ contract asks.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 from pv_collector.entity_model import Entity, point_entity
@@ -253,3 +254,55 @@ class EventMessage:
                 ("id", self.id),
             )
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayStats:
+    """The Modbus TCP gateway's figures in the statistics: its clients and the requests by outcome."""
+
+    clients: int
+    cached: int
+    forwarded: int
+    written: int
+    refused: int
+    failed: int
+
+    def to_payload(self) -> dict[str, int]:
+        """The `gateway` JSON object (the fields in their order)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatsMessage:
+    """The collector's statistics, retained on `<base>/<cid>/stats` (stats.schema.json)."""
+
+    ts: float  # Unix time, seconds
+    uptime: float  # seconds since the collector started
+    requests_per_cycle: int  # Modbus requests of one cycle of every device together
+    messages_published: int
+    errors: Mapping[str, int]  # by kind, in the order they first happened
+    rejected_readings: int
+    queue_length: int
+    queue_dropped: int
+    cycle_seconds: float | None = None  # smoothed processing time of a cycle; None before the first
+    quarantined: Mapping[str, tuple[str, ...]]  # device -> its quarantined points
+    gateway: GatewayStats | None = None  # only with the gateway on
+
+    def to_payload(self) -> dict[str, Any]:
+        """The statistics' JSON object."""
+        payload: dict[str, Any] = {
+            "ts": self.ts,
+            "uptime": self.uptime,
+            "requests_per_cycle": self.requests_per_cycle,
+            "messages_published": self.messages_published,
+            "errors": dict(self.errors),
+            "rejected_readings": self.rejected_readings,
+            "queue_length": self.queue_length,
+            "queue_dropped": self.queue_dropped,
+        }
+        if self.cycle_seconds is not None:
+            payload["cycle_seconds"] = self.cycle_seconds
+        payload["quarantined"] = {device: list(keys) for device, keys in self.quarantined.items()}
+        if self.gateway is not None:
+            payload["gateway"] = self.gateway.to_payload()
+        return payload

@@ -11,10 +11,11 @@ import time
 from collections import Counter as Tally
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from pv_collector.messages import GatewayStats, StatsMessage
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -250,32 +251,32 @@ class Metrics:
         with self._lock:
             return dict(self._rejected_by_device.get(device, {}))
 
-    def stats(self, now: float | None = None) -> dict[str, Any]:
+    def stats(self, now: float | None = None) -> StatsMessage:
         """The statistics message (contract `stats.schema.json`)."""
         with self._lock:
-            message: dict[str, Any] = {
-                "ts": round(time.time() if now is None else now, 3),
-                "uptime": round(time.monotonic() - self._started, 3),
-                "requests_per_cycle": sum(self._requests_per_cycle.values()),
-                "messages_published": self._messages_published,
-                "errors": dict(self._errors),
-                "rejected_readings": self._rejected,
-                "queue_length": self._queue_length,
-                "queue_dropped": self._queue_dropped,
-            }
-            if self._cycle_seconds is not None:
-                message["cycle_seconds"] = round(self._cycle_seconds, 6)
-            message["quarantined"] = {
-                device: list(keys) for device, keys in sorted(self._quarantined.items())
-            }
+            gateway = None
             if self._gateway_clients:
-                gateway: dict[str, int] = {
-                    "clients": sum(count() for count in self._gateway_clients.values())
-                }
-                for outcome in ("cached", "forwarded", "written", "refused", "failed"):
-                    gateway[outcome] = self._gateway[outcome]
-                message["gateway"] = gateway
-        return message
+                gateway = GatewayStats(
+                    clients=sum(count() for count in self._gateway_clients.values()),
+                    cached=self._gateway["cached"],
+                    forwarded=self._gateway["forwarded"],
+                    written=self._gateway["written"],
+                    refused=self._gateway["refused"],
+                    failed=self._gateway["failed"],
+                )
+            return StatsMessage(
+                ts=round(time.time() if now is None else now, 3),
+                uptime=round(time.monotonic() - self._started, 3),
+                requests_per_cycle=sum(self._requests_per_cycle.values()),
+                messages_published=self._messages_published,
+                errors=dict(self._errors),
+                rejected_readings=self._rejected,
+                queue_length=self._queue_length,
+                queue_dropped=self._queue_dropped,
+                cycle_seconds=None if self._cycle_seconds is None else round(self._cycle_seconds, 6),
+                quarantined={device: tuple(keys) for device, keys in sorted(self._quarantined.items())},
+                gateway=gateway,
+            )
 
     # ------------------------------------------------------------------ HTTP endpoint
 
