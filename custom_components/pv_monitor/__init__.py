@@ -17,7 +17,7 @@ from .coordinator import PvMonitorCoordinator
 from .health_tracker import HealthTracker
 from .issues import async_clear_collector_issues, async_report_mqtt_missing
 from .models import CollectorState, PvMonitorConfigEntry, PvMonitorData
-from .options import EntryOptions
+from .options import EntryOptions, array_peak_power_as_array
 from .registry import announces
 from .services import async_setup_services
 from .topics import Topics
@@ -74,7 +74,13 @@ def _topics(entry: PvMonitorConfigEntry) -> Topics:
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: PvMonitorConfigEntry) -> bool:
-    """1.1 -> 1.2: the array peak power option moves from W to kWp (one unit for array size)."""
+    """Old entries in today's form.
+
+    1.1 -> 1.2: the array peak power option moves from W to kWp (one unit for array size).
+    1.2 -> 1.3: that option leaves the alert thresholds (an array's size is asked in one place, the array
+    step); its value becomes the array of every inverter without one of its own, which each announced
+    inverter then gets as its own (options.py `array_peak_power_as_array`).
+    """
     if entry.version > 1:
         return False  # a newer version of the integration wrote it
     if entry.minor_version < 2:
@@ -82,6 +88,9 @@ async def async_migrate_entry(hass: HomeAssistant, entry: PvMonitorConfigEntry) 
         if CONF_ARRAY_PEAK_POWER in options:
             options[CONF_ARRAY_PEAK_POWER] = float(options[CONF_ARRAY_PEAK_POWER]) / 1000.0
         hass.config_entries.async_update_entry(entry, options=options, minor_version=2)
+    if entry.minor_version < 3:
+        options = array_peak_power_as_array(entry.options)
+        hass.config_entries.async_update_entry(entry, options=options, minor_version=3)
     return True
 
 

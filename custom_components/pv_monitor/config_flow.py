@@ -56,7 +56,8 @@ class PvMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
     # 1.2: the option `array_peak_power` is in kWp (was W), as every array's peak power.
-    MINOR_VERSION = 2
+    # 1.3: no `array_peak_power`: its value is the array of each inverter without one (options `arrays`).
+    MINOR_VERSION = 3
 
     def __init__(self) -> None:
         """Nothing found yet."""

@@ -18,7 +18,6 @@ CONF_GRID_FREQUENCY_MIN: Final = "grid_frequency_min"
 CONF_GRID_FREQUENCY_MAX: Final = "grid_frequency_max"
 CONF_BATTERY_LOW_SOC: Final = "battery_low_soc"
 CONF_PRODUCTION_BELOW_EXPECTED: Final = "production_below_expected"
-CONF_ARRAY_PEAK_POWER: Final = "array_peak_power"
 CONF_OFFLINE_GRACE: Final = "offline_grace"
 CONF_COMMAND_QOS: Final = "command_qos"
 # PV health (docs/pv-health.md).
@@ -34,6 +33,12 @@ CONF_PEAK_POWER: Final = "peak_power"
 CONF_TILT: Final = "tilt"
 CONF_AZIMUTH: Final = "azimuth"
 CONF_LOSSES: Final = "losses"
+# The array of every inverter that has none of its own: only what the migration of the retired option
+# `array_peak_power` (CONF_ARRAY_PEAK_POWER, kWp; W before 1.2) leaves until the collector announces
+# its inverters (then each inverter without an array gets a copy and this key goes). No device id: ids
+# start with a letter or digit.
+ARRAY_OF_EVERY_INVERTER: Final = "*"
+CONF_ARRAY_PEAK_POWER: Final = "array_peak_power"
 # Options of the alert automations step (kept so the form shows the last choice).
 CONF_NOTIFY_ENTITIES: Final = "notify_entities"
 CONF_CHAT_ID: Final = "chat_id"
@@ -50,7 +55,6 @@ DEFAULT_OPTIONS: Final[dict[str, float | int]] = {
     CONF_GRID_FREQUENCY_MAX: 50.2,
     CONF_BATTERY_LOW_SOC: 10.0,
     CONF_PRODUCTION_BELOW_EXPECTED: 50.0,
-    CONF_ARRAY_PEAK_POWER: 0.0,
     CONF_OFFLINE_GRACE: 60,
     CONF_COMMAND_QOS: 1,
     CONF_PRODUCTION_ALERT_DELAY: 900,

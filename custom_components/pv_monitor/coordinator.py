@@ -23,6 +23,7 @@ from homeassistant.helpers.event import async_track_time_interval
 
 from .alert_engine import AlertEngine
 from .backfill import StatisticsBackfill
+from .catalogue import has_health
 from .commands import CommandSender
 from .const import (
     HEALTH_INTERVAL,
@@ -44,7 +45,7 @@ from .health_tracker import HealthTracker
 from .issues import DuplicateCollectorDetector, async_report_contract, async_report_ha_discovery
 from .messages import CONTRACT_VERSION, MAX_PAYLOAD_BYTES, Announcement, Availability, DeviceDef
 from .models import CollectorState, DeviceRuntime, PvMonitorConfigEntry
-from .options import EntryOptions
+from .options import EntryOptions, arrays_for_announced_inverters
 from .registry import async_sync_registries
 
 _LOGGER = logging.getLogger(__package__)
@@ -206,6 +207,14 @@ class PvMonitorCoordinator:
         self._duplicates.observe(announcement)
         self._apply_announcement(announcement)
 
+    def _adopt_array_of_every_inverter(self, announcement: Announcement) -> None:
+        """The array the migration left for every inverter (the retired `array_peak_power`) becomes the
+        own array of each announced inverter without one, before anything reads the arrays."""
+        inverters = [device.id for device in announcement.devices if has_health(device)]
+        if (options := arrays_for_announced_inverters(self.entry.options, inverters)) is not None:
+            self.options.update(options)
+            self.hass.config_entries.async_update_entry(self.entry, options=options)
+
     def _apply_announcement(self, announcement: Announcement) -> None:
         state = self.state
         previous = state.announcement
@@ -221,6 +230,7 @@ class PvMonitorCoordinator:
                 for runtime in state.devices.values():
                     runtime.last_seq = 0  # a restarted collector may have lost its sequence numbers
         state.announcement = announcement
+        self._adopt_array_of_every_inverter(announcement)
         async_sync_registries(self.hass, self.entry.entry_id, announcement, self.options.arrays)
         announced = {device.id: device for device in announcement.devices}
         for device_id in set(state.devices) - set(announced) - announcement.incomplete:

@@ -137,7 +137,8 @@ class DashboardInput:
 
     `power_flow`: the Energy dashboard has this collector's power sensors (the power-sankey card can draw
     the live flow); `energy_configured`: it has energy sources (the energy-distribution card shows today's).
-    `rated_power`: an inverter's rated AC power in W, by device id (the gauge's maximum).
+    `rated_power`: an inverter's rated AC power in W, by device id (the gauge's maximum); `peak_power`:
+    its array's peak power in W (the maximum without a rated power).
     """
 
     title: str
@@ -145,8 +146,8 @@ class DashboardInput:
     texts: Mapping[str, str]
     energy_configured: bool = False
     power_flow: bool = False
-    peak_power: float = 0.0  # W, the array peak power option (a gauge maximum without a rated power)
     rated_power: Mapping[str, float] = field(default_factory=dict)
+    peak_power: Mapping[str, float] = field(default_factory=dict)
 
 
 def dashboard_url_path(collector_id: str) -> str:
@@ -310,7 +311,7 @@ def _gauges(
     battery state of charge."""
     gauges: list[dict[str, Any]] = []
     for device_id, entity_id, point in pv_power:
-        peak = given.rated_power.get(device_id) or given.peak_power or DEFAULT_GAUGE_MAX_W
+        peak = given.rated_power.get(device_id) or given.peak_power.get(device_id) or DEFAULT_GAUGE_MAX_W
         maximum = peak if point.unit == "W" else peak / 1000 if point.unit == "kW" else None
         gauge: dict[str, Any] = {"type": "gauge", "entity": entity_id, "min": 0, "needle": True}
         if maximum is not None:
@@ -405,8 +406,11 @@ async def async_create_dashboard(hass: HomeAssistant, entry: PvMonitorConfigEntr
             texts={key: translations.get(prefix + key, key) for key in TEXT_KEYS},
             energy_configured=bool(preferences),
             power_flow=any(source.get("stat_rate") in ours for source in preferences),
-            peak_power=entry.runtime_data.options.thresholds.array_peak_power * 1000.0,
             rated_power=rated_power_w(state),
+            peak_power={
+                device_id: array.peak_power * 1000.0
+                for device_id, array in entry.runtime_data.options.arrays.items()
+            },
         ),
     )
     url_path = dashboard_url_path(state.collector_id)

@@ -3,16 +3,17 @@
 Two sources, in this order (docs/pv-health.md):
 
 1. A measured irradiance (a point with role `irradiance`, e.g. an environment sensor on the same
-   collector), taken as plane-of-array irradiance. With an array configured for the inverter (options):
-   `clearsky.array_power` (temperature derating and losses); without one, the array peak power option
-   `array_peak_power` (kWp) and a flat performance ratio:
-
-       expected W = irradiance W/m² / 1000 W/m² * peak power W * PERFORMANCE_RATIO
+   collector), taken as plane-of-array irradiance: `clearsky.array_power` of the inverter's array
+   (options `arrays`: temperature derating and losses).
 
 2. Without a measured irradiance: the clear-sky model of `clearsky` for the inverter's array at Home
    Assistant's home location.
 
 Below MIN_IRRADIANCE the measured estimate says nothing is expected (dawn, dusk, night).
+
+Without an array nothing describes the inverter's production: no expectation. (The retired threshold
+`array_peak_power` once gave one with a flat performance ratio of 0.8; entries that had it now have an
+array of that size with the default tilt, azimuth and losses: options.py `array_peak_power_as_array`.)
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from typing import Final
 
 from .clearsky import Array, array_power, clear_sky_power
 
-STC_IRRADIANCE: Final = 1000.0  # W/m², standard test conditions
-PERFORMANCE_RATIO: Final = 0.8  # typical losses: temperature, inverter, wiring, soiling
 MIN_IRRADIANCE: Final = 100.0  # W/m²
 
 
@@ -34,15 +33,10 @@ def expected_power(
     longitude: float,
     array: Array | None,
     irradiance: float | None,
-    peak_power: float,
 ) -> float | None:
     """Expected AC power in W now (0 at night), or None when nothing describes the array."""
-    if irradiance is not None:
-        if array is not None:
-            return array_power(max(irradiance, 0.0), array)
-        if peak_power > 0:
-            return max(irradiance, 0.0) / STC_IRRADIANCE * peak_power * PERFORMANCE_RATIO
-        return None
     if array is None:
         return None
+    if irradiance is not None:
+        return array_power(max(irradiance, 0.0), array)
     return clear_sky_power(moment, latitude, longitude, array)

@@ -59,11 +59,9 @@ class HealthTracker:
         }
 
     def peak_power_kw(self, device_id: str) -> float | None:
-        """The inverter's array size in kWp: its array, else the option `array_peak_power`."""
-        if (array := self._options.arrays.get(device_id)) is not None:
-            return array.peak_power
-        peak = self._options.thresholds.array_peak_power
-        return peak if peak > 0 else None
+        """The inverter's array size in kWp, None without an array."""
+        array = self._options.arrays.get(device_id)
+        return None if array is None else array.peak_power
 
     def unknown_reason(self, device_id: str, key: str) -> str:
         """Why an inverter's health figure is unknown: `no_array` when nothing describes its array (the
@@ -88,7 +86,6 @@ class HealthTracker:
             longitude=self.hass.config.longitude,
             array=self._options.arrays.get(device_id),
             irradiance=self._state.irradiance(),
-            peak_power=self._options.thresholds.array_peak_power * 1000.0,
         )
 
     def _counter_kwh(self, device_id: str, role: str) -> float | None:

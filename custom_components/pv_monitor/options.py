@@ -1,12 +1,13 @@
 """The entry's options: their forms (the options flow's schemas) and their typed values (alert
-thresholds, the arrays per inverter, the command QoS).
+thresholds, the arrays per inverter, the command QoS), and the move of the retired threshold
+`array_peak_power` into the arrays.
 
 One reader of `ConfigEntry.options` for the whole integration; defaults come from `const.DEFAULT_OPTIONS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -22,6 +23,7 @@ from homeassistant.helpers.selector import (
 
 from .clearsky import DEFAULT_LOSSES, Array
 from .const import (
+    ARRAY_OF_EVERY_INVERTER,
     CONF_ARRAY_PEAK_POWER,
     CONF_ARRAYS,
     CONF_AZIMUTH,
@@ -61,7 +63,6 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Required(CONF_GRID_FREQUENCY_MAX): _number(0, 100, 0.01, "Hz"),
         vol.Required(CONF_BATTERY_LOW_SOC): _number(0, 100, 1, "%"),
         vol.Required(CONF_PRODUCTION_BELOW_EXPECTED): _number(0, 100, 1, "%"),
-        vol.Required(CONF_ARRAY_PEAK_POWER): _number(0, 100_000, 0.01, "kWp"),
         vol.Required(CONF_PRODUCTION_ALERT_DELAY): _number(0, 86400, 1, "s"),
         vol.Required(CONF_PRODUCTION_MIN_ELEVATION): _number(0, 90, 1, "°"),
         vol.Required(CONF_STRING_IMBALANCE): _number(1, 100, 1, "%"),
@@ -102,7 +103,6 @@ class Thresholds:
     grid_frequency_max: float  # Hz
     battery_low_soc: float  # %
     production_below_expected: float  # percent of the expected production
-    array_peak_power: float  # kWp, as an array's peak power; 0 = unknown, no production estimate
     offline_grace: float  # seconds
     production_alert_delay: float  # seconds production must stay below expected
     production_min_elevation: float  # degrees of sun elevation below which nothing is judged
@@ -121,11 +121,12 @@ class Thresholds:
 def arrays_from_options(options: Mapping[str, Any]) -> dict[str, Array]:
     """The arrays per inverter (`arrays`: {device id: {peak_power kWp, tilt °, azimuth °, losses %}}).
 
-    An array with peak power 0 is no array.
+    An array with peak power 0 is no array; the array of every inverter (`ARRAY_OF_EVERY_INVERTER`,
+    see `arrays_for_announced_inverters`) is no inverter's array yet.
     """
     arrays: dict[str, Array] = {}
     for device_id, item in (options.get(CONF_ARRAYS) or {}).items():
-        if float(item.get(CONF_PEAK_POWER, 0)) > 0:
+        if device_id != ARRAY_OF_EVERY_INVERTER and float(item.get(CONF_PEAK_POWER, 0)) > 0:
             arrays[device_id] = Array(
                 peak_power=float(item[CONF_PEAK_POWER]),
                 tilt=float(item[CONF_TILT]),
@@ -133,6 +134,41 @@ def arrays_from_options(options: Mapping[str, Any]) -> dict[str, Array]:
                 losses=float(item[CONF_LOSSES]),
             )
     return arrays
+
+
+def array_peak_power_as_array(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options of version 1.2 in those of 1.3: the retired threshold `array_peak_power` (kWp; the size
+    of the array of every inverter without one of its own) asked the array's size in a second place.
+
+    Its value (> 0) becomes the array of every inverter (`ARRAY_OF_EVERY_INVERTER`: that peak power, the
+    default tilt, azimuth and losses), the key goes. The migration runs before the collector announces
+    its inverters: `arrays_for_announced_inverters` makes it theirs then.
+    """
+    migrated = dict(options)
+    peak_power = float(migrated.pop(CONF_ARRAY_PEAK_POWER, 0) or 0)
+    if peak_power > 0:
+        migrated[CONF_ARRAYS] = {
+            **(migrated.get(CONF_ARRAYS) or {}),
+            ARRAY_OF_EVERY_INVERTER: {**ARRAY_DEFAULTS, CONF_PEAK_POWER: peak_power},
+        }
+    return migrated
+
+
+def arrays_for_announced_inverters(
+    options: Mapping[str, Any], inverters: Collection[str]
+) -> dict[str, Any] | None:
+    """The options once the array of every inverter (left by the migration) is each announced
+    inverter's: a copy for each of `inverters` without an array of its own, and the key gone; so from
+    then on every array belongs to one inverter and is changed in the array step. None when there is
+    nothing to do (no such array, or no inverter announced yet: it waits)."""
+    arrays: dict[str, Any] = dict(options.get(CONF_ARRAYS) or {})
+    if ARRAY_OF_EVERY_INVERTER not in arrays or not inverters:
+        return None
+    every = arrays.pop(ARRAY_OF_EVERY_INVERTER)
+    for device_id in inverters:
+        if float((arrays.get(device_id) or {}).get(CONF_PEAK_POWER, 0)) <= 0:  # peak power 0: no array
+            arrays[device_id] = dict(every)
+    return {**options, CONF_ARRAYS: arrays}
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.pv_monitor.const import (
-    CONF_ARRAY_PEAK_POWER,
+    CONF_ARRAYS,
     CONF_BATTERY_LOW_SOC,
     CONF_FAULT_HOLD_OFF,
     CONF_OFFLINE_GRACE,
@@ -28,8 +28,12 @@ from custom_components.pv_monitor.const import (
     EVENT_ALERT,
 )
 from custom_components.pv_monitor.device_trigger import async_get_triggers
+from custom_components.pv_monitor.options import ARRAY_DEFAULTS
 
 from .conftest import FakeCollector
+
+# The inverter's array of 8 kWp (default tilt, azimuth and losses).
+ARRAY_8_KWP = {CONF_ARRAYS: {"inverter": {**ARRAY_DEFAULTS, "peak_power": 8.0}}}
 
 
 def device_id(hass: HomeAssistant, entry: MockConfigEntry, identifier: str) -> str:
@@ -168,22 +172,22 @@ async def test_battery_low_and_options(
 async def test_production_below_expected(
     hass: HomeAssistant, running: MockConfigEntry, collector: FakeCollector, freezer: FrozenDateTimeFactory
 ) -> None:
-    """With an irradiance sensor and the array's peak power, production below expected for the alert
+    """With an irradiance sensor and the inverter's array, production below expected for the alert
     delay raises the alert while the sun is high; at night nothing is judged."""
     freezer.move_to("2025-06-21T19:00:00+00:00")  # local noon at the harness's home (San Diego)
     entity_id = "binary_sensor.inverter_production_below_expected"
-    assert hass.states.get(entity_id).state == STATE_UNKNOWN  # no peak power configured: no estimate
+    assert hass.states.get(entity_id).state == STATE_UNKNOWN  # no array configured: no estimate
     assert hass.states.get(entity_id).attributes["reason"] == "no_array"  # and it says why
-    hass.config_entries.async_update_entry(running, options={CONF_ARRAY_PEAK_POWER: 8.0})
+    hass.config_entries.async_update_entry(running, options=ARRAY_8_KWP)
     await hass.async_block_till_done()
-    # 720 W/m² x 8 kWp x 0.8 = 4608 W expected; 2345 W is 51 %
+    # 720 W/m² x 8 kWp, cells at 42.5 °C (x 0.93), 14 % losses = 4607 W expected; 2345 W is 51 %
     assert hass.states.get(entity_id).state == "off"
     collector.state("inverter", {"ac_power": 1500})
     await hass.async_block_till_done()
     state = hass.states.get(entity_id)
     assert (state.state, state.attributes["expected"], state.attributes["reason"]) == (
         "off",
-        4608.0,
+        4606.8,
         "below_expected_pending",
     )
     freezer.tick(timedelta(seconds=840))
@@ -195,7 +199,7 @@ async def test_production_below_expected(
     await hass.async_block_till_done()
     state = hass.states.get(entity_id)
     assert (state.state, state.attributes["reason"]) == ("on", "below_expected")
-    collector.state("weather", {"irradiance": 300})  # a cloud: 1920 W expected
+    collector.state("weather", {"irradiance": 300})  # a cloud: 2028 W expected
     await hass.async_block_till_done()
     assert hass.states.get(entity_id).state == "off"
     freezer.move_to("2025-06-22T07:00:00+00:00")  # midnight in San Diego: sun far below the horizon
@@ -365,14 +369,14 @@ async def test_removing_the_array_clears_the_production_alert(
     again (and says why), never the old result."""
     freezer.move_to("2025-06-21T19:00:00+00:00")
     entity_id = "binary_sensor.inverter_production_below_expected"
-    hass.config_entries.async_update_entry(running, options={CONF_ARRAY_PEAK_POWER: 8.0})
+    hass.config_entries.async_update_entry(running, options=ARRAY_8_KWP)
     collector.state("inverter", {"ac_power": 500})
     await hass.async_block_till_done()
     freezer.tick(timedelta(seconds=901))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
     assert hass.states.get(entity_id).state == "on"
-    hass.config_entries.async_update_entry(running, options={CONF_ARRAY_PEAK_POWER: 0.0})
+    hass.config_entries.async_update_entry(running, options={CONF_ARRAYS: {}})
     await hass.async_block_till_done()
     state = hass.states.get(entity_id)
     assert (state.state, state.attributes["reason"]) == (STATE_UNKNOWN, "no_array")

@@ -419,7 +419,8 @@ async def test_reconfigure(
 
 
 async def test_options(hass: HomeAssistant) -> None:
-    """Thresholds are edited in one form; a maximum not above its minimum is refused."""
+    """Thresholds are edited in one form (the array's size is not one of them); a maximum not above its
+    minimum is refused."""
     entry = MockConfigEntry(
         domain=DOMAIN, unique_id="home", data={CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"}
     )
@@ -433,6 +434,9 @@ async def test_options(hass: HomeAssistant) -> None:
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "thresholds"
+    # the array's size is asked in one place, the array step: not among the thresholds
+    assert {str(key) for key in result["data_schema"].schema} == set(DEFAULT_OPTIONS)
+    assert "array_peak_power" not in {str(key) for key in result["data_schema"].schema}
     user_input = {
         **DEFAULT_OPTIONS,
         "command_qos": "1",

@@ -222,8 +222,8 @@ def test_power_flow_when_the_energy_dashboard_has_the_collector(announcement: di
         texts={},
         energy_configured=True,
         power_flow=True,
-        peak_power=6000,
         rated_power={"inverter": 5000},
+        peak_power={"inverter": 6000},
     )
     found = list(cards(build_dashboard(parse_announcement(json.dumps(announcement)), given)))
     types = [card["type"] for card in found]

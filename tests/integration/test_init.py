@@ -1,9 +1,11 @@
 """Setting up the entry: discovery of devices and entities from the announcement, unload, reload."""
 
+import copy
 import json
 from typing import Any
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr
@@ -13,11 +15,18 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, mock_restore_cache_with_extra_data
 
 from custom_components.pv_monitor.const import (
+    ARRAY_OF_EVERY_INVERTER,
     CONF_ARRAY_PEAK_POWER,
+    CONF_ARRAYS,
+    CONF_AZIMUTH,
     CONF_BASE_TOPIC,
     CONF_COLLECTOR_ID,
+    CONF_LOSSES,
+    CONF_PEAK_POWER,
+    CONF_TILT,
     DOMAIN,
 )
+from custom_components.pv_monitor.options import ARRAY_DEFAULTS
 
 from .conftest import FakeCollector
 
@@ -340,11 +349,11 @@ async def test_two_collectors_with_one_id_raise_a_repair_issue(
     assert issue_registry.async_get_issue(DOMAIN, "duplicate_collector_home") is None
 
 
-async def test_array_peak_power_moves_from_watts_to_kilowatt_peak(
+async def test_array_peak_power_of_version_1_1_in_watts_becomes_an_array(
     hass: HomeAssistant, mqtt_mock: Any
 ) -> None:
-    """An entry of version 1.1 stored the array peak power option in W: loaded, it is kWp (one unit for
-    array sizes everywhere)."""
+    """An entry of version 1.1 stored the retired array peak power option in W: loaded, it is an array
+    in kWp waiting for the announcement (one unit for array sizes everywhere)."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id="home",
@@ -356,5 +365,104 @@ async def test_array_peak_power_moves_from_watts_to_kilowatt_peak(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.minor_version == 2
-    assert entry.options == {CONF_ARRAY_PEAK_POWER: 8.0, "battery_low_soc": 15}
+    assert entry.minor_version == 3
+    assert entry.options == {
+        CONF_ARRAYS: {ARRAY_OF_EVERY_INVERTER: {**ARRAY_DEFAULTS, CONF_PEAK_POWER: 8.0}},
+        "battery_low_soc": 15,
+    }
+
+
+def _entry_of_version_1_2(hass: HomeAssistant, **options: Any) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="home",
+        title="Home PV",
+        version=1,
+        minor_version=2,
+        data={CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"},
+        options=options,
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def test_array_peak_power_becomes_the_inverters_array(
+    hass: HomeAssistant, mqtt_mock: Any, collector: FakeCollector, freezer: FrozenDateTimeFactory
+) -> None:
+    """The threshold step's old "PV array peak power" (5 kWp) is not lost: it becomes the array of the
+    inverter (default tilt, azimuth and losses), shown prefilled in the array step, and the inverter's
+    expected power is what it was (720 W/m² x 5 kWp x 0.8 = 2880 W by the old flat estimate)."""
+    freezer.move_to("2025-06-21T19:00:00+00:00")  # local noon at the harness's home
+    entry = _entry_of_version_1_2(hass, **{CONF_ARRAY_PEAK_POWER: 5.0, "battery_low_soc": 15})
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.minor_version == 3
+    assert CONF_ARRAY_PEAK_POWER not in entry.options
+    collector.start()
+    await hass.async_block_till_done()
+
+    array = {**ARRAY_DEFAULTS, CONF_PEAK_POWER: 5.0}
+    assert entry.options == {CONF_ARRAYS: {"inverter": array}, "battery_low_soc": 15}
+    expected = float(hass.states.get("sensor.inverter_expected_power").state)
+    assert expected == pytest.approx(2880.0, abs=1.0)  # the array's model: 2879.3 W
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "array_device"}
+    )
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"device": "inverter"})
+    assert result["step_id"] == "array"
+    suggested = {str(key): key.description["suggested_value"] for key in result["data_schema"].schema}
+    assert suggested == array
+
+    # once: a reload (the announcement again) changes nothing
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    collector.start()
+    await hass.async_block_till_done()
+    assert entry.options == {CONF_ARRAYS: {"inverter": array}, "battery_low_soc": 15}
+
+
+async def test_array_peak_power_leaves_the_inverters_own_arrays(
+    hass: HomeAssistant, mqtt_mock: Any, collector: FakeCollector, announcement: dict[str, Any]
+) -> None:
+    """An inverter with an array of its own keeps it; only inverters without one get the old size."""
+    second = copy.deepcopy(next(d for d in announcement["devices"] if d["id"] == "inverter"))
+    second["id"] = "garage"
+    second["name"] = "Garage inverter"
+    announcement["devices"].append(second)
+    own = {CONF_PEAK_POWER: 8.0, CONF_TILT: 20.0, CONF_AZIMUTH: 170.0, CONF_LOSSES: 10.0}
+    entry = _entry_of_version_1_2(hass, **{CONF_ARRAY_PEAK_POWER: 5.0, CONF_ARRAYS: {"inverter": own}})
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    collector.announcement = announcement
+    collector.start()
+    await hass.async_block_till_done()
+    assert entry.options == {
+        CONF_ARRAYS: {"inverter": own, "garage": {**ARRAY_DEFAULTS, CONF_PEAK_POWER: 5.0}}
+    }
+
+
+async def test_no_array_peak_power_changes_no_array(
+    hass: HomeAssistant, mqtt_mock: Any, collector: FakeCollector
+) -> None:
+    """An old entry without an array peak power (0: unknown) keeps its arrays as they are."""
+    own = {CONF_PEAK_POWER: 8.0, CONF_TILT: 20.0, CONF_AZIMUTH: 170.0, CONF_LOSSES: 10.0}
+    entry = _entry_of_version_1_2(hass, **{CONF_ARRAY_PEAK_POWER: 0.0, CONF_ARRAYS: {"inverter": own}})
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    collector.start()
+    await hass.async_block_till_done()
+    assert (entry.minor_version, entry.options) == (3, {CONF_ARRAYS: {"inverter": own}})
+
+
+async def test_an_entry_of_a_newer_version_is_not_loaded(hass: HomeAssistant, mqtt_mock: Any) -> None:
+    """Version 2 was written by a newer integration: this one does not guess at it."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="home",
+        version=2,
+        data={CONF_BASE_TOPIC: "pv_monitor", CONF_COLLECTOR_ID: "home"},
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR
