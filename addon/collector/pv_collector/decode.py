@@ -122,6 +122,17 @@ def is_invalid(point: Point, registers: Sequence[int]) -> bool:
     return point.type in _SIGNED and _to_signed(raw, bits) in point.invalid
 
 
+def holds_not_available(point: Point, registers: Sequence[int]) -> bool:
+    """True when the registers hold the point's "not available" value: one of its `invalid` raw values, a
+    NaN float, or a text that reads empty (SunSpec's "not implemented" string is all NULs)."""
+    if point.type is DataType.STRING:
+        return raw_value(point, registers) == ""
+    if is_invalid(point, registers):
+        return True
+    raw = raw_value(point, registers)
+    return isinstance(raw, float) and math.isnan(raw)
+
+
 def scale_number(point: Point, raw: float, scale_factor: int | None) -> float | int:
     """Apply scale factor, scale and offset; keep integers integral when nothing fractional applies."""
     sf = scale_factor or 0

@@ -6,7 +6,10 @@ device is probed with a single request at growing intervals (backoff) until it a
 availability (online, offline, asleep at night) follows (pv_collector.device_availability).
 
 SunSpec devices are discovered at start (retried with backoff while unreachable); until then they are
-announced with what the profile and configuration know, without points.
+announced with what the profile and configuration know, without points. Discovery reads the points once
+and leaves out those the device answers SunSpec's "not implemented" value for (`sunspec.implemented`,
+logged in one line): they would never have a value. A point that reads a value later (a firmware update)
+is announced from the next discovery on, that is the collector's next start.
 
 One cycle reads the plan (pv_collector.poll_cycle: refused blocks are split and their refused points
 quarantined, RTU cycles settled) and publishes what passes (pv_collector.device_states). Cycles keep a
@@ -228,6 +231,7 @@ class DevicePoller:
     async def _discover(self) -> bool:
         try:
             found = await sunspec.scan(self.reader, self.profile, self.profile_dirs)
+            kept = await sunspec.implemented(self.reader, found.points, self.profile, max_gap=self.max_gap)
         except UNREACHABLE as err:
             self._failed(err, self.wall_clock())
             return False
@@ -235,17 +239,22 @@ class DevicePoller:
             self.presence.unusable(err)
             return False
         self.kind = found.kind
-        self._use_points(found.points)
+        self._use_points(kept.points)
         self.discovered = True
         _LOGGER.info(
             "SunSpec device discovered",
             extra={
                 "device": self.id,
                 "models": ",".join(str(m.id) for m in found.models if m.known),
-                "points": len(found.points),
+                "points": len(kept.points),
                 "requests_per_cycle": len(self.plan),
             },
         )
+        if kept.left_out:
+            _LOGGER.info(
+                "SunSpec points not implemented by the device, not announced",
+                extra={"device": self.id, "points": ",".join(kept.left_out)},
+            )
         self.sink.announcement_changed()
         return True
 

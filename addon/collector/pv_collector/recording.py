@@ -13,16 +13,15 @@ plan and the same decoder, with the image as the device (`ImageReader`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from . import sunspec
-from .decode import computed_values, decode, decode_snapshot, is_invalid, raw_value
+from .decode import computed_values, decode, decode_snapshot, holds_not_available
 from .errors import DeviceSilent, ModbusExceptionResponse, ModbusTimeout
-from .model import DataType, Function, Point, Profile, ReadBlock, RegisterReader, Value
+from .model import Function, Point, Profile, ReadBlock, RegisterReader, Value
 from .planner import MODBUS_MAX_READ, plan_reads
 from .register_image import (
     Identity,
@@ -191,21 +190,9 @@ def not_implemented_spans(image: RegisterImage, points: Sequence[Point]) -> list
         ):
             continue
         words = image.words(point.function, point.address, point.words)
-        if is_invalid(point, words) or _is_nan(point, words) or _is_empty_text(point, words):
+        if holds_not_available(point, words):
             spans.append(Span(point.function, point.address, point.words))
     return merge_spans(spans)
-
-
-def _is_nan(point: Point, words: Sequence[int]) -> bool:
-    if point.type not in (DataType.F32, DataType.F64):
-        return False
-    raw = raw_value(point, words)
-    return isinstance(raw, float) and math.isnan(raw)
-
-
-def _is_empty_text(point: Point, words: Sequence[int]) -> bool:
-    """A text of only NULs or blanks: SunSpec's "not implemented" for a string (all registers 0x0000)."""
-    return point.type is DataType.STRING and raw_value(point, words) == ""
 
 
 async def record_image(

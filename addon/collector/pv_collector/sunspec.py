@@ -18,6 +18,9 @@ models, then the rest (vendor models); within each, the chain order. So a device
 publishes 103's `ac_power`/`energy_total`, and 701's as `ac_power_m701`/`energy_total_m701`, whether a
 firmware update put 701 before or after 103. A point that lost its key this way also loses its role (a
 role names one point per device: energy wiring and alerts count it once) and is marked advanced.
+
+`implemented` reads the placed points once and leaves out those the device answers SunSpec's "not
+implemented" value for: a point that always reads it would never have a value (the poller's discovery).
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .decode import holds_not_available
 from .errors import ModbusExceptionResponse, ProfileError
-from .model import DeviceKind, Function, Point, Profile, RegisterReader
+from .model import DataType, DeviceKind, Function, Point, Profile, RegisterReader
+from .planner import plan_reads
 from .sunspec_models import Condition, SunSpecModelDef, load_sunspec_model
 
 _LOGGER = logging.getLogger(__name__)
@@ -263,6 +268,84 @@ async def scan(reader: RegisterReader, profile: Profile, extra_dirs: Sequence[Pa
     points = place_models(defined)
     kind = kind_of_models([m.id for m in models if m.known], profile.kind)
     return SunSpecDevice(base=base, models=tuple(models), points=tuple(points), kind=kind)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Implemented:
+    """The points of a SunSpec device without those it does not implement (`left_out`, their keys)."""
+
+    points: tuple[Point, ...]
+    left_out: tuple[str, ...]
+
+
+def reads_not_implemented(point: Point, registers: Sequence[int]) -> bool:
+    """Whether the registers hold SunSpec's "not implemented" value for the point, a value that says the
+    device does not have it (not that it has nothing to say now): 0xFFFF, 0x8000, 0xFFFFFFFF, 0x80000000,
+    NaN, a string of NULs (`holds_not_available`). An accumulator's (0) says nothing: a counter that has
+    not counted yet reads the same."""
+    if 0 in point.invalid or point.kind == "action":
+        return False
+    if point.type is DataType.STRING:
+        return not any(registers)
+    return holds_not_available(point, registers)
+
+
+async def implemented(
+    reader: RegisterReader, points: Sequence[Point], profile: Profile, *, max_gap: int | None = None
+) -> Implemented:
+    """Read the device's points once (the read plan's blocks) and leave out those it does not implement
+    (`reads_not_implemented`), with the points scaled by a scale factor left out (they can never be
+    scaled). Kept are the points with a role (the device's power, energy, state, faults: a device that
+    starts or sleeps may hold markers there for a while) and every point a kept point names (scale factor,
+    revert or enable point). A refused block leaves its points in (nothing is known of them); a read not
+    answered (`ModbusTimeout`, `ModbusConnectionError`) raises: a device that does not answer has said
+    nothing."""
+    gap = profile.max_gap if max_gap is None else max_gap
+    blocks = plan_reads(
+        points,
+        max_block=profile.max_block,
+        max_gap=gap,
+        all_points=points,
+        single_registers=profile.single_registers,
+    )
+    marked: set[str] = set()
+    for block in blocks:
+        try:
+            words = await reader.read(block.function, block.address, block.count)
+        except ModbusExceptionResponse:  # a register between two points, or a point, refused: one by one
+            marked.update(await _marked_alone(reader, block.points))
+            continue
+        for point in block.points:
+            start = point.address - block.address
+            if reads_not_implemented(point, words[start : start + point.words]):
+                marked.add(point.key)
+    out = {point.key for point in points if point.key in marked and point.role is None}
+    out |= {point.key for point in points if point.sf in out and point.role is None}
+    named = {
+        key
+        for point in points
+        if point.key not in out
+        for key in (point.sf, point.revert_point, point.enable_point)
+        if key is not None
+    }
+    out -= named
+    return Implemented(
+        points=tuple(point for point in points if point.key not in out),
+        left_out=tuple(point.key for point in points if point.key in out),
+    )
+
+
+async def _marked_alone(reader: RegisterReader, points: Sequence[Point]) -> list[str]:
+    """The keys of the points that read "not implemented", each read on its own (refused: not known)."""
+    marked: list[str] = []
+    for point in points:
+        try:
+            words = await reader.read(point.function, point.address, point.words)
+        except ModbusExceptionResponse:
+            continue
+        if reads_not_implemented(point, words):
+            marked.append(point.key)
+    return marked
 
 
 async def discover(
