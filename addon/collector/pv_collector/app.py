@@ -36,6 +36,8 @@ from pv_collector.web import WebServer
 _LOGGER = logging.getLogger(__name__)
 
 QUEUE_EXPIRY_INTERVAL = 60.0
+ANNOUNCE_COALESCE = 0.05  # seconds changes of the announcement are gathered before it is published
+ANNOUNCE_COALESCE_STARTING = 1.0  # the same while a device is still being discovered
 STARTUP_CONNECT_WAIT = 2.0  # seconds the first poll waits for the broker
 
 FIRST_STATS_DELAY = 5.0  # seconds after start until the first statistics message (first cycles done)
@@ -83,11 +85,15 @@ class Collector:
             self.publisher.event(device_id, event)
 
     def announcement_changed(self) -> None:
-        """Re-announce soon (coalesces the changes of several devices)."""
+        """Re-announce soon, coalescing the changes of several devices: over `ANNOUNCE_COALESCE` seconds,
+        or `ANNOUNCE_COALESCE_STARTING` while a device is still being discovered (at a start with many
+        devices each would otherwise re-announce them all)."""
         if self._announce_pending:
             return
         self._announce_pending = True
-        asyncio.get_running_loop().call_later(0.05, self._announce)
+        starting = any(not poller.discovered for poller in self.pollers.values())
+        delay = ANNOUNCE_COALESCE_STARTING if starting else ANNOUNCE_COALESCE
+        asyncio.get_running_loop().call_later(delay, self._announce)
 
     def _announce(self) -> None:
         self._announce_pending = False

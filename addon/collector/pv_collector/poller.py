@@ -107,6 +107,7 @@ class DevicePoller:
         self.kind = profile.kind
         self.info = DeviceInfo(manufacturer=profile.manufacturer, model=profile.model)
         self.discovered = profile.sunspec_base is None
+        self._announced: DeviceAnnouncement | None = None
         self.points: dict[str, Point] = {}  # every point, hidden ones included, by key
         self.info_plan: list[ReadBlock] = []
         self.computed: list[Point] = []  # points computed from others of the same cycle
@@ -149,7 +150,20 @@ class DevicePoller:
 
     def announcement(self) -> DeviceAnnouncement:
         """The device's entry of the announcement (contract `$defs/device`); `pending` until the points
-        are known (consumers then keep what they know)."""
+        are known (consumers then keep what they know). Built once and kept until the device's description
+        changes (`_described`): the collector re-announces whenever any device changes, and resolving
+        every point of every device each time made a start with many devices quadratic
+        (docs/benchmarks.md, "Start-up is quadratic")."""
+        if self._announced is None:
+            self._announced = self._describe()
+        return self._announced
+
+    def _described(self) -> None:
+        """The device's description changed (points discovered, device info read): announce it anew."""
+        self._announced = None
+        self.sink.announcement_changed()
+
+    def _describe(self) -> DeviceAnnouncement:
         return DeviceAnnouncement(
             id=self.id,
             name=self.device.name,
@@ -255,7 +269,7 @@ class DevicePoller:
                 "SunSpec points not implemented by the device, not announced",
                 extra={"device": self.id, "points": ",".join(kept.left_out)},
             )
-        self.sink.announcement_changed()
+        self._described()
         return True
 
     async def poll_once(self) -> bool:
@@ -304,7 +318,7 @@ class DevicePoller:
                 setattr(self.info, point.info, str(value))
                 changed = True
         if changed:
-            self.sink.announcement_changed()
+            self._described()
 
     # ------------------------------------------------------------------ publishing
 
