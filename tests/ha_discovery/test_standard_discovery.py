@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+import yaml
 from homeassistant.const import ATTR_DEVICE_CLASS, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -29,6 +31,7 @@ from custom_components.pv_monitor.number import number_description
 from custom_components.pv_monitor.sensor import point_sensor_description
 from pv_collector.app import Collector
 from pv_collector.model import Function
+from pv_collector.profile import SHIPPED_DIR
 from pv_collector.simulator import Simulation
 from tests.collector.conftest import Recorder, collector_config, running
 from tests.helpers import eventually
@@ -47,6 +50,23 @@ def state_of(hass: HomeAssistant, entity: str | None) -> str | None:
     return state.state if state else None
 
 
+ADVANCED_POINT = "soh"  # the battery's state of health, marked `advanced` in the test's copy of its profile
+
+
+def battery_profile_with_an_advanced_point(folder: Path) -> str:
+    """The simulated battery's shipped profile under another id, with one point marked `advanced` (the
+    simulated devices announce none of their own: the inverter's generated SunSpec points, which were
+    advanced, are points it does not implement and are not announced)."""
+    shipped = yaml.safe_load((SHIPPED_DIR / "pv_sim_battery.yaml").read_text(encoding="utf-8"))
+    shipped["id"] = "test_battery"
+    for point in shipped["points"]:
+        if point["key"] == ADVANCED_POINT:
+            point["advanced"] = True
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "test_battery.yaml").write_text(yaml.safe_dump(shipped), encoding="utf-8")
+    return "test_battery"
+
+
 def config(tmp_path: Any, broker: Mosquitto, modbus_port: int) -> dict[str, Any]:
     document = collector_config(
         tmp_path / "data",
@@ -54,8 +74,12 @@ def config(tmp_path: Any, broker: Mosquitto, modbus_port: int) -> dict[str, Any]
         modbus_port,
         mqtt={"ha_discovery": {"enabled": True}},
     )
+    battery_profile = battery_profile_with_an_advanced_point(Path(tmp_path) / "profiles")
+    document["profile_dirs"] = [str(Path(tmp_path) / "profiles")]
     for device in document["buses"][0]["devices"]:  # collector_config polls fast; here once at start
         device["poll_interval"] = SLOW_POLL
+        if device["profile"] == "pv_sim_battery":
+            device["profile"] = battery_profile
     return document
 
 
@@ -103,7 +127,7 @@ async def test_entities_match_the_integration(
             for point in device["points"]
             if point.get("advanced")
         }
-        assert advanced  # the simulated SunSpec inverter's points outside the vocabulary
+        assert advanced == {f"pv_monitor_test_battery_{ADVANCED_POINT}"}
         every: list[tuple[str, str, Any]] = []
         for device in announcement.devices:
             for point in device.points:
