@@ -106,8 +106,9 @@ class Canvas:
         self.draw.polygon([self.at(p) for p in points], fill=fill)
 
     def line(self, points: Iterable[Point], fill: Color, width: float) -> None:
-        self.draw.line([self.at(p) for p in points], fill=fill, width=max(1, round(width * self.scale)),
-                       joint="curve")
+        self.draw.line(
+            [self.at(p) for p in points], fill=fill, width=max(1, round(width * self.scale)), joint="curve"
+        )
 
     def circle(self, center: Point, radius: float, fill: Color) -> None:
         x, y = self.at(center)
@@ -141,12 +142,30 @@ def draw_mark(canvas: Canvas, palette: Palette, offset: Point = (0.0, 0.0)) -> N
         nx, ny = -dy * RAY_WIDTH / 2, dx * RAY_WIDTH / 2
         inner = (cx + dx * RAY_INNER, cy + dy * RAY_INNER)
         outer = (cx + dx * RAY_OUTER, cy + dy * RAY_OUTER)
-        canvas.polygon(moved([(inner[0] + nx, inner[1] + ny), (outer[0] + nx, outer[1] + ny),
-                              (outer[0] - nx, outer[1] - ny), (inner[0] - nx, inner[1] - ny)]), palette.sun)
+        canvas.polygon(
+            moved(
+                [
+                    (inner[0] + nx, inner[1] + ny),
+                    (outer[0] + nx, outer[1] + ny),
+                    (outer[0] - nx, outer[1] - ny),
+                    (inner[0] - nx, inner[1] - ny),
+                ]
+            ),
+            palette.sun,
+        )
     canvas.circle((cx + ox, cy + oy), SUN_RADIUS, palette.sun)
 
-    canvas.polygon(moved([(POST_X[0], PANEL_BOTTOM_Y - 2), (POST_X[1], PANEL_BOTTOM_Y - 2),
-                          (POST_X[1], POST_BOTTOM), (POST_X[0], POST_BOTTOM)]), palette.frame)
+    canvas.polygon(
+        moved(
+            [
+                (POST_X[0], PANEL_BOTTOM_Y - 2),
+                (POST_X[1], PANEL_BOTTOM_Y - 2),
+                (POST_X[1], POST_BOTTOM),
+                (POST_X[0], POST_BOTTOM),
+            ]
+        ),
+        palette.frame,
+    )
     top_left, top_right = (PANEL_TOP_X[0], PANEL_TOP_Y), (PANEL_TOP_X[1], PANEL_TOP_Y)
     bottom_left, bottom_right = (PANEL_BOTTOM_X[0], PANEL_BOTTOM_Y), (PANEL_BOTTOM_X[1], PANEL_BOTTOM_Y)
     canvas.polygon(moved([top_left, top_right, bottom_right, bottom_left]), palette.frame)
@@ -163,12 +182,14 @@ def draw_mark(canvas: Canvas, palette: Palette, offset: Point = (0.0, 0.0)) -> N
     canvas.polygon(moved([inner_tl, inner_tr, inner_br, inner_bl]), palette.cell)
     for column in range(1, PANEL_COLUMNS):
         t = column / PANEL_COLUMNS
-        canvas.line(moved([_lerp(inner_tl, inner_tr, t), _lerp(inner_bl, inner_br, t)]), palette.grid,
-                    GRID_WIDTH)
+        canvas.line(
+            moved([_lerp(inner_tl, inner_tr, t), _lerp(inner_bl, inner_br, t)]), palette.grid, GRID_WIDTH
+        )
     for row in range(1, PANEL_ROWS):
         t = row / PANEL_ROWS
-        canvas.line(moved([_lerp(inner_tl, inner_bl, t), _lerp(inner_tr, inner_br, t)]), palette.grid,
-                    GRID_WIDTH)
+        canvas.line(
+            moved([_lerp(inner_tl, inner_bl, t), _lerp(inner_tr, inner_br, t)]), palette.grid, GRID_WIDTH
+        )
 
 
 def draw_curve(canvas: Canvas, palette: Palette, left: float, baseline: float) -> None:
@@ -180,9 +201,15 @@ def draw_curve(canvas: Canvas, palette: Palette, left: float, baseline: float) -
     top = [(x, baseline - CURVE_PEAK_HEIGHT * math.exp(-(((x - center) / CURVE_SIGMA) ** 2) / 2)) for x in xs]
     canvas.polygon([*top, (left + width, baseline), (left, baseline)], palette.sun)
     canvas.line(top, palette.curve_edge, CURVE_EDGE_WIDTH)
-    canvas.polygon([(left, baseline - BASELINE_HEIGHT / 2), (left + width, baseline - BASELINE_HEIGHT / 2),
-                    (left + width, baseline + BASELINE_HEIGHT / 2), (left, baseline + BASELINE_HEIGHT / 2)],
-                   palette.frame)
+    canvas.polygon(
+        [
+            (left, baseline - BASELINE_HEIGHT / 2),
+            (left + width, baseline - BASELINE_HEIGHT / 2),
+            (left + width, baseline + BASELINE_HEIGHT / 2),
+            (left, baseline + BASELINE_HEIGHT / 2),
+        ],
+        palette.frame,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ layouts
@@ -201,8 +228,9 @@ def icon(size: int, palette: Palette) -> Image.Image:
     draw_mark(canvas, palette)
     mark = trimmed(canvas.finish())
     factor = size / max(mark.size)
-    fitted = mark.resize((max(1, round(mark.width * factor)), max(1, round(mark.height * factor))),
-                         Image.Resampling.LANCZOS)
+    fitted = mark.resize(
+        (max(1, round(mark.width * factor)), max(1, round(mark.height * factor))), Image.Resampling.LANCZOS
+    )
     out = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     out.alpha_composite(fitted, ((size - fitted.width) // 2, (size - fitted.height) // 2))
     return out

@@ -65,10 +65,15 @@ def hass_tokens_script(base_url: str, tokens: Tokens) -> str:
 
 
 @contextmanager
-def hass_page(instance: Browser, base_url: str, tokens: Tokens, width: int = 1400,
-              height: int = 1000) -> Iterator[Page]:
-    context = instance.new_context(viewport={"width": width, "height": height}, locale="en-GB",
-                                   color_scheme="light", service_workers="block")
+def hass_page(
+    instance: Browser, base_url: str, tokens: Tokens, width: int = 1400, height: int = 1000
+) -> Iterator[Page]:
+    context = instance.new_context(
+        viewport={"width": width, "height": height},
+        locale="en-GB",
+        color_scheme="light",
+        service_workers="block",
+    )
     context.add_init_script(hass_tokens_script(base_url, tokens))
     page = context.new_page()
     try:

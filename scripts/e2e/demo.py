@@ -34,8 +34,12 @@ def _env_int(name: str, default: int) -> int:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("PV_DEMO_DIR", ROOT / "demo-data")),
-                        help="state directory (default: demo-data/)")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path(os.environ.get("PV_DEMO_DIR", ROOT / "demo-data")),
+        help="state directory (default: demo-data/)",
+    )
     parser.add_argument("--hass-port", type=int, default=_env_int("PV_DEMO_HASS_PORT", 8123))
     parser.add_argument("--mqtt-port", type=int, default=_env_int("PV_DEMO_MQTT_PORT", 18830))
     parser.add_argument("--modbus-port", type=int, default=_env_int("PV_DEMO_MODBUS_PORT", 15020))
@@ -68,8 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as err:
         print(f"demo: {err}", file=sys.stderr)
         return 1
-    print(f"demo: starting Mosquitto, the simulated devices, the collector and Home Assistant "
-          f"(state in {workdir}, logs in {stack.log_dir}) ...", flush=True)
+    print(
+        f"demo: starting Mosquitto, the simulated devices, the collector and Home Assistant "
+        f"(state in {workdir}, logs in {stack.log_dir}) ...",
+        flush=True,
+    )
     try:
         stack.start()
     except KeyboardInterrupt:
@@ -101,8 +108,10 @@ Press Ctrl-C to stop everything.""",
         while True:
             for name, process in stack.processes.items():
                 if not process.running:
-                    print(f"demo: {name} stopped unexpectedly; log tail:\n{process.log_tail(3000)}",
-                          file=sys.stderr)
+                    print(
+                        f"demo: {name} stopped unexpectedly; log tail:\n{process.log_tail(3000)}",
+                        file=sys.stderr,
+                    )
                     raise KeyboardInterrupt
             time.sleep(1)
     except KeyboardInterrupt:

@@ -102,8 +102,13 @@ class HassClient:
         created = self.request(
             "POST",
             "/api/onboarding/users",
-            {"client_id": client_id, "name": name, "username": username, "password": password,
-             "language": language},
+            {
+                "client_id": client_id,
+                "name": name,
+                "username": username,
+                "password": password,
+                "language": language,
+            },
             auth=False,
         )
         tokens = self.exchange_code(created["auth_code"], client_id)
@@ -183,8 +188,9 @@ class HassClient:
         self.request("DELETE", f"/api/config/config_entries/entry/{entry_id}")
 
     def start_flow(self, handler: str) -> dict[str, Any]:
-        return dict(self.post("/api/config/config_entries/flow", {"handler": handler,
-                                                                  "show_advanced_options": False}))
+        return dict(
+            self.post("/api/config/config_entries/flow", {"handler": handler, "show_advanced_options": False})
+        )
 
     def flow_step(self, flow_id: str, user_input: dict[str, Any]) -> dict[str, Any]:
         return dict(self.post(f"/api/config/config_entries/flow/{flow_id}", user_input))

@@ -76,8 +76,9 @@ def announcements(
     return result
 
 
-def device_states(host: str, port: int, collector_id: str, base_topic: str = "pv_monitor",
-                  timeout: float = 5.0) -> dict[str, dict[str, Any]]:
+def device_states(
+    host: str, port: int, collector_id: str, base_topic: str = "pv_monitor", timeout: float = 5.0
+) -> dict[str, dict[str, Any]]:
     """The retained state message of every device of one collector, by device id."""
     found = retained(host, port, f"{base_topic}/{collector_id}/+/state", timeout)
     return {topic.split("/")[-2]: json.loads(payload) for topic, payload in found.items() if payload}

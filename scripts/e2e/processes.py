@@ -32,9 +32,7 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
-def wait_until[T](
-    probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2
-) -> T:
+def wait_until[T](probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
     """Call `probe` until it returns something other than None/False; StackError after `timeout` s.
 
     The error names `what` and the last exception the probe raised, if any.

@@ -34,8 +34,19 @@ HOST = "127.0.0.1"
 # Integrations for hass: what the demo shows, nothing that needs hardware, multicast or the cloud
 # (default_config pulls in bluetooth/usb/dhcp/ssdp/zeroconf/cloud/mobile_app, which do not load with
 # --skip-pip here and make no sense on a loopback-only demo).
-HASS_INTEGRATIONS = ("frontend", "config", "recorder", "history", "logbook", "energy", "sun", "my",
-                     "webhook", "media_source", "usage_prediction")
+HASS_INTEGRATIONS = (
+    "frontend",
+    "config",
+    "recorder",
+    "history",
+    "logbook",
+    "energy",
+    "sun",
+    "my",
+    "webhook",
+    "media_source",
+    "usage_prediction",
+)
 # Integrations the onboarding's core_config step starts flows for; the demo needs none of them.
 ONBOARDING_EXTRAS = ("google_translate", "met", "radio_browser", "shopping_list")
 
@@ -116,33 +127,57 @@ class Stack:
         self.web_port = s.web_port or free_port()
         if not self.hass_bin.exists():
             raise StackError(f"{self.hass_bin} is missing; run PV_SETUP_BROWSER=1 scripts/setup")
-        for name, port in (("Home Assistant", self.hass_port), ("MQTT", self.mqtt_port),
-                           ("Modbus", self.modbus_port), ("metrics", self.metrics_port),
-                           ("collector page", self.web_port)):
+        for name, port in (
+            ("Home Assistant", self.hass_port),
+            ("MQTT", self.mqtt_port),
+            ("Modbus", self.modbus_port),
+            ("metrics", self.metrics_port),
+            ("collector page", self.web_port),
+        ):
             if port_open(HOST, port):
                 raise StackError(f"{name} port {HOST}:{port} is already in use; choose another one")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.processes = {
             "mosquitto": ManagedProcess(
-                "mosquitto", [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c",
-                              str(self.workdir / "mosquitto" / "mosquitto.conf")],
-                self.log_dir / "mosquitto.log"),
+                "mosquitto",
+                [
+                    shutil.which("mosquitto") or "/usr/sbin/mosquitto",
+                    "-c",
+                    str(self.workdir / "mosquitto" / "mosquitto.conf"),
+                ],
+                self.log_dir / "mosquitto.log",
+            ),
             "simulator": ManagedProcess(
-                "simulator", [str(VENV_BIN / "pv-collector"), "simulate", "--host", HOST, "--port",
-                              str(self.modbus_port), "--latitude", str(self.place.latitude),
-                              "--longitude", str(self.place.longitude),
-                              # The devices' lifetime counters carry on across restarts (--fresh forgets).
-                              "--state", str(self.workdir / "simulator-state.json"),
-                              *s.extra_simulator_args],
-                self.log_dir / "simulator.log"),
+                "simulator",
+                [
+                    str(VENV_BIN / "pv-collector"),
+                    "simulate",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(self.modbus_port),
+                    "--latitude",
+                    str(self.place.latitude),
+                    "--longitude",
+                    str(self.place.longitude),
+                    # The devices' lifetime counters carry on across restarts (--fresh forgets).
+                    "--state",
+                    str(self.workdir / "simulator-state.json"),
+                    *s.extra_simulator_args,
+                ],
+                self.log_dir / "simulator.log",
+            ),
             "collector": ManagedProcess(
-                "collector", [str(VENV_BIN / "pv-collector"), "run", "--config",
-                              str(self.workdir / "collector.yaml")],
-                self.log_dir / "collector.log"),
+                "collector",
+                [str(VENV_BIN / "pv-collector"), "run", "--config", str(self.workdir / "collector.yaml")],
+                self.log_dir / "collector.log",
+            ),
             "hass": ManagedProcess(
-                "hass", [str(self.hass_bin), "-c", str(self.hass_dir), "--skip-pip", "--log-no-color"],
+                "hass",
+                [str(self.hass_bin), "-c", str(self.hass_dir), "--skip-pip", "--log-no-color"],
                 self.log_dir / "hass.log",
-                env={"PATH": f"{s.hass_venv / 'bin'}:{os.environ.get('PATH', '')}"}),
+                env={"PATH": f"{s.hass_venv / 'bin'}:{os.environ.get('PATH', '')}"},
+            ),
         }
 
     # ------------------------------------------------------------------ whole stack
@@ -217,8 +252,12 @@ class Stack:
             raise StackError(f"collector example configuration {path} is missing")
         config: dict[str, Any] = yaml.safe_load(path.read_text())
         config["data_dir"] = str(self.workdir / "collector-data")
-        config["metrics"] = {**(config.get("metrics") or {}), "enabled": True, "host": HOST,
-                             "port": self.metrics_port}
+        config["metrics"] = {
+            **(config.get("metrics") or {}),
+            "enabled": True,
+            "host": HOST,
+            "port": self.metrics_port,
+        }
         config["web"] = {**(config.get("web") or {}), "enabled": True, "host": HOST, "port": self.web_port}
         mqtt = config.setdefault("mqtt", {})
         mqtt.update({"host": HOST, "port": self.mqtt_port, "keepalive": self.settings.mqtt_keepalive})
@@ -348,8 +387,12 @@ class Stack:
             "error": None,
             "error_message": None,
         }
-        document = {"version": 2, "minor_version": 2, "key": "http",
-                    "data": {"stable": stable, "pending": None, "yaml_migration_done": True}}
+        document = {
+            "version": 2,
+            "minor_version": 2,
+            "key": "http",
+            "data": {"stable": stable, "pending": None, "yaml_migration_done": True},
+        }
         path.write_text(json.dumps(document, indent=2))
         path.chmod(0o600)
 
@@ -375,6 +418,7 @@ class Stack:
 
     def wait_for_api_ready(self) -> None:
         """Until the authenticated API answers and hass reports RUNNING."""
+
         def running() -> bool:
             self.processes["hass"].check_alive()
             return bool(self.client.get("/api/config").get("state") == "RUNNING")
@@ -411,8 +455,12 @@ class Stack:
             client.token = client.login(s.username, s.password).access_token
             client.finish_onboarding(steps)  # after an interrupted first start
         self.token = client.create_long_lived_token(f"PV Monitor demo {time.strftime('%Y-%m-%d %H:%M:%S')}")
-        self.credentials_file.write_text(json.dumps(
-            {"url": self.url, "username": s.username, "password": s.password, "token": self.token}, indent=2))
+        self.credentials_file.write_text(
+            json.dumps(
+                {"url": self.url, "username": s.username, "password": s.password, "token": self.token},
+                indent=2,
+            )
+        )
         self.credentials_file.chmod(0o600)
 
     def remove_onboarding_extras(self) -> None:
@@ -420,8 +468,7 @@ class Stack:
         client = self.client
         for flow in client.flows_in_progress():
             if flow.get("handler") in ONBOARDING_EXTRAS:
-                client.request("DELETE", f"/api/config/config_entries/flow/{flow['flow_id']}",
-                               ok=(200, 404))
+                client.request("DELETE", f"/api/config/config_entries/flow/{flow['flow_id']}", ok=(200, 404))
         for entry in client.config_entries():
             if entry["domain"] in ONBOARDING_EXTRAS:
                 client.delete_config_entry(entry["entry_id"])
@@ -436,10 +483,14 @@ class Stack:
                 return
             client.delete_config_entry(entry["entry_id"])
         flow = client.start_flow("mqtt")
-        result = client.flow_step(flow["flow_id"], {
-            "broker": HOST, "port": self.mqtt_port,
-            "other_settings": {"set_client_cert": False, "set_ca_cert": "off"},
-        })
+        result = client.flow_step(
+            flow["flow_id"],
+            {
+                "broker": HOST,
+                "port": self.mqtt_port,
+                "other_settings": {"set_client_cert": False, "set_ca_cert": "off"},
+            },
+        )
         if result.get("type") != "create_entry":
             raise StackError(f"MQTT config flow did not create an entry: {result}")
         self._wait_entry_loaded(result["result"]["entry_id"])
@@ -523,6 +574,7 @@ class Stack:
 
     def wait_for_entities(self, timeout: float = 60) -> None:
         """Until every announced point has an entity and the primary number points show numbers."""
+
         def ready() -> bool:
             # advanced points are registered disabled (docs/mqtt-contract.md)
             points = [p for a in self.announcements() for d in a["devices"] for p in d["points"]]
@@ -611,6 +663,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def sigterm_as_keyboard_interrupt() -> None:
     """Let SIGTERM stop a foreground demo the same way as Ctrl-C."""
+
     def handler(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 

@@ -112,9 +112,7 @@ def container(tmp_path: Path) -> Container:
     return Container(tmp_path)
 
 
-@pytest.mark.parametrize(
-    "code", [ExitCode.FAILED, ExitCode.INVALID_CONFIG, ExitCode.NO_BROKER]
-)
+@pytest.mark.parametrize("code", [ExitCode.FAILED, ExitCode.INVALID_CONFIG, ExitCode.NO_BROKER])
 def test_crash_halts_the_container_with_the_exit_code(container: Container, code: int) -> None:
     container.set_exit_code(0)
 

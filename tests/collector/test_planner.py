@@ -201,9 +201,7 @@ def scaled_layouts(draw: st.DrawFn) -> tuple[list[Point], int, int]:
         sf = draw(st.one_of(st.none(), st.sampled_from(sf_keys)))
         function = draw(st.sampled_from([Function.HOLDING, Function.HOLDING, Function.INPUT]))
         address = draw(st.integers(0, 400))
-        points.append(
-            Point(key=f"p{index}", name="p", address=address, function=function, type=dtype, sf=sf)
-        )
+        points.append(Point(key=f"p{index}", name="p", address=address, function=function, type=dtype, sf=sf))
     return points, max_block, draw(st.integers(0, 20))
 
 

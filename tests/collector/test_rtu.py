@@ -35,7 +35,6 @@ RTU_DEVICES = [
 ]
 
 
-
 def serial_bus(port: str) -> dict[str, Any]:
     return {
         "name": "rs485",

@@ -55,8 +55,9 @@ type Scheme = Literal["light", "dark"]
 
 def _integrations_page(instance: Browser, stack: Stack, tokens: Tokens, scheme: Scheme) -> Page:
     """A logged-in page whose browser prefers `scheme` (the frontend's default theme follows it)."""
-    context = instance.new_context(viewport={"width": 1400, "height": 1000}, locale="en-GB",
-                                   color_scheme=scheme, service_workers="block")
+    context = instance.new_context(
+        viewport={"width": 1400, "height": 1000}, locale="en-GB", color_scheme=scheme, service_workers="block"
+    )
     context.add_init_script(hass_tokens_script(stack.url, tokens))
     return context.new_page()
 

@@ -255,8 +255,14 @@ class _Reader:
                 flow.errors.setdefault(key, self.where(module, value))
 
     def read_call(
-        self, module: _Module, flow: Flow, node: ast.Call, local: dict[str, ast.expr],
-        subscript_keys: dict[str, set[str]], *, reauth: bool,
+        self,
+        module: _Module,
+        flow: Flow,
+        node: ast.Call,
+        local: dict[str, ast.expr],
+        subscript_keys: dict[str, set[str]],
+        *,
+        reauth: bool,
     ) -> None:
         if not isinstance(node.func, ast.Attribute):
             return

@@ -45,8 +45,9 @@ def _copy(tmp_path: Path) -> Path:
     for path in ROOT.iterdir():
         if path.is_file() and path.suffix in {".json", ".md", ""} and not path.name.startswith("."):
             shutil.copy2(path, root / path.name)
-    shutil.copytree(ROOT / "custom_components", root / "custom_components",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "custom_components", root / "custom_components", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return root
 
 
@@ -60,14 +61,17 @@ def _edit_json(relative: str, change: Callable[[Any], None]) -> Breakage:
         data = json.loads(path.read_text())
         change(data)
         path.write_text(json.dumps(data))
+
     return breakage
 
 
 def _edit_english(change: Callable[[Any], None]) -> Breakage:
     """Change en.json and strings.json alike (so only the check under test sees a difference)."""
+
     def breakage(root: Path) -> None:
         for name in ("strings.json", "translations/en.json"):
             _edit_json(f"<integration>/{name}", change)(root)
+
     return breakage
 
 
@@ -79,6 +83,7 @@ def _append_to_config_flow(code: str) -> Breakage:
     def breakage(root: Path) -> None:
         path = _integration(root) / "config_flow.py"
         path.write_text(path.read_text() + "\n\n" + code)
+
     return breakage
 
 
@@ -89,6 +94,7 @@ def _set(*path_and_value: Any) -> Callable[[Any], None]:
         for key in path[:-1]:
             data = data[key]
         data[path[-1]] = value
+
     return change
 
 
@@ -97,6 +103,7 @@ def _delete(*path: str) -> Callable[[Any], None]:
         for key in path[:-1]:
             data = data[key]
         del data[path[-1]]
+
     return change
 
 
@@ -110,16 +117,19 @@ def _resize(name: str, size: tuple[int, int]) -> Callable[[Path], None]:
     def change(brand: Path) -> None:
         with Image.open(brand / name) as image:
             image.resize(size).save(brand / name)
+
     return change
 
 
 def _pad(name: str) -> Callable[[Path], None]:
     """The same size, but the artwork shrunk inside a transparent border."""
+
     def change(brand: Path) -> None:
         with Image.open(brand / name) as image:
             padded = Image.new("RGBA", image.size, (0, 0, 0, 0))
             padded.alpha_composite(image.resize((image.width - 40, image.height - 40)), (20, 20))
             padded.save(brand / name)
+
     return change
 
 
@@ -129,6 +139,7 @@ def _opaque(name: str) -> Callable[[Path], None]:
             flat = Image.new("RGB", image.size, (255, 255, 255))
             flat.paste(image, mask=image.getchannel("A"))
             flat.save(brand / name)
+
     return change
 
 
@@ -136,6 +147,7 @@ def _jpeg_named_png(name: str) -> Callable[[Path], None]:
     def change(brand: Path) -> None:
         with Image.open(brand / name) as image:
             image.convert("RGB").save(brand / name, format="JPEG")
+
     return change
 
 
@@ -146,6 +158,7 @@ def _remove(name: str) -> Breakage:
 def _copy_file(source: str, target: str) -> Breakage:
     def change(directory: Path) -> None:
         shutil.copy(directory / source, directory / target)
+
     return change
 
 
@@ -166,28 +179,64 @@ BREAKAGES: list[tuple[str, str, Breakage, str]] = [
     ("hacs_json", "wrong type", _edit_json("hacs.json", _set("content_in_root", "no")), "must be a bool"),
     ("hacs_json", "zip without filename", _edit_json("hacs.json", _set("zip_release", True)), "filename"),
     ("hacs_json", "bad country", _edit_json("hacs.json", _set("country", "Germany")), "ISO 3166"),
-    ("hacs_json", "too old for brand images", _edit_json("hacs.json", _set("homeassistant", "2025.12.0")),
-     "older than 2026.3.0"),
+    (
+        "hacs_json",
+        "too old for brand images",
+        _edit_json("hacs.json", _set("homeassistant", "2025.12.0")),
+        "older than 2026.3.0",
+    ),
     ("hacs_json", "no minimum version", _edit_json("hacs.json", _delete("homeassistant")), "not set"),
     ("hacs_json", "not a version", _edit_json("hacs.json", _set("homeassistant", "soon")), "not a version"),
     ("hacs_json", "missing", _remove("hacs.json"), "missing"),
     ("one_integration", "two integrations", _two_integrations, "exactly one"),
-    ("one_integration", "loose file", _copy_file("hacs.json", "custom_components/hacs.json"),
-     "outside the integration"),
-    ("manifest", "no issue_tracker", _edit_json("<integration>/manifest.json", _delete("issue_tracker")),
-     "'issue_tracker' is required"),
-    ("manifest", "no iot_class", _edit_json("<integration>/manifest.json", _delete("iot_class")),
-     "'iot_class' is required"),
-    ("manifest", "bad version", _edit_json("<integration>/manifest.json", _set("version", "latest")),
-     "not a version"),
-    ("manifest", "domain not the directory", _edit_json("<integration>/manifest.json", _set("domain", "pv")),
-     "does not match the directory"),
-    ("manifest", "bad iot_class", _edit_json("<integration>/manifest.json", _set("iot_class", "local_pull")),
-     "iot_class"),
-    ("manifest", "bad codeowner", _edit_json("<integration>/manifest.json", _set("codeowners", ["pv"])),
-     "codeowners"),
-    ("manifest", "http documentation",
-     _edit_json("<integration>/manifest.json", _set("documentation", "http://example.org/pv")), "https URL"),
+    (
+        "one_integration",
+        "loose file",
+        _copy_file("hacs.json", "custom_components/hacs.json"),
+        "outside the integration",
+    ),
+    (
+        "manifest",
+        "no issue_tracker",
+        _edit_json("<integration>/manifest.json", _delete("issue_tracker")),
+        "'issue_tracker' is required",
+    ),
+    (
+        "manifest",
+        "no iot_class",
+        _edit_json("<integration>/manifest.json", _delete("iot_class")),
+        "'iot_class' is required",
+    ),
+    (
+        "manifest",
+        "bad version",
+        _edit_json("<integration>/manifest.json", _set("version", "latest")),
+        "not a version",
+    ),
+    (
+        "manifest",
+        "domain not the directory",
+        _edit_json("<integration>/manifest.json", _set("domain", "pv")),
+        "does not match the directory",
+    ),
+    (
+        "manifest",
+        "bad iot_class",
+        _edit_json("<integration>/manifest.json", _set("iot_class", "local_pull")),
+        "iot_class",
+    ),
+    (
+        "manifest",
+        "bad codeowner",
+        _edit_json("<integration>/manifest.json", _set("codeowners", ["pv"])),
+        "codeowners",
+    ),
+    (
+        "manifest",
+        "http documentation",
+        _edit_json("<integration>/manifest.json", _set("documentation", "http://example.org/pv")),
+        "https URL",
+    ),
     ("manifest", "keys out of order", _edit_json("<integration>/manifest.json", _unsorted), "ordered"),
     ("brand_images", "no icon", _brand(_remove("icon.png")), "icon.png is missing"),
     ("brand_images", "icon not 256", _brand(_resize("icon.png", (200, 200))), "must be 256x256"),
@@ -197,62 +246,123 @@ BREAKAGES: list[tuple[str, str, Breakage, str]] = [
     ("brand_images", "untrimmed logo", _brand(_pad("logo.png")), "not trimmed"),
     ("brand_images", "untrimmed icon", _brand(_pad("icon@2x.png")), "not trimmed"),
     ("brand_images", "JPEG named .png", _brand(_jpeg_named_png("dark_icon.png")), "not PNG"),
-    ("brand_images", "dark same as light",
-     _brand(_copy_file("icon.png", "dark_icon.png")), "identical"),
+    ("brand_images", "dark same as light", _brand(_copy_file("icon.png", "dark_icon.png")), "identical"),
     ("brand_images", "hDPI without normal", _brand(_remove("logo.png")), "needs brand/logo.png"),
     ("brand_images", "unknown file", _brand(_copy_file("icon.png", "banner.png")), "serves only"),
-    ("english_is_strings", "en.json edited by hand",
-     _edit_json("<integration>/translations/en.json", _set("config", "abort", "already_configured", "Old")),
-     "differs from strings.json at: config.abort.already_configured"),
-    ("english_is_strings", "a core-only reference",
-     _edit_english(_set("config", "abort", "already_configured",
-                        "[%key:common::config_flow::abort::already_configured_device%]")),
-     "reference"),
-    ("flow_translations", "error without text", _edit_english(_delete("config", "error", "no_collectors")),
-     "config.error.no_collectors is missing"),
-    ("flow_translations", "abort without text", _edit_english(_delete("options", "abort", "no_inverters")),
-     "options.abort.no_inverters is missing"),
-    ("flow_translations", "implied abort without text",
-     _edit_english(_delete("config", "abort", "reconfigure_successful")),
-     "config.abort.reconfigure_successful"),
-    ("flow_translations", "step without text", _edit_english(_delete("config", "step", "pick")),
-     "config.step.pick"),
-    ("flow_translations", "field without label",
-     _edit_english(_delete("options", "step", "thresholds", "data", "command_qos")),
-     "no label data.command_qos"),
-    ("flow_translations", "menu option without label",
-     _edit_english(_delete("options", "step", "init", "menu_options", "dashboard")),
-     "menu_options.dashboard"),
-    ("flow_translations", "placeholder the code does not pass",
-     _edit_english(_set("options", "abort", "dashboard_created", "Ready at {path}")), "uses ['path']"),
-    ("flow_translations", "flow title placeholder the code does not pass",
-     _edit_english(_set("config", "flow_title", "{host}")), "config.flow_title uses ['host']"),
-    ("flow_translations", "description for a field that is not there",
-     _edit_english(_set("config", "step", "user", "data_description", "port", "The port.")),
-     "data_description without data"),
-    ("flow_translations", "selector option without label",
-     _edit_english(_delete("selector", "command_qos", "options", "2")), "selector.command_qos.options.2"),
-    ("flow_translations", "new error in the code",
-     _append_to_config_flow(
-         "class BrokenFlow(ConfigFlow, domain='broken'):\n"
-         "    async def async_step_user(self, user_input=None):\n"
-         "        errors = {'base': 'broker_unreachable'}\n"
-         "        return self.async_show_form(step_id='user', errors=errors)\n"),
-     "config.error.broker_unreachable is missing"),
-    ("flow_translations", "new options step in the code",
-     _append_to_config_flow(
-         "class BrokenOptions(OptionsFlow):\n"
-         "    async def async_step_mqtt_retain(self, user_input=None):\n"
-         "        return self.async_show_form(step_id='retain')\n"),
-     "options.step.retain"),
-    ("flow_translations", "error computed at run time",
-     _append_to_config_flow(
-         "class OpaqueFlow(ConfigFlow, domain='opaque'):\n"
-         "    async def async_step_user(self, user_input=None):\n"
-         "        errors = {}\n"
-         "        errors['base'] = self.reason()\n"
-         "        return self.async_show_form(step_id='user', errors=errors)\n"),
-     "cannot verify"),
+    (
+        "english_is_strings",
+        "en.json edited by hand",
+        _edit_json(
+            "<integration>/translations/en.json", _set("config", "abort", "already_configured", "Old")
+        ),
+        "differs from strings.json at: config.abort.already_configured",
+    ),
+    (
+        "english_is_strings",
+        "a core-only reference",
+        _edit_english(
+            _set(
+                "config",
+                "abort",
+                "already_configured",
+                "[%key:common::config_flow::abort::already_configured_device%]",
+            )
+        ),
+        "reference",
+    ),
+    (
+        "flow_translations",
+        "error without text",
+        _edit_english(_delete("config", "error", "no_collectors")),
+        "config.error.no_collectors is missing",
+    ),
+    (
+        "flow_translations",
+        "abort without text",
+        _edit_english(_delete("options", "abort", "no_inverters")),
+        "options.abort.no_inverters is missing",
+    ),
+    (
+        "flow_translations",
+        "implied abort without text",
+        _edit_english(_delete("config", "abort", "reconfigure_successful")),
+        "config.abort.reconfigure_successful",
+    ),
+    (
+        "flow_translations",
+        "step without text",
+        _edit_english(_delete("config", "step", "pick")),
+        "config.step.pick",
+    ),
+    (
+        "flow_translations",
+        "field without label",
+        _edit_english(_delete("options", "step", "thresholds", "data", "command_qos")),
+        "no label data.command_qos",
+    ),
+    (
+        "flow_translations",
+        "menu option without label",
+        _edit_english(_delete("options", "step", "init", "menu_options", "dashboard")),
+        "menu_options.dashboard",
+    ),
+    (
+        "flow_translations",
+        "placeholder the code does not pass",
+        _edit_english(_set("options", "abort", "dashboard_created", "Ready at {path}")),
+        "uses ['path']",
+    ),
+    (
+        "flow_translations",
+        "flow title placeholder the code does not pass",
+        _edit_english(_set("config", "flow_title", "{host}")),
+        "config.flow_title uses ['host']",
+    ),
+    (
+        "flow_translations",
+        "description for a field that is not there",
+        _edit_english(_set("config", "step", "user", "data_description", "port", "The port.")),
+        "data_description without data",
+    ),
+    (
+        "flow_translations",
+        "selector option without label",
+        _edit_english(_delete("selector", "command_qos", "options", "2")),
+        "selector.command_qos.options.2",
+    ),
+    (
+        "flow_translations",
+        "new error in the code",
+        _append_to_config_flow(
+            "class BrokenFlow(ConfigFlow, domain='broken'):\n"
+            "    async def async_step_user(self, user_input=None):\n"
+            "        errors = {'base': 'broker_unreachable'}\n"
+            "        return self.async_show_form(step_id='user', errors=errors)\n"
+        ),
+        "config.error.broker_unreachable is missing",
+    ),
+    (
+        "flow_translations",
+        "new options step in the code",
+        _append_to_config_flow(
+            "class BrokenOptions(OptionsFlow):\n"
+            "    async def async_step_mqtt_retain(self, user_input=None):\n"
+            "        return self.async_show_form(step_id='retain')\n"
+        ),
+        "options.step.retain",
+    ),
+    (
+        "flow_translations",
+        "error computed at run time",
+        _append_to_config_flow(
+            "class OpaqueFlow(ConfigFlow, domain='opaque'):\n"
+            "    async def async_step_user(self, user_input=None):\n"
+            "        errors = {}\n"
+            "        errors['base'] = self.reason()\n"
+            "        return self.async_show_form(step_id='user', errors=errors)\n"
+        ),
+        "cannot verify",
+    ),
     ("information", "no README", _remove("README.md"), "README"),
     ("license", "no licence file", _remove_licence, "LICENSE"),
 ]
@@ -264,8 +374,10 @@ def test_every_check_has_a_breakage() -> None:
 
 @pytest.mark.parametrize(
     ("check", "breakage", "expected"),
-    [pytest.param(check, breakage, expected, id=f"{check}: {what}")
-     for check, what, breakage, expected in BREAKAGES],
+    [
+        pytest.param(check, breakage, expected, id=f"{check}: {what}")
+        for check, what, breakage, expected in BREAKAGES
+    ],
 )
 def test_check_fails_on_a_broken_copy(tmp_path: Path, check: str, breakage: Breakage, expected: str) -> None:
     root = _copy(tmp_path)

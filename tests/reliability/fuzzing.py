@@ -147,8 +147,7 @@ def command_rig(data_dir: Path, mqtt_port: int) -> Iterator[CommandRig]:
         collector = Collector(validate_config(config))
         task = asyncio.create_task(collector.run())
         await eventually(
-            lambda: collector.pollers
-            and all(p.availability == "online" for p in collector.pollers.values()),
+            lambda: collector.pollers and all(p.availability == "online" for p in collector.pollers.values()),
             what="every device online",
         )
         del SIM_DEVICES

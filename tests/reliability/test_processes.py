@@ -138,9 +138,7 @@ async def test_second_collector_from_the_command_line_prints_one_clear_error(
     assert "Traceback" not in stderr
 
 
-async def test_stale_claim_without_a_will_lets_the_collector_start(
-    broker: Mosquitto, tmp_path: Path
-) -> None:
+async def test_stale_claim_without_a_will_lets_the_collector_start(broker: Mosquitto, tmp_path: Path) -> None:
     """`online` left behind by a collector that stopped while the broker was away, no publisher: start."""
     publisher = Recorder(broker.port)
     publisher.start()

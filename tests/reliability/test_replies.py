@@ -46,9 +46,7 @@ def states(recorder: Recorder, device: str = "meter") -> list[dict[str, Any]]:
 def problems(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     """Warnings and errors of the collector and of asyncio (pymodbus' own logger is silenced by the
     collector's logging set-up, pv_collector.logs.configure_logging)."""
-    return [
-        r for r in caplog.records if r.levelno >= logging.WARNING and not r.name.startswith("pymodbus")
-    ]
+    return [r for r in caplog.records if r.levelno >= logging.WARNING and not r.name.startswith("pymodbus")]
 
 
 def tracebacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

@@ -99,9 +99,10 @@ class Outbox:
         try:
             if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:  # 2 = INCREMENTAL
                 db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect now (new file) or at VACUUM
-                has_messages = db.execute(
-                    "SELECT 1 FROM sqlite_master WHERE name = 'messages'"
-                ).fetchone() and db.execute("SELECT 1 FROM messages LIMIT 1").fetchone()
+                has_messages = (
+                    db.execute("SELECT 1 FROM sqlite_master WHERE name = 'messages'").fetchone()
+                    and db.execute("SELECT 1 FROM messages LIMIT 1").fetchone()
+                )
                 if not has_messages:
                     db.execute("VACUUM")  # an existing, empty queue file: switch it to incremental vacuum
             db.execute("PRAGMA journal_mode=WAL")

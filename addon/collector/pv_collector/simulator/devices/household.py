@@ -20,7 +20,8 @@ class Grid:
     def at(cls, seed: int, timestamp: float) -> Grid:
         """The grid at Unix time `timestamp`: 230 V ± a few volts, 50 Hz ± 30 mHz."""
         volts = tuple(
-            230.0 + 2.5 * smooth_noise(seed, f"grid_v{phase}", timestamp, 600.0)
+            230.0
+            + 2.5 * smooth_noise(seed, f"grid_v{phase}", timestamp, 600.0)
             + 0.8 * smooth_noise(seed, f"grid_vf{phase}", timestamp, 20.0)
             for phase in range(3)
         )
