@@ -823,3 +823,13 @@ def test_web_options_that_keep_the_page_private_are_accepted(web: dict[str, Any]
         "web": web,
     }
     assert validate_config(data).web.host == web["host"]
+
+
+def test_an_availability_event_reads_as_a_sentence_in_both_languages() -> None:
+    """A device's availability in the event list says what happened ("Back online", "Went offline"), not the
+    state after a word ("Now Online", as a newcomer read it)."""
+    for lang, strings in page_strings().items():
+        for availability in ("online", "offline", "asleep"):
+            sentence = strings.get(f"event.availability.{availability}", "")
+            assert sentence, (lang, availability)
+            assert sentence != strings[f"availability.{availability}"], (lang, availability)

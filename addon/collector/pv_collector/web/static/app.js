@@ -409,7 +409,8 @@
     const name = (key) => (points.get(key) || {}).name || key;
     if (event.type === "availability") {
       const reason = event.reason ? ` · ${tOr(`reason.${event.reason}`, event.reason)}` : "";
-      return [t("event.availability", { availability: t(`availability.${event.availability}`) }) + reason,
+      const fallback = t("event.availability", { availability: t(`availability.${event.availability}`) });
+      return [tOr(`event.availability.${event.availability}`, fallback) + reason,
         event.message || ""];
     }
     if (event.type === "point_rejected") {
