@@ -14,6 +14,7 @@ from pv_collector.errors import CommandError
 from pv_collector.simulator import Simulation
 from tests.collector.conftest import (
     BATTERY,
+    FIXED_TIME,
     INVERTER,
     Recorder,
     collector_config,
@@ -191,3 +192,24 @@ def test_payload_with_a_bad_id_is_refused() -> None:
     with pytest.raises(CommandError) as caught:
         parse_payload(b'{"value": 1, "id": "' + b"x" * 65 + b'"}')
     assert caught.value.code == "invalid_value"
+
+
+async def test_a_confirmed_write_carries_the_collectors_time(
+    broker: Mosquitto, recorder: Recorder, simulation: tuple[Simulation, int], tmp_path: Path
+) -> None:
+    """The result event and the confirmed value's state message carry the collector's clock, as its readings
+    do (before: the host's time.time(), which a collector running on another clock contradicted)."""
+    _sim, port = simulation
+    at = FIXED_TIME + 12_345.0
+    async with running(collector_config(tmp_path / "data", broker.port, port), clock=lambda: at) as collector:
+        await eventually(lambda: collector.pollers["battery"].availability == "online", what="battery online")
+        event = await command(recorder, "battery", "charge_power_limit", '{"value": 2500}')
+        assert event["ok"] is True
+        assert event["ts"] == at
+        await eventually(
+            lambda: any(
+                m.json()["v"].get("charge_power_limit") == 2500 and m.json()["ts"] == at
+                for m in recorder.on(f"{BASE}/battery/state")
+            ),
+            what="the confirmed value's state at the collector's time",
+        )

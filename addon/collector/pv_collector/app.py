@@ -59,7 +59,7 @@ class Collector:
         self.pollers: dict[str, DevicePoller] = {}
         self.gateways: dict[str, Gateway] = {}
         self.publisher: Publisher | None = None
-        self.commands = CommandHandler(self.pollers, self.event)
+        self.commands = CommandHandler(self.pollers, self.event, wall_clock=self.clock)
         self.metrics_port: int | None = None
         self.web: WebServer | None = None
         self._announce_pending = False

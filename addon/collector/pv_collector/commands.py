@@ -156,9 +156,15 @@ def _matches(point: Point, wanted: object, got: Value | None, scale_factor: int 
 class CommandHandler:
     """Executes commands for the devices of one collector."""
 
-    def __init__(self, pollers: Mapping[str, DevicePoller], publish_event: EventCallback) -> None:
+    def __init__(
+        self,
+        pollers: Mapping[str, DevicePoller],
+        publish_event: EventCallback,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.pollers = pollers
         self.publish_event = publish_event
+        self.wall_clock = wall_clock  # the collector's clock: readings and events carry the same time
         self._locks: dict[str, asyncio.Lock] = {}
         self._warned: set[str] = set()
 
@@ -229,7 +235,7 @@ class CommandHandler:
             raise CommandError("readback_mismatch", f"{key}: wrote {value!r}, device reports {confirmed!r}")
         assert confirmed is not None
         poller.values[key] = confirmed
-        poller.states.values({key: confirmed}, time.time(), force=True)
+        poller.states.values({key: confirmed}, poller.wall_clock(), force=True)
         return confirmed
 
     @staticmethod
@@ -273,7 +279,7 @@ class CommandHandler:
         message: str | None = None,
     ) -> None:
         event = EventMessage.command_result(
-            round(time.time(), 3),
+            round(self.wall_clock(), 3),
             point,
             ok=ok,
             value=value,
