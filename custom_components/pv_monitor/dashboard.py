@@ -138,7 +138,8 @@ class DashboardInput:
     `power_flow`: the Energy dashboard has this collector's power sensors (the power-sankey card can draw
     the live flow); `energy_configured`: it has energy sources (the energy-distribution card shows today's).
     `rated_power`: an inverter's rated AC power in W, by device id (the gauge's maximum); `peak_power`:
-    its array's peak power in W (the maximum without a rated power).
+    its array's peak power in W (the maximum without a rated power). `alert_names`: each alert's own
+    (translated) name by its key, shown under its device's name in the alerts card.
     """
 
     title: str
@@ -148,6 +149,7 @@ class DashboardInput:
     power_flow: bool = False
     rated_power: Mapping[str, float] = field(default_factory=dict)
     peak_power: Mapping[str, float] = field(default_factory=dict)
+    alert_names: Mapping[str, str] = field(default_factory=dict)
 
 
 def dashboard_url_path(collector_id: str) -> str:
@@ -207,11 +209,7 @@ def build_dashboard(announcement: Announcement, given: DashboardInput) -> dict[s
     energy = [entity_id for role in ENERGY_ROLES for _d, entity_id, _p in points(role)]
     section(text("production_consumption"), _graphs(power_ids, energy, text("energy_per_day")))
 
-    alerts = [
-        alert_entity
-        for device_id, alert in _alerts(announcement)
-        if (alert_entity := given.entity_id(Platform.BINARY_SENSOR, alert_unique_id(cid, device_id, alert)))
-    ]
+    alerts = _alert_rows(announcement, given)
     if alerts:
         section(text("alerts"), [{"type": "entities", "state_color": True, "entities": alerts}])
 
@@ -353,6 +351,27 @@ def _graphs(power: list[str], energy: list[str], energy_title: str | None) -> li
     return graphs
 
 
+def _alert_rows(announcement: Announcement, given: DashboardInput) -> list[dict[str, Any]]:
+    """The alerts card's rows: a device's name, then its alerts under their own name ("Grid voltage out of
+    range" under "Grid meter", not "Grid meter Grid voltage out of range" cut off in every row)."""
+    cid = announcement.collector.id
+    names = {None: given.title} | {device.id: device.name for device in announcement.devices}
+    rows: list[dict[str, Any]] = []
+    heading: str | None = None
+    for device_id, alert in _alerts(announcement):
+        entity_id = given.entity_id(Platform.BINARY_SENSOR, alert_unique_id(cid, device_id, alert))
+        if entity_id is None:
+            continue
+        if names[device_id] != heading:
+            heading = names[device_id]
+            rows.append({"type": "section", "label": heading})
+        row: dict[str, Any] = {"entity": entity_id}
+        if (name := given.alert_names.get(str(alert))) is not None:
+            row["name"] = name
+        rows.append(row)
+    return rows
+
+
 def _alerts(announcement: Announcement) -> list[tuple[str | None, AlertType]]:
     """Every alert of the collector and its devices, collector first."""
     found: list[tuple[str | None, AlertType]] = [(None, AlertType.COLLECTOR_OFFLINE)]
@@ -390,6 +409,8 @@ async def async_create_dashboard(hass: HomeAssistant, entry: PvMonitorConfigEntr
     collection = lovelace_dashboards(hass)
     translations = await async_get_translations(hass, hass.config.language, "selector", [DOMAIN])
     prefix = f"component.{DOMAIN}.selector.dashboard_text.options."
+    entity_names = await async_get_translations(hass, hass.config.language, "entity", [DOMAIN])
+    alert_prefix = f"component.{DOMAIN}.entity.{Platform.BINARY_SENSOR}."
     lookup = entry_lookup(hass, entry.entry_id)
     preferences = await async_energy_sources(hass)
     ours = {
@@ -410,6 +431,11 @@ async def async_create_dashboard(hass: HomeAssistant, entry: PvMonitorConfigEntr
             peak_power={
                 device_id: array.peak_power * 1000.0
                 for device_id, array in entry.runtime_data.options.arrays.items()
+            },
+            alert_names={
+                str(alert): name
+                for alert in AlertType
+                if (name := entity_names.get(f"{alert_prefix}{alert}.name")) is not None
             },
         ),
     )

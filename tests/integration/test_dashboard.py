@@ -81,7 +81,12 @@ def _walk(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def entity_refs(card: dict[str, Any]) -> list[str]:
     refs = [card["entity"]] if "entity" in card else []
-    return refs + [ref if isinstance(ref, str) else ref["entity"] for ref in card.get("entities", [])]
+    rows = card.get("entities", [])
+    return refs + [
+        row if isinstance(row, str) else row["entity"]
+        for row in rows
+        if isinstance(row, str) or "entity" in row
+    ]
 
 
 @pytest.fixture
@@ -201,13 +206,13 @@ async def test_generated_dashboard(hass: HomeAssistant, running: MockConfigEntry
         in_section = [name for h, name, _device in names if h == heading]
         assert len(in_section) == len(set(in_section)), (heading, in_section)
     assert [(n, d) for _h, n, d in names if d and d.lower() in n.lower()] == []
-    alerts = {ref for card in by_type["entities"] for ref in card["entities"] if ref.startswith("binary_")}
+    alerts = {ref for card in by_type["entities"] for ref in entity_refs(card) if ref.startswith("binary_")}
     assert alerts == {
         state.entity_id
         for state in hass.states.async_all("binary_sensor")
         if state.attributes.get("device_class") == "problem"
     }
-    diagnostics = by_type["entities"][-1]["entities"]
+    diagnostics = entity_refs(by_type["entities"][-1])
     assert "sensor.inverter_connection" in diagnostics
     assert "sensor.home_pv_errors" in diagnostics
     assert "sensor.home_pv_uptime" not in diagnostics  # disabled by default: no state to show
@@ -308,6 +313,14 @@ async def test_create_dashboard_service(
     # The section headings are translated.
     headings = [card["heading"] for card in cards(stored) if card["type"] == "heading"]
     assert headings[:2] == ["Today", "Power now"]
+    # The alerts are named by their translated entity name under their device's name.
+    alert_rows = next(
+        card["entities"] for card in cards(stored) if card["type"] == "entities" and card.get("state_color")
+    )
+    assert alert_rows[:2] == [
+        {"type": "section", "label": "Home PV"},
+        {"entity": "binary_sensor.home_pv_offline", "name": "Offline"},
+    ]
 
     # The user edits it; creating it again replaces the content of the same dashboard.
     await hass.data[LOVELACE_DATA].dashboards["pv-monitor-home"].async_save({"views": []})
@@ -360,3 +373,26 @@ async def test_options_flow_dashboard_failure(hass: HomeAssistant, running: Mock
     )
     result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "dashboard_failed")
+
+
+async def test_the_alerts_card_names_each_device_once(hass: HomeAssistant, running: MockConfigEntry) -> None:
+    """Alerts are grouped under their device's name and each row shows the alert's own name ("Grid meter
+    Grid voltage out of range" in every row was cut off at 1400 px)."""
+    announcement = running.runtime_data.state.announcement
+    assert announcement is not None
+    given = DashboardInput(
+        title="Home PV",
+        entity_id=entry_lookup(hass, running.entry_id),
+        texts={key: key for key in TEXT_KEYS},
+        alert_names={"device_offline": "Offline", "grid_voltage": "Grid voltage out of range"},
+    )
+    config = build_dashboard(announcement, given)
+    alerts = next(s for s in config["views"][0]["sections"] if s["cards"][0]["heading"] == "alerts")
+    rows = alerts["cards"][1]["entities"]
+    labels = [row["label"] for row in rows if row.get("type") == "section"]
+    assert labels == ["Home PV", *(d.name for d in announcement.devices if d.name in labels)]
+    assert len(labels) == len(set(labels))  # each device once, its alerts together
+    meter = rows[rows.index({"type": "section", "label": "Grid meter"}) + 1 :]
+    meter = meter[: next((i for i, row in enumerate(meter) if row.get("type") == "section"), len(meter))]
+    assert {row.get("name") for row in meter} >= {"Offline", "Grid voltage out of range"}
+    assert all(row["entity"].startswith("binary_sensor.grid_meter_") for row in meter)
