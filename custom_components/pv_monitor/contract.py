@@ -28,6 +28,7 @@ from .messages import (
     CONTRACT_VERSION,
     DEVICE_KINDS,
     ID_PATTERN,
+    MAX_ANNOUNCEMENT_BYTES,
     Announcement,
     Availability,
     CollectorInfo,
@@ -120,7 +121,7 @@ def parse_announcement(payload: str | bytes | bytearray) -> Announcement:
     An announcement of another contract version is returned with `supported` False and no devices:
     its layout may differ, so nothing but the collector identity is read from it.
     """
-    data = load_json_object(payload)
+    data = load_json_object(payload, MAX_ANNOUNCEMENT_BYTES)
     contract = data.get("contract")
     if not isinstance(contract, int) or isinstance(contract, bool):
         raise InvalidPayload(f"contract: {contract!r} is not a contract version number")

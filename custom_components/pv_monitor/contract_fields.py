@@ -18,9 +18,10 @@ class InvalidPayload(ValueError):
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def decode_text(payload: str | bytes | bytearray) -> str:
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise InvalidPayload(f"payload of {len(payload)} bytes is larger than {MAX_PAYLOAD_BYTES} bytes")
+def decode_text(payload: str | bytes | bytearray, limit: int = MAX_PAYLOAD_BYTES) -> str:
+    """The payload as text, at most `limit` bytes of UTF-8."""
+    if len(payload) > limit:
+        raise InvalidPayload(f"payload of {len(payload)} bytes is larger than {limit} bytes")
     if isinstance(payload, bytes | bytearray):
         try:
             return bytes(payload).decode("utf-8")
@@ -29,9 +30,9 @@ def decode_text(payload: str | bytes | bytearray) -> str:
     return payload
 
 
-def load_json_object(payload: str | bytes | bytearray) -> dict[str, Any]:
-    """Decode a JSON object payload (size-checked)."""
-    text = decode_text(payload)
+def load_json_object(payload: str | bytes | bytearray, limit: int = MAX_PAYLOAD_BYTES) -> dict[str, Any]:
+    """Decode a JSON object payload of at most `limit` bytes."""
+    text = decode_text(payload, limit)
     try:
         data = json.loads(text)
     except ValueError as err:

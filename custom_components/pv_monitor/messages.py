@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 CONTRACT_VERSION: Final = 1
-MAX_PAYLOAD_BYTES: Final = 256 * 1024
+MAX_PAYLOAD_BYTES: Final = 256 * 1024  # a state, event, statistics or status message
+# The announcement describes every point of every device (about 120 bytes a point, 2,000 points at 256 KiB
+# with their `entity`): it may be larger; Mosquitto's own limit is 256 MB.
+MAX_ANNOUNCEMENT_BYTES: Final = 4 * 1024 * 1024
 
 ID_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KEY_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]{0,47}$")

@@ -16,7 +16,7 @@ from custom_components.pv_monitor.contract import (
     parse_state,
     parse_stats,
 )
-from custom_components.pv_monitor.messages import CONTRACT_VERSION
+from custom_components.pv_monitor.messages import CONTRACT_VERSION, MAX_PAYLOAD_BYTES
 
 from .conftest import SCHEMAS, load_fixture
 
@@ -183,3 +183,31 @@ def test_state_reset_lists_counters_that_started_again() -> None:
             jsonschema.validate({**state, "reset": bad}, schema("state"))
         with pytest.raises(InvalidPayload, match="reset:"):
             parse_state(json.dumps({**state, "reset": bad}))
+
+
+def test_an_announcement_may_be_larger_than_a_state_message() -> None:
+    """50 devices of 40 points with their entities are about 400 KB: a site that size is read (before: one
+    cap of 256 KiB for every payload ignored its collector), while a state message keeps the 256 KiB cap."""
+    point = {
+        "kind": "number", "unit": "W", "device_class": "power", "state_class": "measurement", "precision": 0,
+        "entity": {"platform": "sensor", "device_class": "power", "state_class": "measurement"},
+        "name": "A point with a name of a usual length",
+    }  # fmt: skip
+    devices = [
+        {
+            "id": f"d{d:02d}", "name": f"Device {d}", "kind": "other", "profile": "p", "poll_interval": 1.0,
+            "points": [{"key": f"p{p:02d}", **point} for p in range(40)],
+        }
+        for d in range(50)
+    ]  # fmt: skip
+    document = {
+        "contract": CONTRACT_VERSION,
+        "collector": {"id": "big", "name": "Big", "version": "0.2.0"},
+        "devices": devices,
+    }
+    payload = json.dumps(document, separators=(",", ":"))
+    assert len(payload) > MAX_PAYLOAD_BYTES
+    announcement = parse_announcement(payload)
+    assert sum(len(device.points) for device in announcement.devices) == 2000
+    with pytest.raises(InvalidPayload, match="larger than 262144 bytes"):
+        parse_state('{"ts": 1, "seq": 1, "v": {"p": "' + "x" * MAX_PAYLOAD_BYTES + '"}}')

@@ -7,7 +7,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.pv_monitor.messages import MAX_PAYLOAD_BYTES
+from custom_components.pv_monitor.messages import MAX_ANNOUNCEMENT_BYTES, MAX_PAYLOAD_BYTES
 
 from .conftest import FakeCollector
 
@@ -32,6 +32,7 @@ STATE_OK = {"ts": 1763900100.0, "seq": 10_000, "v": {"power": 777}}
             "inferred: 'power'",
         ),
         ("meter/state", "{" + " " * MAX_PAYLOAD_BYTES + "}", "larger than 262144 bytes"),
+        ("config", "{" + " " * MAX_ANNOUNCEMENT_BYTES + "}", "larger than 4194304 bytes"),
         ("meter/availability", "maybe", "availability: 'maybe' is not"),
         ("status", "sleeping", "status: 'sleeping' is not 'online' or 'offline'"),
         ("stats", json.dumps({"queue_length": -1}), "queue_length: -1 is not a non-negative integer"),
