@@ -287,7 +287,7 @@ def test_offline_device_page_says_why(page: Page, site: Site) -> None:
     page.goto(f"{site.url}#/device/garage")
     expect(page.locator(".pagehead [data-availability]")).to_have_attribute("data-availability", "offline")
     expect(page.locator(".pagehead")).to_contain_text("no answer")
-    expect(page.locator("[data-card=events]")).to_contain_text("Now Offline", timeout=WAIT_MS)
+    expect(page.locator("[data-card=events]")).to_contain_text("Went offline", timeout=WAIT_MS)
 
 
 def test_explorer_reads_a_range_and_shows_the_collectors_decoding(page: Page, site: Site) -> None:
